@@ -1,0 +1,23 @@
+"""Local development: `make run` on a fresh machine, embedded defaults, nothing to configure."""
+
+import secrets
+
+from .base import *  # noqa: F403
+from .base import DATA_DIR, env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
+
+def _local_secret(name: str) -> str:
+    """A random secret kept in the data folder, so a fresh checkout never runs on a known key."""
+    path = DATA_DIR / f".{name}"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret("secret_key")
+SIMPLE_JWT["SIGNING_KEY"] = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY  # noqa: F405
+INGEST_SHARED_SECRET = env.str("INGEST_SHARED_SECRET", default="") or _local_secret("ingest_secret")

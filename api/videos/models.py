@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from django.db import models
+
+from api.channels.models import Channel
+
+
+class VideoStatus(models.TextChoices):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+
+
+class Video(models.Model):
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="videos")
+    # Public, unguessable stream name: /hls-live/<url>.m3u8. Lowercase letters and digits only.
+    url = models.CharField(max_length=32, unique=True)
+    title = models.CharField(max_length=120)
+    thumbnail = models.ImageField(upload_to="thumbnails/", blank=True)
+    live_thumbnail = models.ImageField(upload_to="live-thumbnails/", blank=True)
+    status = models.CharField(max_length=16, choices=VideoStatus.choices, default=VideoStatus.SCHEDULED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # The ingest's publish session currently feeding this video (set while live).
+    publish_id = models.UUIDField(null=True, blank=True, unique=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Set when the stream key is rotated while live: the next heartbeat tells the ingest to stop.
+    stop_requested = models.BooleanField(default=False)
+    # Ingest/transcoder health reported with each heartbeat (bitrate, fps, keyframe interval, speed).
+    live_stats = models.JSONField(default=dict, blank=True)
+    viewer_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel"],
+                condition=models.Q(status="live"),
+                name="one_live_video_per_channel",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.status})"

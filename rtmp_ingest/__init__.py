@@ -1,0 +1,1 @@
+"""rtmp_ingest package."""

@@ -1,0 +1,1 @@
+"""Background jobs: the Celery app and its tasks."""

@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("api.users.urls")),
+    path("api/", include("api.profiles.urls")),
     path("api/", include("api.channels.urls")),
     path("api/", include("api.videos.urls")),
     path("api/internal/", include("api.ingest_hooks.urls")),

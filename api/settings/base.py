@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "api.core",
     "api.users",
+    "api.profiles",
     "api.channels",
     "api.videos",
     "api.ingest_hooks",

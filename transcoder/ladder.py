@@ -1,0 +1,186 @@
+"""The rendition ladder: which qualities a live stream gets, derived from the source it really sends.
+
+Heights in a `Variant` name the *short side* of the picture, so a portrait 1080x1920 source gets a
+"720p" rendition of 720x1280: the same pixel budget as a landscape 720p, and the name still says
+what a viewer picks. A variant is produced only when it is strictly smaller than the source's short
+side (the passthrough `source` rendition already covers the source's own size): nothing is upscaled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SOURCE_NAME = "source"
+DEFAULT_FPS = 30.0
+# Used for BANDWIDTH when the publisher's metadata does not state its bitrates.
+FALLBACK_SOURCE_VIDEO_KBPS = 6000
+FALLBACK_AUDIO_KBPS = 128
+# Above the target average, how far the encoder may go, and its rate-control buffer.
+MAXRATE_FACTOR = 1.1
+BUFSIZE_FACTOR = 2.0
+PROFILES = ("baseline", "main", "high")
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One configured quality: `height` is the short side of the picture."""
+
+    name: str
+    height: int
+    video_kbps: int
+    audio_kbps: int
+    profile: str = "main"
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"variant name {self.name!r} must be letters, digits, '-' or '_'")
+        if self.name == SOURCE_NAME:
+            raise ValueError(f"{SOURCE_NAME!r} is implied and cannot be configured")
+        if self.height < 2 or self.video_kbps <= 0 or self.audio_kbps <= 0:
+            raise ValueError(f"variant {self.name!r} needs a positive height and bitrates")
+        if self.profile not in PROFILES:
+            raise ValueError(f"variant {self.name!r}: profile must be one of {PROFILES}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Variant:
+        return cls(
+            name=str(data["name"]),
+            height=int(data["height"]),
+            video_kbps=int(data["video_kbps"]),
+            audio_kbps=int(data["audio_kbps"]),
+            profile=str(data.get("profile", "main")),
+        )
+
+
+DEFAULT_VARIANTS: tuple[Variant, ...] = (
+    Variant("720p", 720, 2800, 128, "main"),
+    Variant("480p", 480, 1400, 96, "main"),
+    Variant("360p", 360, 800, 96, "baseline"),
+)
+
+
+def parse_variants(items: Iterable[Variant | Mapping[str, Any]]) -> tuple[Variant, ...]:
+    """Variants from settings or the API's JSON ladder; names must be unique."""
+    variants = tuple(item if isinstance(item, Variant) else Variant.from_mapping(item) for item in items)
+    names = [variant.name for variant in variants]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate rendition names in {names}")
+    return variants
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What the publisher sends, from the RTMP metadata and the AVC sequence header."""
+
+    width: int
+    height: int
+    fps: float = DEFAULT_FPS
+    video_codec: str = "h264"
+    audio_codec: str | None = "aac"
+    video_kbps: int | None = None
+    audio_kbps: int | None = None
+    # RFC 6381 codec string of the source video ("avc1.64001f"), known from its SPS.
+    video_codec_tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    """One output of the ffmpeg command, fully resolved for this stream."""
+
+    name: str
+    width: int
+    height: int
+    gop: int
+    copy_video: bool
+    video_kbps: int
+    maxrate_kbps: int
+    bufsize_kbps: int
+    audio_kbps: int
+    profile: str
+    level: str
+
+    @property
+    def bandwidth(self) -> int:
+        """Peak bits per second, as #EXT-X-STREAM-INF BANDWIDTH wants it."""
+        return (self.maxrate_kbps + self.audio_kbps) * 1000
+
+
+def even(value: float) -> int:
+    """The nearest even integer of at least 2 (x264 and yuv420p need even sizes)."""
+    return max(2, round(value / 2) * 2)
+
+
+def gop_frames(fps: float, segment_seconds: int) -> int:
+    return max(1, round(fps * segment_seconds))
+
+
+def h264_level(width: int, height: int, fps: float) -> str:
+    """The lowest H.264 level whose macroblock rate fits the rendition (Table A-1)."""
+    macroblocks = ((width + 15) // 16) * ((height + 15) // 16)
+    rate = macroblocks * fps
+    for level, max_frame, max_rate in (
+        ("3.0", 1620, 40500),
+        ("3.1", 3600, 108000),
+        ("4.0", 8192, 245760),
+        ("4.2", 8704, 522240),
+        ("5.1", 36864, 983040),
+    ):
+        if macroblocks <= max_frame and rate <= max_rate:
+            return level
+    return "5.2"
+
+
+def build_ladder(
+    *, source: SourceInfo, variants: Sequence[Variant], segment_seconds: int
+) -> tuple[Rendition, ...]:
+    """The renditions for this stream: `source` first, then every configured variant below it."""
+    if source.width < 2 or source.height < 2:
+        raise ValueError(f"invalid source size {source.width}x{source.height}")
+    fps = source.fps if source.fps > 0 else DEFAULT_FPS
+    gop = gop_frames(fps, segment_seconds)
+    audio_copy_kbps = source.audio_kbps or FALLBACK_AUDIO_KBPS
+    copy_audio = source.audio_codec == "aac"
+    source_kbps = source.video_kbps or FALLBACK_SOURCE_VIDEO_KBPS
+    copy_video = source.video_codec == "h264"
+    renditions = [
+        Rendition(
+            name=SOURCE_NAME,
+            width=source.width,
+            height=source.height,
+            gop=gop,
+            copy_video=copy_video,
+            video_kbps=source_kbps,
+            # A passthrough stream's peak is the publisher's; CBR encoders (OBS) stay close to it.
+            maxrate_kbps=round(source_kbps * MAXRATE_FACTOR),
+            bufsize_kbps=round(source_kbps * BUFSIZE_FACTOR),
+            audio_kbps=audio_copy_kbps if copy_audio else FALLBACK_AUDIO_KBPS,
+            profile="high",
+            level=h264_level(source.width, source.height, fps),
+        )
+    ]
+    short_side = min(source.width, source.height)
+    portrait = source.height > source.width
+    for variant in sorted(variants, key=lambda v: v.height, reverse=True):
+        if variant.height >= short_side:
+            continue
+        long_side = even(max(source.width, source.height) * variant.height / short_side)
+        short = even(variant.height)
+        width, height = (short, long_side) if portrait else (long_side, short)
+        renditions.append(
+            Rendition(
+                name=variant.name,
+                width=width,
+                height=height,
+                gop=gop,
+                copy_video=False,
+                video_kbps=variant.video_kbps,
+                maxrate_kbps=round(variant.video_kbps * MAXRATE_FACTOR),
+                bufsize_kbps=round(variant.video_kbps * BUFSIZE_FACTOR),
+                audio_kbps=audio_copy_kbps if copy_audio else variant.audio_kbps,
+                profile=variant.profile,
+                level=h264_level(width, height, fps),
+            )
+        )
+    return tuple(renditions)

@@ -271,9 +271,9 @@ def _skip_scaling_list(reader: _BitReader, size: int) -> None:
 
 def _vui_fps(reader: _BitReader) -> float | None:
     try:
-        if reader.bit():  # aspect_ratio_info_present_flag
-            if reader.bits(8) == 255:  # Extended_SAR
-                reader.bits(32)
+        # aspect_ratio_info_present_flag, then Extended_SAR carries an explicit ratio
+        if reader.bit() and reader.bits(8) == 255:
+            reader.bits(32)
         if reader.bit():  # overscan_info_present_flag
             reader.bit()
         if reader.bit():  # video_signal_type_present_flag

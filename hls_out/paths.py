@@ -1,0 +1,56 @@
+"""Request path -> file inside the HLS root, or a refusal. The only gate between URLs and the disk.
+
+Legitimate paths are plain ASCII (`/hls-live/<url>.m3u8`, `/hls-live/<url>/<rendition>/<file>`),
+so anything needing percent-encoding, any dot segment, backslash or NUL is refused outright
+(400) before it is ever decoded; well-formed paths that name nothing servable are 404.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+PREFIX = "/hls-live/"
+SUFFIXES = frozenset({".m3u8", ".ts", ".m4s", ".mp4"})
+MASTER = re.compile(r"(?P<url>[a-z0-9]{16})\.m3u8")
+MEDIA = re.compile(
+    r"(?P<url>[a-z0-9]{16})/(?P<rendition>[A-Za-z0-9_-]{1,32})/(?P<file>[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.[a-z0-9]{2,4})"
+)
+HOSTILE = ("%", "\\", "\x00", "..", "//", "?", "#")
+MAX_PATH_LENGTH = 256
+
+
+class HlsPathError(Exception):
+    status = 400
+
+
+class BadRequest(HlsPathError):
+    status = 400
+
+
+class NotFound(HlsPathError):
+    status = 404
+
+
+def resolve_hls_path(root: Path, request_path: str) -> Path:
+    """The existing regular file inside `root` that `request_path` (raw, undecoded) names."""
+    if len(request_path) > MAX_PATH_LENGTH or any(token in request_path for token in HOSTILE):
+        raise BadRequest("malformed path")
+    if not request_path.isascii() or not request_path.isprintable():
+        raise BadRequest("malformed path")
+    if not request_path.startswith(PREFIX):
+        raise NotFound("not an HLS path")
+    relative = request_path[len(PREFIX) :]
+    if not (MASTER.fullmatch(relative) or MEDIA.fullmatch(relative)):
+        raise NotFound("not an HLS playlist or segment")
+    if Path(relative).suffix not in SUFFIXES:
+        raise NotFound("not an HLS playlist or segment")
+    base = root.resolve()
+    try:
+        resolved = (base / relative).resolve(strict=True)
+    except (FileNotFoundError, NotADirectoryError, RuntimeError) as error:  # RuntimeError: symlink loop
+        raise NotFound("no such file") from error
+    # A symlink inside the root may point anywhere: only what really lies inside is served.
+    if not resolved.is_relative_to(base) or not resolved.is_file():
+        raise NotFound("no such file")
+    return resolved

@@ -1,0 +1,41 @@
+"""The HLS server's configuration, read once from the environment by `__main__`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class HlsSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    hls_root: Path = Path("data/hls")
+    api_base_url: str = "http://127.0.0.1:8000"
+    # Without a secret the viewer counts are not reported (the API would refuse them).
+    ingest_shared_secret: str = ""
+    viewer_window_seconds: float = 30.0
+    viewer_report_seconds: float = 10.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> HlsSettings:
+        data_dir = Path(environ.get("TIDECAST_DATA_DIR", "data"))
+        return cls(
+            host=environ.get("HLS_HOST", DEFAULTS.host),
+            port=int(environ.get("HLS_PORT", str(DEFAULTS.port))),
+            hls_root=Path(environ.get("HLS_ROOT", str(data_dir / "hls"))),
+            api_base_url=environ.get("API_BASE_URL", DEFAULTS.api_base_url).rstrip("/"),
+            ingest_shared_secret=environ.get("INGEST_SHARED_SECRET", ""),
+            viewer_window_seconds=float(
+                environ.get("HLS_VIEWER_WINDOW_SECONDS", str(DEFAULTS.viewer_window_seconds))
+            ),
+            viewer_report_seconds=float(
+                environ.get("HLS_VIEWER_REPORT_SECONDS", str(DEFAULTS.viewer_report_seconds))
+            ),
+            log_level=environ.get("LOG_LEVEL", DEFAULTS.log_level).upper(),
+        )
+
+
+DEFAULTS = HlsSettings()

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from transcoder.ladder import DEFAULT_VARIANTS, SourceInfo, build_ladder
+from transcoder.playlists import atomic_write_text, ensure_endlist, h264_codec_tag, master_playlist
+from transcoder.source import audio_codec_tag, source_info
+
+
+def test_master_lists_every_rendition_with_bandwidth_resolution_and_codecs() -> None:
+    renditions = build_ladder(
+        source=SourceInfo(width=1920, height=1080, video_kbps=4500),
+        variants=DEFAULT_VARIANTS,
+        segment_seconds=2,
+    )
+    text = master_playlist(
+        video_url="abcdefgh12345678",
+        renditions=renditions,
+        fps=30,
+        source_codec_tag="avc1.64002a",
+        audio_codec_tag="mp4a.40.2",
+    )
+    lines = text.splitlines()
+    assert lines[:3] == ["#EXTM3U", "#EXT-X-VERSION:6", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    assert lines[3] == (
+        "#EXT-X-STREAM-INF:BANDWIDTH=5078000,AVERAGE-BANDWIDTH=4628000,RESOLUTION=1920x1080,"
+        'FRAME-RATE=30.000,CODECS="avc1.64002a,mp4a.40.2"'
+    )
+    assert lines[4] == "abcdefgh12345678/source/index.m3u8"
+    assert 'RESOLUTION=640x360,FRAME-RATE=30.000,CODECS="avc1.42c01e,mp4a.40.2"' in lines[9]
+    assert lines[10] == "abcdefgh12345678/360p/index.m3u8"
+    assert len(lines) == 11
+
+
+def test_codec_tags() -> None:
+    assert h264_codec_tag("main", "3.1") == "avc1.4d401f"
+    assert h264_codec_tag("high", "4.2") == "avc1.64002a"
+    assert audio_codec_tag(b"\xaf\x00\x12\x10") == "mp4a.40.2"
+    assert audio_codec_tag(b"\xaf\x00\x2b\x92") == "mp4a.40.5"
+    assert audio_codec_tag(None) == "mp4a.40.2"
+
+
+def test_endlist_is_appended_once_and_atomically(tmp_path: Path) -> None:
+    playlist = tmp_path / "index.m3u8"
+    atomic_write_text(playlist, "#EXTM3U\n#EXTINF:2.0,\nseg_00000.ts")
+    assert ensure_endlist(playlist)
+    assert not ensure_endlist(playlist)
+    assert playlist.read_text() == "#EXTM3U\n#EXTINF:2.0,\nseg_00000.ts\n#EXT-X-ENDLIST\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["index.m3u8"]
+    assert not ensure_endlist(tmp_path / "missing.m3u8")
+
+
+def test_source_info_prefers_the_sps_size_and_the_metadata_rate() -> None:
+    metadata: dict[str, object] = {"width": 1280.0, "height": 720.0, "framerate": 59.94, "videodatarate": 4500.0,
+                                   "audiocodecid": 10.0}  # fmt: skip
+    info = source_info(metadata=metadata, avc_sequence_header=None, video_codec="h264", audio_codec=None)
+    assert info == SourceInfo(width=1280, height=720, fps=59.94, audio_codec="aac", video_kbps=4500)
+    assert source_info(metadata={}, avc_sequence_header=None, video_codec=None, audio_codec=None) is None
+    no_audio = source_info(metadata={"width": 640, "height": 360}, avc_sequence_header=None,
+                           video_codec=None, audio_codec=None)  # fmt: skip
+    assert no_audio is not None
+    assert no_audio.audio_codec is None

@@ -1,0 +1,79 @@
+"""`python -m rtmp_ingest`: the RTMP ingest, configured from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import sys
+
+from rtmp_ingest.api_client import IngestApiClient, PublishGrant
+from rtmp_ingest.controller import SinkFactory
+from rtmp_ingest.server import IngestServer
+from rtmp_ingest.settings import IngestSettings, SettingsError
+from rtmp_ingest.sinks import FlvRecordingSink, MediaSink
+
+
+def sink_factory(settings: IngestSettings) -> SinkFactory:
+    """LiveTranscode (HLS renditions) by default; INGEST_SINK=record keeps the raw FLV instead."""
+    if settings.sink == "record":
+
+        def record(grant: PublishGrant) -> MediaSink:
+            return FlvRecordingSink(path=settings.recordings_dir / f"{grant.video_url}.flv")
+
+        return record
+
+    from transcoder.live import LiveTranscode
+
+    def transcode(grant: PublishGrant) -> MediaSink:
+        return LiveTranscode(
+            video_url=grant.video_url,
+            ladder=[dataclasses.asdict(rendition) for rendition in grant.ladder],
+            hls_root=settings.hls_root,
+            segment_seconds=grant.segment_seconds,
+            ffmpeg=settings.ffmpeg,
+        )
+
+    return transcode
+
+
+def configure_logging(level: str) -> None:
+    # force=True also undoes the DEBUG root logger that importing pyrtmp sets up.
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr, force=True
+    )
+
+
+async def serve(settings: IngestSettings) -> None:
+    api = IngestApiClient(
+        base_url=settings.api_base_url, secret=settings.shared_secret, timeout=settings.api_timeout
+    )
+    server = IngestServer(settings=settings, api=api, sink_factory=sink_factory(settings))
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def request_stop() -> None:
+        if not stopping:
+            stopping.append(loop.create_task(server.stop()))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, request_stop)
+    await server.serve_until_stopped()
+
+
+def main() -> int:
+    try:
+        settings = IngestSettings.from_env(os.environ)
+    except SettingsError as error:
+        print(f"rtmp_ingest: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""The ingest's client for the API's internal hooks: authorize, heartbeat, end.
+
+Fail closed: only a clear 200 with `allow: true` and a well-formed grant lets a publisher in; any other
+status, a malformed body, a timeout or a refused connection is a denial with a reason. Ending is
+idempotent on the API side, so `report_end` retries it with backoff in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Ingest-Secret"  # noqa: S105 - a header name, not a secret
+_VIDEO_URL = re.compile(r"[a-z0-9]{16}")
+_RENDITION_NAME = re.compile(r"[a-z0-9_]{1,32}")
+MAX_RESPONSE_BYTES = 64 * 1024
+END_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    name: str
+    height: int
+    video_kbps: int
+    audio_kbps: int
+    profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishGrant:
+    publish_id: str
+    video_url: str
+    channel: str
+    ladder: tuple[Rendition, ...]
+    segment_seconds: int
+    heartbeat_interval: float
+
+
+@dataclass(frozen=True, slots=True)
+class PublishDenial:
+    # unknown_key, already_live, throttled, unavailable (API down, slow or erroring), bad_response
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatVerdict:
+    proceed: bool
+    reason: str = ""
+
+
+class ApiResponseError(ValueError):
+    """The API answered 200 with a body that is not what the hook promises."""
+
+
+class IngestApiClient:
+    """One per ingest server: a single aiohttp session, created on first use inside the loop."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        secret: str,
+        timeout: float = 2.5,
+        end_retry_delays: Sequence[float] = END_RETRY_DELAYS,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._secret = secret
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._end_retry_delays = tuple(end_retry_delays)
+        self._session: aiohttp.ClientSession | None = None
+        self._end_tasks: set[asyncio.Task[bool]] = set()
+
+    async def authorize(self, *, stream_key: str, client_ip: str) -> PublishGrant | PublishDenial:
+        try:
+            status, body = await self._post(
+                "publish/authorize", {"stream_key": stream_key, "client_ip": client_ip}
+            )
+        except (aiohttp.ClientError, TimeoutError, ApiResponseError) as error:
+            logger.warning("authorize failed: %s", _describe(error))
+            return PublishDenial("unavailable")
+        if status == 200 and body.get("allow") is True:
+            try:
+                return parse_grant(body)
+            except ApiResponseError as error:
+                logger.error("authorize answered a malformed grant: %s", error)
+                return PublishDenial("bad_response")
+        if status == 403 and body.get("code") in ("unknown_key", "already_live"):
+            return PublishDenial(str(body["code"]))
+        if status == 429:
+            return PublishDenial("throttled")
+        logger.warning("authorize answered HTTP %s", status)
+        return PublishDenial("unavailable")
+
+    async def heartbeat(self, *, publish_id: str, stats: Mapping[str, float]) -> HeartbeatVerdict | None:
+        """The API's verdict, or None when it could not be reached (the stream goes on meanwhile)."""
+        try:
+            status, body = await self._post(
+                "publish/heartbeat", {"publish_id": publish_id, "stats": dict(stats)}
+            )
+        except (aiohttp.ClientError, TimeoutError, ApiResponseError) as error:
+            logger.warning("heartbeat for %s failed: %s", publish_id, _describe(error))
+            return None
+        if status != 200 or not isinstance(body.get("continue"), bool):
+            logger.warning("heartbeat for %s answered HTTP %s", publish_id, status)
+            return None
+        if body["continue"]:
+            return HeartbeatVerdict(proceed=True)
+        return HeartbeatVerdict(proceed=False, reason=str(body.get("reason", "ended"))[:64])
+
+    async def end(self, *, publish_id: str) -> bool:
+        """One attempt at reporting the end; True once the API has recorded it (or never knew the id)."""
+        try:
+            status, _ = await self._post("publish/end", {"publish_id": publish_id})
+        except (aiohttp.ClientError, TimeoutError, ApiResponseError) as error:
+            logger.warning("end of %s failed: %s", publish_id, _describe(error))
+            return False
+        return status in (200, 404)
+
+    def report_end(self, *, publish_id: str) -> asyncio.Task[bool]:
+        """Report the end in the background, retrying with backoff; the caller never waits."""
+        task = asyncio.get_running_loop().create_task(self._end_with_retries(publish_id))
+        self._end_tasks.add(task)
+        task.add_done_callback(self._end_tasks.discard)
+        return task
+
+    async def _end_with_retries(self, publish_id: str) -> bool:
+        for delay in (*self._end_retry_delays, None):
+            if await self.end(publish_id=publish_id):
+                logger.info("publish %s ended", publish_id)
+                return True
+            if delay is None:
+                break
+            await asyncio.sleep(delay)
+        logger.error("gave up reporting the end of publish %s; the API will time it out", publish_id)
+        return False
+
+    async def close(self, *, drain_seconds: float = 5.0) -> None:
+        """Let pending end reports finish (bounded), then close the HTTP session."""
+        if self._end_tasks:
+            _, pending = await asyncio.wait(set(self._end_tasks), timeout=drain_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _post(self, hook: str, payload: Mapping[str, object]) -> tuple[int, dict[str, Any]]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                headers={SECRET_HEADER: self._secret},
+                connector=aiohttp.TCPConnector(limit=32),
+            )
+        async with self._session.post(f"{self._base_url}/api/internal/{hook}", json=payload) as response:
+            raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
+            status = response.status
+        if len(raw) > MAX_RESPONSE_BYTES:
+            raise ApiResponseError("response too large")
+        if not raw:
+            return status, {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise ApiResponseError(f"HTTP {status} with a body that is not JSON") from None
+        return status, body if isinstance(body, dict) else {}
+
+
+def parse_grant(body: Mapping[str, Any]) -> PublishGrant:
+    """Check every field of an allow answer; the video URL becomes a path, so it is held to [a-z0-9]{16}."""
+    try:
+        publish_id = str(uuid.UUID(str(body["publish_id"])))
+        video_url = body["video_url"]
+        if not isinstance(video_url, str) or _VIDEO_URL.fullmatch(video_url) is None:
+            raise ApiResponseError("video_url is not 16 lowercase letters and digits")
+        ladder = tuple(_parse_rendition(item) for item in body.get("ladder", []))
+        segment_seconds = _positive_number(body.get("segment_seconds", 2), "segment_seconds")
+        heartbeat = _positive_number(body.get("heartbeat_interval", 2), "heartbeat_interval")
+        return PublishGrant(
+            publish_id=publish_id,
+            video_url=video_url,
+            channel=str(body.get("channel", ""))[:64],
+            ladder=ladder,
+            segment_seconds=int(segment_seconds),
+            heartbeat_interval=float(heartbeat),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, ApiResponseError):
+            raise
+        raise ApiResponseError(f"malformed grant: {type(error).__name__} {error}") from None
+
+
+def _parse_rendition(item: object) -> Rendition:
+    if not isinstance(item, dict):
+        raise ApiResponseError("ladder entries must be objects")
+    name = item.get("name")
+    if not isinstance(name, str) or _RENDITION_NAME.fullmatch(name) is None:
+        raise ApiResponseError("rendition name must be [a-z0-9_]{1,32}")
+    return Rendition(
+        name=name,
+        height=int(_positive_number(item.get("height"), "height")),
+        video_kbps=int(_positive_number(item.get("video_kbps"), "video_kbps")),
+        audio_kbps=int(_positive_number(item.get("audio_kbps"), "audio_kbps")),
+        profile=str(item.get("profile", "main"))[:16],
+    )
+
+
+def _positive_number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
+        raise ApiResponseError(f"{name} must be a positive number")
+    return float(value)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,109 @@
+"""FLV on the ingest side: writing the received tags to a file, and reading the media figures
+(bitrate, frame rate, keyframe interval) that go into each heartbeat.
+
+RTMP audio/video message bodies are FLV tag bodies, so muxing is only headers around them.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections import deque
+from collections.abc import Mapping
+
+TAG_AUDIO = 8
+TAG_VIDEO = 9
+TAG_SCRIPT = 18
+MAX_TAG_BODY = 0xFFFFFF
+FILE_HEADER = b"FLV\x01\x05" + struct.pack(">I", 9) + b"\x00\x00\x00\x00"  # audio + video, PreviousTagSize0
+
+
+def tag(tag_type: int, timestamp_ms: int, body: bytes) -> bytes:
+    """One FLV tag with its PreviousTagSize. FLV keeps 32 bits of timestamp, split 24 + 8."""
+    if len(body) > MAX_TAG_BODY:
+        raise ValueError(f"tag body of {len(body)} bytes exceeds the FLV limit")
+    ts = timestamp_ms & 0xFFFFFFFF
+    return _tag_header(tag_type, ts, len(body)) + body + struct.pack(">I", 11 + len(body))
+
+
+def _tag_header(tag_type: int, ts: int, size: int) -> bytes:
+    return (
+        struct.pack(">I", (tag_type << 24) | size)
+        + struct.pack(">I", ((ts & 0xFFFFFF) << 8) | (ts >> 24))
+        + b"\0\0\0"
+    )
+
+
+def metadata_tag(metadata: Mapping[str, object]) -> bytes:
+    """onMetaData as an AMF0 ECMA array of the numbers, booleans and strings in `metadata`."""
+    entries = b""
+    count = 0
+    for key, value in metadata.items():
+        encoded = _amf0_value(value)
+        if encoded is not None:
+            name = str(key).encode()[:0xFFFF]
+            entries += struct.pack(">H", len(name)) + name + encoded
+            count += 1
+    body = b"\x02\x00\x0aonMetaData" + b"\x08" + struct.pack(">I", count) + entries + b"\x00\x00\x09"
+    return tag(TAG_SCRIPT, 0, body)
+
+
+def _amf0_value(value: object) -> bytes | None:
+    if isinstance(value, bool):
+        return b"\x01" + bytes([value])
+    if isinstance(value, int | float) and math.isfinite(value):
+        return b"\x00" + struct.pack(">d", float(value))
+    if isinstance(value, str):
+        raw = value.encode()[:0xFFFF]
+        return b"\x02" + struct.pack(">H", len(raw)) + raw
+    return None
+
+
+def is_video_keyframe(body: bytes) -> bool:
+    return len(body) > 0 and body[0] >> 4 == 1
+
+
+def is_codec_header(tag_type: int, body: bytes) -> bool:
+    """AVC/HEVC sequence header or AAC AudioSpecificConfig: configuration, not a frame."""
+    if len(body) < 2:
+        return False
+    if tag_type == TAG_VIDEO:
+        return body[0] & 0x0F in (7, 12) and body[1] == 0
+    return body[0] >> 4 == 10 and body[1] == 0
+
+
+class MediaStats:
+    """Rolling figures over the last `window_ms` of media timestamps; O(1) per tag."""
+
+    def __init__(self, *, window_ms: int = 5000) -> None:
+        self._window_ms = window_ms
+        self._bytes: deque[tuple[int, int]] = deque(maxlen=4096)  # (timestamp, size) of every tag
+        self._frames: deque[int] = deque(maxlen=1024)  # video frame timestamps
+        self._last_keyframe_ms: int | None = None
+        self._keyframe_interval_ms = 0
+        self.total_bytes = 0
+
+    def add(self, tag_type: int, timestamp_ms: int, body: bytes) -> None:
+        self.total_bytes += len(body)
+        self._bytes.append((timestamp_ms, len(body)))
+        if tag_type != TAG_VIDEO or is_codec_header(tag_type, body):
+            return
+        self._frames.append(timestamp_ms)
+        if is_video_keyframe(body):
+            if self._last_keyframe_ms is not None and timestamp_ms > self._last_keyframe_ms:
+                self._keyframe_interval_ms = timestamp_ms - self._last_keyframe_ms
+            self._last_keyframe_ms = timestamp_ms
+
+    def snapshot(self) -> dict[str, float]:
+        latest = max((ts for ts, _ in self._bytes), default=0)
+        start = latest - self._window_ms
+        in_window = [(ts, size) for ts, size in self._bytes if ts > start]
+        window_bytes = sum(size for _, size in in_window)
+        covered_ms = max(latest - min((ts for ts, _ in in_window), default=latest), 1000)
+        recent = [ts for ts in self._frames if ts > start]
+        span_ms = (max(recent) - min(recent)) if len(recent) > 1 else 0
+        return {
+            "bitrate_kbps": round(window_bytes * 8 / covered_ms, 1),
+            "fps": round((len(recent) - 1) * 1000 / span_ms, 2) if span_ms else 0.0,
+            "keyframe_interval": round(self._keyframe_interval_ms / 1000, 3),
+        }

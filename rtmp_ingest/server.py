@@ -1,0 +1,114 @@
+"""The RTMP listener: admission (global and per-IP caps), and a two-phase shutdown.
+
+Shutdown: stop accepting, ask every publisher to finish (sinks stop cleanly so playlists end, the
+end is reported to the API), cancel whatever is still running after the grace period, then let
+pending end reports go out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import Counter
+
+from rtmp_ingest.api_client import IngestApiClient
+from rtmp_ingest.controller import IngestController, SessionFactory, SinkFactory, peer_ip
+from rtmp_ingest.settings import IngestSettings
+
+logger = logging.getLogger(__name__)
+
+STREAM_READER_LIMIT = 256 * 1024  # bytes buffered per connection before the transport pauses reading
+
+
+class ConnectionLimiter:
+    """Counts open connections, overall and per client address."""
+
+    def __init__(self, *, max_total: int, max_per_ip: int) -> None:
+        self._max_total = max_total
+        self._max_per_ip = max_per_ip
+        self._per_ip: Counter[str] = Counter()
+        self.total = 0
+
+    def try_acquire(self, ip: str) -> bool:
+        if self.total >= self._max_total or self._per_ip[ip] >= self._max_per_ip:
+            return False
+        self.total += 1
+        self._per_ip[ip] += 1
+        return True
+
+    def release(self, ip: str) -> None:
+        self.total -= 1
+        self._per_ip[ip] -= 1
+        if self._per_ip[ip] <= 0:
+            del self._per_ip[ip]
+
+
+class IngestServer:
+    def __init__(
+        self,
+        *,
+        settings: IngestSettings,
+        api: IngestApiClient,
+        sink_factory: SinkFactory,
+        session_factory: SessionFactory | None = None,
+    ) -> None:
+        self.settings = settings
+        self.api = api
+        self.controller = IngestController(
+            settings=settings, api=api, sink_factory=sink_factory, session_factory=session_factory
+        )
+        self.limiter = ConnectionLimiter(
+            max_total=settings.max_connections, max_per_ip=settings.max_connections_per_ip
+        )
+        self._server: asyncio.Server | None = None
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._on_client,
+            host=list(self.settings.hosts),
+            port=self.settings.port,
+            limit=STREAM_READER_LIMIT,
+            reuse_address=True,
+        )
+        for sock in self._server.sockets:
+            logger.info("RTMP ingest listening on %s", _address(sock))
+
+    @property
+    def ports(self) -> list[int]:
+        if self._server is None:
+            return []
+        return [int(sock.getsockname()[1]) for sock in self._server.sockets]
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ip = peer_ip(writer)
+        if not self.limiter.try_acquire(ip):
+            logger.warning("connection from %s refused: connection limit reached", ip)
+            writer.transport.abort()
+            return
+        try:
+            await self.controller.client_callback(reader, writer)
+        finally:
+            self.limiter.release(ip)
+
+    async def serve_until_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Two-phase shutdown; safe to call more than once."""
+        if self._server is not None:
+            self._server.close()
+        logger.info("ingest stopping: %d connections to finish", self.controller.connection_count)
+        await self.controller.shutdown(grace=self.settings.shutdown_grace)
+        await self.api.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        self._stopped.set()
+        logger.info("ingest stopped")
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

@@ -1,0 +1,378 @@
+"""Sans-IO RTMP chunk stream decoder and encoder (Adobe RTMP 1.0, section 5.3).
+
+`ChunkStreamDecoder.feed()` takes raw bytes received after the handshake and returns the complete
+messages they finish. It never does I/O, never raises anything but `ProtocolError`, and keeps every
+buffer bounded by `ChunkLimits`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "ChunkLimits",
+    "ChunkStreamDecoder",
+    "ProtocolError",
+    "RtmpMessage",
+    "encode_message",
+]
+
+DEFAULT_CHUNK_SIZE = 128
+MAX_HEADER_BYTES = 18  # 3-byte basic header + 11-byte type 0 header + 4-byte extended timestamp
+TIMESTAMP_MASK = 0xFFFFFFFF
+EXTENDED_TIMESTAMP = 0xFFFFFF
+
+MSG_SET_CHUNK_SIZE = 1
+MSG_ABORT = 2
+MSG_ACKNOWLEDGEMENT = 3
+MSG_USER_CONTROL = 4
+MSG_WINDOW_ACK_SIZE = 5
+MSG_SET_PEER_BANDWIDTH = 6
+MSG_AUDIO = 8
+MSG_VIDEO = 9
+MSG_AGGREGATE = 22
+# Only media and data may travel inside an aggregate; control messages or nested aggregates may not.
+_FORBIDDEN_IN_AGGREGATE = frozenset({1, 2, 3, 4, 5, 6, MSG_AGGREGATE})
+
+_U8_U16 = struct.Struct(">BH")  # a 24-bit big-endian integer as (high byte, low 16 bits)
+_TYPE1 = struct.Struct(">BHBHB")  # timestamp (delta), length, type id; type 0 adds a stream id
+_U32_LE = struct.Struct("<I")
+_U32 = struct.Struct(">I")
+_AGGREGATE_TAG = struct.Struct(">BBHBHBBBH")  # type, size(24), timestamp(24), ts ext, stream id(24)
+_AGGREGATE_TAG_BYTES = _AGGREGATE_TAG.size
+_BACK_POINTER_BYTES = 4
+
+
+class ProtocolError(Exception):
+    """The peer broke the RTMP protocol or one of our limits; the connection must be closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkLimits:
+    """Resource limits of one connection's chunk stream (nginx-rtmp / MediaMTX defaults in spirit)."""
+
+    min_chunk_size: int = 64
+    max_chunk_size: int = 65536
+    # A 1080p keyframe at a high bitrate is 1-2 MB; 8 MiB leaves room without inviting abuse.
+    max_message_length: int = 8 * 1024 * 1024
+    # Total bytes of all half-assembled messages of the connection.
+    max_pending_bytes: int = 16 * 1024 * 1024
+    max_chunk_streams: int = 64
+    # Unparsed input kept between feeds: at most one incomplete chunk (header + one chunk of payload).
+    max_buffered_bytes: int = 65536 + MAX_HEADER_BYTES
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_chunk_size <= DEFAULT_CHUNK_SIZE <= self.max_chunk_size:
+            raise ValueError("chunk size limits must enclose the default chunk size of 128")
+        if self.max_buffered_bytes < self.max_chunk_size + MAX_HEADER_BYTES:
+            raise ValueError("max_buffered_bytes must hold one full chunk of max_chunk_size")
+        if self.max_message_length < 1 or self.max_pending_bytes < 1 or self.max_chunk_streams < 1:
+            raise ValueError("message, pending and chunk stream limits must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class RtmpMessage:
+    """One complete RTMP message; `timestamp` is absolute, in milliseconds, modulo 2**32."""
+
+    chunk_stream_id: int
+    msg_type_id: int
+    msg_stream_id: int
+    timestamp: int
+    payload: bytes
+
+
+class _ChunkStream:
+    """What the previous headers of one chunk stream established, and the message in progress."""
+
+    __slots__ = ("delta", "extended", "length", "parts", "received", "stream_id", "timestamp", "type_id")
+
+    def __init__(self) -> None:
+        self.timestamp = 0
+        self.delta = 0
+        self.length = 0
+        self.type_id = 0
+        self.stream_id = 0
+        self.extended = False  # the last type 0/1/2 header carried 0xFFFFFF: type 3 chunks repeat it
+        self.parts: bytearray | None = None  # payload of the message in progress
+        self.received = 0
+
+
+class ChunkStreamDecoder:
+    """Incremental decoder of the peer-to-us chunk stream of one connection."""
+
+    def __init__(self, limits: ChunkLimits | None = None, *, ack_window: int = 0) -> None:
+        self.limits = limits if limits is not None else ChunkLimits()
+        self._chunk_size = DEFAULT_CHUNK_SIZE
+        self._streams: dict[int, _ChunkStream] = {}
+        self._unparsed = b""
+        self._pending_bytes = 0
+        self.bytes_received = 0
+        self._acked_bytes = 0
+        # Bytes after which an Acknowledgement is due; 0 disables acknowledgements.
+        self.ack_window = ack_window
+
+    @property
+    def chunk_size(self) -> int:
+        return self._chunk_size
+
+    @chunk_size.setter
+    def chunk_size(self, size: int) -> None:
+        if not self.limits.min_chunk_size <= size <= self.limits.max_chunk_size:
+            raise ProtocolError(
+                f"chunk size {size} outside {self.limits.min_chunk_size}..{self.limits.max_chunk_size}"
+            )
+        self._chunk_size = size
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held by the decoder: unparsed input plus half-assembled messages."""
+        return len(self._unparsed) + self._pending_bytes
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def take_acknowledgement(self) -> int | None:
+        """The sequence number to acknowledge if a full window was received since the last one."""
+        if self.ack_window <= 0 or self.bytes_received - self._acked_bytes < self.ack_window:
+            return None
+        self._acked_bytes = self.bytes_received
+        return self.bytes_received & TIMESTAMP_MASK
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[RtmpMessage]:
+        """Consume received bytes; return the messages they complete, in order."""
+        self.bytes_received += len(data)
+        buf = self._unparsed + bytes(data) if self._unparsed else bytes(data)
+        messages: list[RtmpMessage] = []
+        pos = self._parse(buf, messages)
+        self._unparsed = buf[pos:]
+        if len(self._unparsed) > self.limits.max_buffered_bytes:
+            raise ProtocolError("too many unparsed bytes buffered")
+        return messages
+
+    def _parse(self, buf: bytes, out: list[RtmpMessage]) -> int:
+        """Decode every complete chunk of `buf`; return the offset of the first incomplete one."""
+        end = len(buf)
+        pos = 0
+        streams = self._streams
+        while pos < end:
+            start = pos
+            first = buf[pos]
+            fmt = first >> 6
+            cs_id = first & 0x3F
+            pos += 1
+            if cs_id < 2:
+                extra = cs_id + 1
+                if pos + extra > end:
+                    return start
+                cs_id = buf[pos] + 64 if cs_id == 0 else buf[pos] + (buf[pos + 1] << 8) + 64
+                pos += extra
+
+            stream = streams.get(cs_id)
+            is_new = stream is None
+            if stream is None:
+                if fmt != 0:
+                    raise ProtocolError(f"chunk stream {cs_id} starts with a type {fmt} header")
+                if len(streams) >= self.limits.max_chunk_streams:
+                    raise ProtocolError("too many chunk streams")
+                stream = _ChunkStream()
+            continuing = stream.parts is not None
+
+            length = stream.length
+            type_id = stream.type_id
+            if fmt == 0:
+                if pos + 11 > end:
+                    return start
+                ts_hi, ts_lo, len_hi, len_lo, type_id = _TYPE1.unpack_from(buf, pos)
+                (stream_id,) = _U32_LE.unpack_from(buf, pos + 7)
+                pos += 11
+                field = (ts_hi << 16) | ts_lo
+                length = (len_hi << 16) | len_lo
+            elif fmt == 1:
+                if pos + 7 > end:
+                    return start
+                ts_hi, ts_lo, len_hi, len_lo, type_id = _TYPE1.unpack_from(buf, pos)
+                pos += 7
+                field = (ts_hi << 16) | ts_lo
+                length = (len_hi << 16) | len_lo
+            elif fmt == 2:
+                if pos + 3 > end:
+                    return start
+                ts_hi, ts_lo = _U8_U16.unpack_from(buf, pos)
+                pos += 3
+                field = (ts_hi << 16) | ts_lo
+            else:
+                field = 0  # type 3 has no timestamp field of its own
+
+            # Extended timestamps are signalled by the header field, never by the computed time;
+            # type 3 chunks carry one whenever the last type 0/1/2 header of their chunk stream did.
+            extended = field == EXTENDED_TIMESTAMP if fmt != 3 else stream.extended
+            ext_value = 0
+            if extended:
+                if pos + 4 > end:
+                    return start
+                (ext_value,) = _U32.unpack_from(buf, pos)
+                pos += 4
+
+            if fmt != 3:
+                if continuing:
+                    raise ProtocolError(
+                        f"type {fmt} header in the middle of a message on chunk stream {cs_id}"
+                    )
+                if length > self.limits.max_message_length:
+                    raise ProtocolError(f"message of {length} bytes exceeds the limit")
+
+            received = stream.received
+            take = min(self._chunk_size, length - received)
+            chunk_end = pos + take
+            if chunk_end > end:
+                return start
+
+            # The whole chunk is here: commit its header to the chunk stream state.
+            if is_new:
+                streams[cs_id] = stream
+            if not continuing:
+                value = ext_value if extended else field
+                if fmt == 0:
+                    stream.timestamp = value
+                    stream.delta = value  # a following type 3 header reuses it as the delta (5.3.1.2.4)
+                    stream.stream_id = stream_id
+                elif fmt == 3:
+                    if extended:
+                        stream.delta = ext_value
+                    stream.timestamp = (stream.timestamp + stream.delta) & TIMESTAMP_MASK
+                else:
+                    stream.delta = value
+                    stream.timestamp = (stream.timestamp + value) & TIMESTAMP_MASK
+                if fmt != 3:
+                    stream.extended = extended
+                    stream.length = length
+                    stream.type_id = type_id
+
+            if not continuing and take == length:
+                payload = buf[pos:chunk_end]
+                pos = chunk_end
+                self._complete(cs_id, stream, payload, out)
+                continue
+            parts = stream.parts
+            if parts is None:
+                parts = stream.parts = bytearray()
+            self._pending_bytes += take
+            if self._pending_bytes > self.limits.max_pending_bytes:
+                raise ProtocolError("too many bytes of incomplete messages")
+            parts += buf[pos:chunk_end]
+            pos = chunk_end
+            received += take
+            if received < length:
+                stream.received = received
+                continue
+            self._pending_bytes -= length
+            stream.parts = None
+            stream.received = 0
+            self._complete(cs_id, stream, bytes(parts), out)
+        return pos
+
+    def _complete(self, cs_id: int, stream: _ChunkStream, payload: bytes, out: list[RtmpMessage]) -> None:
+        type_id = stream.type_id
+        message = RtmpMessage(cs_id, type_id, stream.stream_id, stream.timestamp, payload)
+        if type_id == MSG_AGGREGATE:
+            out.extend(split_aggregate(message))
+            return
+        if type_id <= MSG_SET_PEER_BANDWIDTH:
+            self._apply_protocol_control(message)
+        out.append(message)
+
+    def _apply_protocol_control(self, message: RtmpMessage) -> None:
+        type_id = message.msg_type_id
+        if type_id not in (MSG_SET_CHUNK_SIZE, MSG_ABORT, MSG_WINDOW_ACK_SIZE):
+            return
+        if len(message.payload) < 4:
+            raise ProtocolError(f"protocol control message {type_id} shorter than 4 bytes")
+        (value,) = _U32.unpack_from(message.payload)
+        if type_id == MSG_SET_CHUNK_SIZE:
+            self.chunk_size = value  # applies to the very next chunk
+        elif type_id == MSG_ABORT:
+            stream = self._streams.get(value)
+            if stream is not None and stream.parts is not None:
+                self._pending_bytes -= stream.received
+                stream.parts = None
+                stream.received = 0
+        elif value > 0:
+            self.ack_window = value  # the peer's window, as nginx-rtmp uses it
+
+
+def split_aggregate(message: RtmpMessage) -> list[RtmpMessage]:
+    """Split an aggregate message into its FLV-tag-like sub-messages, re-based on its timestamp."""
+    payload = message.payload
+    end = len(payload)
+    pos = 0
+    first_timestamp: int | None = None
+    messages: list[RtmpMessage] = []
+    while pos < end:
+        if pos + _AGGREGATE_TAG_BYTES > end:
+            raise ProtocolError("truncated aggregate sub-message header")
+        type_id, size_hi, size_lo, ts_hi, ts_lo, ts_ext, _sid_hi, _sid_mid, _sid_lo = (
+            _AGGREGATE_TAG.unpack_from(payload, pos)
+        )
+        size = (size_hi << 16) | size_lo
+        timestamp = (ts_ext << 24) | (ts_hi << 16) | ts_lo
+        body_start = pos + _AGGREGATE_TAG_BYTES
+        body_end = body_start + size
+        if body_end + _BACK_POINTER_BYTES > end:
+            raise ProtocolError("aggregate sub-message overruns the aggregate")
+        if type_id in _FORBIDDEN_IN_AGGREGATE:
+            raise ProtocolError(f"message type {type_id} inside an aggregate")
+        if first_timestamp is None:
+            first_timestamp = timestamp
+        absolute = (message.timestamp + timestamp - first_timestamp) & TIMESTAMP_MASK
+        messages.append(
+            RtmpMessage(
+                message.chunk_stream_id,
+                type_id,
+                message.msg_stream_id,
+                absolute,
+                payload[body_start:body_end],
+            )
+        )
+        pos = body_end + _BACK_POINTER_BYTES
+    return messages
+
+
+def encode_message(
+    *,
+    chunk_stream_id: int,
+    msg_type_id: int,
+    msg_stream_id: int,
+    timestamp: int,
+    payload: bytes,
+    chunk_size: int,
+) -> bytes:
+    """Chunk one message: a type 0 header, then type 3 continuation chunks (extended timestamp repeated)."""
+    if not 2 <= chunk_stream_id <= 65599:
+        raise ValueError("chunk stream id must be in 2..65599")
+    if chunk_stream_id < 64:
+        basic = bytes([chunk_stream_id])
+    elif chunk_stream_id < 320:
+        basic = bytes([0, chunk_stream_id - 64])
+    else:
+        basic = bytes([1, (chunk_stream_id - 64) & 0xFF, (chunk_stream_id - 64) >> 8])
+    timestamp &= TIMESTAMP_MASK
+    extended = timestamp >= EXTENDED_TIMESTAMP
+    field = EXTENDED_TIMESTAMP if extended else timestamp
+    length = len(payload)
+    header = (
+        basic
+        + field.to_bytes(3, "big")
+        + length.to_bytes(3, "big")
+        + bytes([msg_type_id])
+        + msg_stream_id.to_bytes(4, "little")
+    )
+    ext = timestamp.to_bytes(4, "big") if extended else b""
+    continuation = bytes([0xC0 | basic[0]]) + basic[1:] + ext
+    pieces = [header, ext, payload[:chunk_size]]
+    for offset in range(chunk_size, length, chunk_size):
+        pieces.append(continuation)
+        pieces.append(payload[offset : offset + chunk_size])
+    return b"".join(pieces)

@@ -1,30 +1,49 @@
-"""JWT from the Authorization header, or from the access_token cookie with CSRF enforced."""
+"""JWT from the Authorization header, or from the access_token cookie with CSRF enforced.
+
+simplejwt verifies the signature with the pinned algorithm only (SIMPLE_JWT["ALGORITHM"]), so
+alg=none and tokens signed with another key or algorithm are refused; expired tokens, refresh
+tokens used as access tokens, unknown and inactive users are refused too. Every refusal is a 401
+because `authenticate_header` (inherited) names the Bearer scheme.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import Token
 
 
 class _CSRFCheck(CsrfViewMiddleware):
-    def _reject(self, request: HttpRequest, reason: str) -> str:  # type: ignore[override]
+    def _reject(self, request: HttpRequest, reason: str) -> str:
         return reason
 
 
-def _dummy_view(request: HttpRequest) -> None:  # pragma: no cover - never called
-    return None
+def _dummy_view(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
+    return HttpResponse()
+
+
+def enforce_csrf(request: Request) -> None:
+    """Django's CSRF check (token + origin) for a request authenticated by a cookie."""
+    check = _CSRFCheck(_dummy_view)
+    check.process_request(request._request)
+    reason = check.process_view(request._request, _dummy_view, (), {})
+    if reason:
+        raise exceptions.PermissionDenied(f"CSRF failed: {reason}")
 
 
 class JWTHeaderOrCookieAuthentication(JWTAuthentication):
     """Header-authenticated requests need no CSRF token; cookie-authenticated unsafe ones do."""
 
-    def authenticate(self, request: Request) -> tuple[Any, Any] | None:  # type: ignore[override]
+    def authenticate(self, request: Request) -> tuple[Any, Token] | None:
         header = self.get_header(request)
         if header is not None:
             return super().authenticate(request)
@@ -33,13 +52,25 @@ class JWTHeaderOrCookieAuthentication(JWTAuthentication):
             return None
         validated = self.get_validated_token(raw_token.encode())
         user = self.get_user(validated)
-        self._enforce_csrf(request)
+        enforce_csrf(request)
         return user, validated
 
-    @staticmethod
-    def _enforce_csrf(request: Request) -> None:
-        check = _CSRFCheck(_dummy_view)
-        check.process_request(request._request)
-        reason = check.process_view(request._request, _dummy_view, (), {})
-        if reason:
-            raise exceptions.PermissionDenied(f"CSRF failed: {reason}")
+
+class JWTHeaderOrCookieScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    """OpenAPI: either the Bearer header or the access_token cookie (any one of them)."""
+
+    target_class = JWTHeaderOrCookieAuthentication
+    name = ["jwtAuth", "jwtCookieAuth"]
+
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        return [{"jwtAuth": []}, {"jwtCookieAuth": []}]
+
+    def get_security_definition(self, auto_schema: Any) -> list[dict[str, Any]]:
+        return [
+            build_bearer_security_scheme_object(
+                header_name="HTTP_AUTHORIZATION",
+                token_prefix=jwt_settings.AUTH_HEADER_TYPES[0],
+                bearer_format="JWT",
+            ),
+            {"type": "apiKey", "in": "cookie", "name": settings.JWT_COOKIE_ACCESS},
+        ]

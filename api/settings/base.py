@@ -115,6 +115,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "signup": env.str("THROTTLE_SIGNUP", default="20/hour"),
         "login_failures": env.str("THROTTLE_LOGIN_FAILURES", default="5/5m"),
+        "login_failures_ip": env.str("THROTTLE_LOGIN_FAILURES_IP", default="20/5m"),
         "ingest_authorize": env.str("THROTTLE_INGEST_AUTHORIZE", default="20/min"),
     },
     "UNAUTHENTICATED_USER": None,

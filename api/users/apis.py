@@ -1,0 +1,194 @@
+"""Sign up, sign in, refresh and sign out. These endpoints take no access token: a stale cookie
+must never stand between a user and the login form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.middleware.csrf import get_token, rotate_token
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.core.authentication import enforce_csrf
+from api.core.throttling import SignupRateThrottle, client_ip
+from api.users.cookies import auth_cookies_clear, auth_cookies_set
+from api.users.errors import TooManyAttempts
+from api.users.services import (
+    TokenPair,
+    refresh_token_blacklist,
+    refresh_token_rotate,
+    user_create,
+    user_login,
+)
+
+# Generous enough for passphrases, small enough that hashing it is no denial of service.
+PASSWORD_MAX_LENGTH = 256
+
+
+# The shape api.core.exceptions gives every error (documentation only).
+ErrorOutputSerializer = inline_serializer(
+    name="ErrorResponse",
+    fields={
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(),
+        "errors": serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            required=False,
+            help_text="Per-field messages, for invalid input.",
+        ),
+    },
+)
+
+
+class TokenPairOutputSerializer(serializers.Serializer[TokenPair]):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ErrorOutputSerializer, description=description)
+
+
+class PublicAuthApi(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if response.status_code == status.HTTP_401_UNAUTHORIZED:
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+
+
+class SignupApi(PublicAuthApi):
+    throttle_classes = (SignupRateThrottle,)
+
+    class SignupInputSerializer(serializers.Serializer[Any]):
+        username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(
+            max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True
+        )
+
+    class SignupOutputSerializer(serializers.Serializer[Any]):
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+        email = serializers.EmailField()
+
+    @extend_schema(
+        operation_id="auth_signup",
+        summary="Create an account",
+        request=SignupInputSerializer,
+        responses={
+            201: SignupOutputSerializer,
+            400: _error("Invalid input, a weak password, or a username or email already in use."),
+            429: _error("Too many sign-ups from this address."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.SignupInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_create(**serializer.validated_data)
+        return Response(self.SignupOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginApi(PublicAuthApi):
+    class LoginInputSerializer(serializers.Serializer[Any]):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(
+            max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True
+        )
+
+    @extend_schema(
+        operation_id="auth_login",
+        summary="Sign in: a token pair in the body and in HttpOnly cookies",
+        request=LoginInputSerializer,
+        responses={
+            200: TokenPairOutputSerializer,
+            400: _error("Invalid input."),
+            401: _error("Wrong username or password, or an inactive account."),
+            429: _error("Too many failed attempts for this username or address."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.LoginInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            tokens = user_login(
+                username=serializer.validated_data["username"],
+                password=serializer.validated_data["password"],
+                client_ip=client_ip(request),
+                request=request._request,
+            )
+        except TooManyAttempts as exc:
+            raise exceptions.Throttled(wait=exc.retry_after, detail=exc.message) from exc
+        response = Response(TokenPairOutputSerializer(tokens).data)
+        auth_cookies_set(response, request=request._request, tokens=tokens)
+        # A new CSRF secret for the new session; the middleware sets the csrftoken cookie.
+        rotate_token(request._request)
+        return response
+
+
+class RefreshTokenInputSerializer(serializers.Serializer[Any]):
+    refresh = serializers.CharField(
+        required=False, help_text=f"Optional when the {settings.JWT_COOKIE_REFRESH} cookie is sent."
+    )
+
+
+def _refresh_token_from(request: Request) -> str:
+    """The refresh token of the body, else of the cookie, which (being sent by the browser on its
+    own) then needs the CSRF check."""
+    serializer = RefreshTokenInputSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    raw = serializer.validated_data.get("refresh")
+    if raw:
+        return str(raw)
+    raw = request.COOKIES.get(settings.JWT_COOKIE_REFRESH)
+    if not raw:
+        raise exceptions.ValidationError({"refresh": ["This field is required."]})
+    enforce_csrf(request)
+    return raw
+
+
+class RefreshApi(PublicAuthApi):
+    @extend_schema(
+        operation_id="auth_refresh",
+        summary="Exchange a refresh token (body or cookie) for a new pair; the old one is revoked",
+        request=RefreshTokenInputSerializer,
+        responses={
+            200: TokenPairOutputSerializer,
+            400: _error("No refresh token in the body or the cookie."),
+            401: _error("The refresh token is invalid, expired, revoked or already used."),
+            403: _error("Cookie-based refresh without a valid CSRF token."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        tokens = refresh_token_rotate(raw_refresh=_refresh_token_from(request))
+        response = Response(TokenPairOutputSerializer(tokens).data)
+        auth_cookies_set(response, request=request._request, tokens=tokens)
+        get_token(request._request)  # keep the csrftoken cookie in place
+        return response
+
+
+class LogoutApi(PublicAuthApi):
+    @extend_schema(
+        operation_id="auth_logout",
+        summary="Revoke the refresh token (body or cookie) and clear the cookies",
+        request=RefreshTokenInputSerializer,
+        responses={
+            204: OpenApiResponse(description="Signed out."),
+            400: _error("No refresh token in the body or the cookie."),
+            403: _error("Cookie-based logout without a valid CSRF token."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        refresh_token_blacklist(raw_refresh=_refresh_token_from(request))
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        auth_cookies_clear(response)
+        return response

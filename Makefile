@@ -4,8 +4,11 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+NODE_STAMP := node_modules/.installed
+# Playwright drives the system's Chromium and never downloads a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install system-deps run test lint typecheck bench clean
+.PHONY: install system-deps browser-deps run test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +23,21 @@ system-deps:
 		echo "Installing ffmpeg with apt-get"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }
 
-install: $(STAMP) system-deps
+# hls.js for the web player, from the npm registry exactly as package-lock.json pins it.
+$(NODE_STAMP): package-lock.json
+	@command -v npm >/dev/null || { \
+		echo "Installing npm with apt-get"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm >/dev/null; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# Chromium for the browser tests (tests/e2e), from the system's packages, installed once if missing.
+browser-deps:
+	@command -v chromium >/dev/null || { \
+		echo "Installing chromium with apt-get"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+install: $(STAMP) $(NODE_STAMP) system-deps
 
 run: install
 	$(PY) manage.py migrate --noinput
@@ -34,7 +51,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy api workers rtmp_ingest transcoder hls_out
 
-test: install
+test: install browser-deps
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 

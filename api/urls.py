@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/", include("api.channels.urls")),
     path("api/", include("api.videos.urls")),
     path("api/internal/", include("api.ingest_hooks.urls")),
+    path("", include("api.web.urls")),
 ]
 
 if settings.DEBUG:

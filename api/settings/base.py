@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "api.channels",
     "api.videos",
     "api.ingest_hooks",
+    "api.web",
 ]
 
 MIDDLEWARE = [
@@ -89,6 +90,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+# hls.js comes from npm (`npm ci`, package-lock.json) and is served as /static/vendor/hls/.
+STATICFILES_DIRS = [("vendor/hls", BASE_DIR / "node_modules" / "hls.js" / "dist")]
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 STORAGES = {

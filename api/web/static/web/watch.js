@@ -1,0 +1,232 @@
+// The player: hls.js with a quality menu, a LIVE badge and "go to live", and recovery when the
+// stream drops (manifest retried with backoff) or restarts as a new video on the same channel.
+"use strict";
+
+(() => {
+  const config = Tidecast.config("player-config");
+  const video = document.getElementById("video");
+  const message = document.getElementById("player-message");
+  const quality = document.getElementById("quality");
+  const liveBadge = document.getElementById("live-badge");
+  const goLive = document.getElementById("go-live");
+  const viewerCount = document.getElementById("viewer-count");
+  const statusText = document.getElementById("video-status");
+  const titleText = document.getElementById("video-title");
+
+  const POLL_MS = 3000;
+  const RETRY_MIN_MS = 1000;
+  const RETRY_MAX_MS = 10000;
+  const RECORDING_MAX_FAILURES = 4;
+
+  const current = { url: config.url, status: config.status, playbackUrl: config.playbackUrl };
+  // Opened on a live or upcoming stream: follow the channel when the stream ends and comes back.
+  const followChannel = config.status !== "ended";
+  let hls = null;
+  let retryTimer = null;
+  let retryDelay = RETRY_MIN_MS;
+  let failures = 0;
+  let mediaRecoveries = 0;
+  let playingLive = false;
+  let preferredRendition = null; // kept across restarts
+
+  function say(text) {
+    message.textContent = text || "";
+    message.hidden = !text;
+  }
+
+  function renditionName(level) {
+    const uri = level.uri || level.url || "";
+    const match = /\/([^/?#]+)\/[^/?#]+\.m3u8/.exec(typeof uri === "string" ? uri : uri[0] || "");
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function levelLabel(level) {
+    const name = renditionName(level);
+    const height = level.height ? `${level.height}p` : "";
+    if (name === "source") return height ? `Source (${height})` : "Source";
+    return height || name || `${Math.round(level.bitrate / 1000)} kbps`;
+  }
+
+  function fillQuality() {
+    const levels = hls.levels.map((level, index) => ({ level, index }));
+    levels.sort((a, b) => (b.level.height || 0) - (a.level.height || 0) || b.level.bitrate - a.level.bitrate);
+    const options = [new Option("Auto", "-1")];
+    for (const { level, index } of levels) {
+      const option = new Option(levelLabel(level), String(index));
+      option.dataset.rendition = renditionName(level);
+      option.dataset.height = String(level.height || 0);
+      options.push(option);
+    }
+    quality.replaceChildren(...options);
+    quality.disabled = levels.length < 2;
+    const preferred = options.find((o) => preferredRendition && o.dataset.rendition === preferredRendition);
+    if (preferred) {
+      quality.value = preferred.value;
+      hls.currentLevel = Number(preferred.value);
+    } else {
+      quality.value = "-1";
+    }
+  }
+
+  quality.addEventListener("change", () => {
+    if (!hls) return;
+    const index = Number(quality.value);
+    preferredRendition = index >= 0 ? quality.selectedOptions[0].dataset.rendition : null;
+    hls.currentLevel = index; // -1 hands the choice back to the bandwidth estimate
+  });
+
+  function showAutoChoice(levelIndex) {
+    const auto = quality.options[0];
+    const level = hls && hls.levels[levelIndex];
+    auto.textContent = hls && hls.autoLevelEnabled && level ? `Auto (${levelLabel(level)})` : "Auto";
+  }
+
+  function behindLive() {
+    return playingLive && hls && hls.liveSyncPosition != null && hls.liveSyncPosition - video.currentTime > 8;
+  }
+
+  video.addEventListener("timeupdate", () => {
+    const behind = behindLive();
+    goLive.hidden = !behind;
+    liveBadge.classList.toggle("badge-behind", behind);
+  });
+
+  goLive.addEventListener("click", () => {
+    if (hls && hls.liveSyncPosition != null) video.currentTime = hls.liveSyncPosition;
+    video.play().catch(() => {});
+  });
+
+  function stop() {
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    if (hls) {
+      hls.destroy();
+      hls = null;
+    }
+  }
+
+  function play() {
+    const attempt = video.play();
+    if (attempt) attempt.catch(() => say("Press play to start."));
+  }
+
+  function start() {
+    stop();
+    if (current.status === "scheduled") {
+      say("This stream has not started yet. It plays here as soon as it goes live.");
+      return;
+    }
+    if (!window.Hls || !Hls.isSupported()) {
+      if (video.canPlayType("application/vnd.apple.mpegurl")) {
+        video.src = current.playbackUrl;
+        play();
+      } else {
+        say("This browser cannot play this video.");
+      }
+      return;
+    }
+    say(current.status === "live" ? "Connecting…" : "Loading the recording…");
+    hls = new Hls({
+      liveSyncDurationCount: 3,
+      liveMaxLatencyDurationCount: 10,
+      manifestLoadingMaxRetry: 1,
+      levelLoadingMaxRetry: 4,
+      fragLoadingMaxRetry: 6,
+      backBufferLength: 60,
+    });
+    hls.on(Hls.Events.MANIFEST_PARSED, () => {
+      retryDelay = RETRY_MIN_MS;
+      failures = 0;
+      mediaRecoveries = 0;
+      fillQuality();
+      say("");
+      play();
+    });
+    hls.on(Hls.Events.LEVEL_LOADED, (event, data) => {
+      playingLive = Boolean(data.details.live);
+      liveBadge.hidden = !playingLive;
+    });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (event, data) => showAutoChoice(data.level));
+    hls.on(Hls.Events.ERROR, (event, data) => {
+      if (!data.fatal) return;
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 2) {
+        mediaRecoveries += 1;
+        hls.recoverMediaError();
+        return;
+      }
+      retryLater();
+    });
+    hls.loadSource(current.playbackUrl);
+    hls.attachMedia(video);
+  }
+
+  // A fatal error: ask the API what became of the video, then load again after a growing pause.
+  function retryLater() {
+    stop();
+    failures += 1;
+    if (current.status === "ended" && !followChannel && failures > RECORDING_MAX_FAILURES) {
+      say("This recording is not available right now.");
+      return;
+    }
+    say(current.status === "live" ? "Reconnecting…" : "Loading…");
+    const delay = retryDelay;
+    retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
+    retryTimer = setTimeout(async () => {
+      await refresh();
+      if (!hls && !(current.status === "ended" && followChannel && failures > 1)) start();
+      else if (!hls) say("The stream has ended. This page picks it up again when it comes back.");
+    }, delay);
+  }
+
+  function describe(data) {
+    if (data.status === "live") return "· live";
+    if (data.status === "ended") return "· this stream has ended";
+    return "· not started yet";
+  }
+
+  function switchTo(liveVideo) {
+    current.url = liveVideo.url;
+    current.status = "live";
+    current.playbackUrl = liveVideo.playback_url || config.playbackUrl.replace(`${config.url}.m3u8`, `${liveVideo.url}.m3u8`);
+    history.replaceState(null, "", `/watch/${encodeURIComponent(liveVideo.url)}`);
+    if (liveVideo.title) {
+      titleText.textContent = liveVideo.title;
+      document.title = `${liveVideo.title} · Tidecast`;
+    }
+    statusText.textContent = "· live";
+    retryDelay = RETRY_MIN_MS;
+    failures = 0;
+    start();
+  }
+
+  // Keeps status and audience current; finds the channel's next live video once this one ended.
+  async function refresh() {
+    const result = await Tidecast.api("GET", `/api/videos/${encodeURIComponent(current.url)}`);
+    if (result.ok && result.data) {
+      const before = current.status;
+      current.status = result.data.status || before;
+      statusText.dataset.status = current.status;
+      statusText.textContent = describe(result.data);
+      const live = current.status === "live";
+      viewerCount.hidden = !live;
+      if (live) viewerCount.textContent = `${result.data.viewer_count || 0} watching`;
+      if (before === "scheduled" && live) start();
+    }
+    if (followChannel && current.status === "ended") {
+      const channel = await Tidecast.api("GET", `/api/channels/${encodeURIComponent(config.channel)}`);
+      const next = channel.ok && channel.data && channel.data.live_video;
+      if (next && next.url && next.url !== current.url) switchTo(next);
+    }
+  }
+
+  video.addEventListener("ended", () => {
+    if (followChannel && current.status !== "live") {
+      say("The stream has ended. This page picks it up again when it comes back.");
+    }
+  });
+
+  if (followChannel) {
+    setInterval(refresh, POLL_MS);
+  }
+  start();
+})();

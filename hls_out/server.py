@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from email.utils import formatdate
 from pathlib import Path
 
 from aiohttp import web
@@ -34,6 +36,7 @@ PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since, Content-Type",
     "Access-Control-Max-Age": "86400",
 }
+MAX_PLAYLIST_BYTES = 4 * 1024 * 1024
 SESSION_QUERY = "session"
 MAX_TOKEN_LENGTH = 64
 
@@ -62,17 +65,39 @@ async def serve_hls(request: web.Request) -> web.StreamResponse:
     root = request.app[SETTINGS_KEY].hls_root
     # The raw path, undecoded and without the query: the resolver refuses any encoding itself.
     raw_path = request.raw_path.split("?", 1)[0]
+    # Resolving is a few stat calls on a local disk: cheaper inline than a hop to a thread.
     try:
-        path = await asyncio.to_thread(resolve_hls_path, root, raw_path)
+        path = resolve_hls_path(root, raw_path)
     except HlsPathError as error:
         return _error(error.status, str(error))
     _count_viewer(request, path, root)
-    playlist = path.suffix == ".m3u8"
-    headers = {
-        "Content-Type": CONTENT_TYPES[path.suffix],
-        "Cache-Control": PLAYLIST_CACHE if playlist else SEGMENT_CACHE,
-    }
+    if path.suffix == ".m3u8":
+        return _playlist_response(request, path)
+    headers = {"Content-Type": CONTENT_TYPES[path.suffix], "Cache-Control": SEGMENT_CACHE}
+    # sendfile, Range, ETag and conditional requests for segments.
     return web.FileResponse(path, headers=headers)
+
+
+def _playlist_response(request: web.Request, path: Path) -> web.Response:
+    """Playlists are a few kB and re-read on every poll: read inline, no executor round trip."""
+    try:
+        with path.open("rb") as handle:
+            stat = os.fstat(handle.fileno())
+            if stat.st_size > MAX_PLAYLIST_BYTES:
+                return _error(404, "no such file")
+            body = handle.read(MAX_PLAYLIST_BYTES)
+    except OSError:
+        return _error(404, "no such file")
+    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    headers = {
+        "Content-Type": CONTENT_TYPES[".m3u8"],
+        "Cache-Control": PLAYLIST_CACHE,
+        "ETag": etag,
+        "Last-Modified": formatdate(stat.st_mtime, usegmt=True),
+    }
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers=headers)
 
 
 async def preflight(request: web.Request) -> web.Response:

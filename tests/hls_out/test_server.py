@@ -135,3 +135,12 @@ async def test_playback_sessions_are_counted_per_video(client: TestClient) -> No
     await client.get(f"/hls-live/{URL}/720p/missing.ts", headers={"User-Agent": "player-c"})
     tracker = client.app[TRACKER_KEY]  # type: ignore[index]
     assert tracker.counts(now=asyncio.get_running_loop().time()) == {URL: 3}
+
+
+async def test_playlists_carry_validators_and_answer_304(client: TestClient) -> None:  # type: ignore[type-arg]
+    first = await client.get(f"/hls-live/{URL}/720p/index.m3u8")
+    assert "Last-Modified" in first.headers
+    again = await client.get(
+        f"/hls-live/{URL}/720p/index.m3u8", headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status == 304

@@ -120,6 +120,8 @@ REST_FRAMEWORK = {
         "login_failures": env.str("THROTTLE_LOGIN_FAILURES", default="5/5m"),
         "login_failures_ip": env.str("THROTTLE_LOGIN_FAILURES_IP", default="20/5m"),
         "ingest_authorize": env.str("THROTTLE_INGEST_AUTHORIZE", default="20/min"),
+        # Failed authorizations across every publisher address: a cap on distributed key guessing.
+        "ingest_authorize_global": env.str("THROTTLE_INGEST_AUTHORIZE_GLOBAL", default="300/min"),
     },
     "UNAUTHENTICATED_USER": None,
 }
@@ -153,6 +155,9 @@ SPECTACULAR_SETTINGS = {
 # --- Streaming ---------------------------------------------------------------------------------
 # The ingest authenticates to /api/internal/ with this secret.
 INGEST_SHARED_SECRET = env.str("INGEST_SHARED_SECRET", default="")
+# Stream keys are stored as an HMAC and AES-GCM ciphertext under keys derived from this secret
+# (SECRET_KEY when empty). Changing it invalidates every stored stream key.
+STREAM_KEY_SECRET = env.str("STREAM_KEY_SECRET", default="")
 # Where OBS is told to publish, and where viewers fetch HLS.
 PUBLIC_RTMP_URL = env.str("PUBLIC_RTMP_URL", default="rtmp://127.0.0.1:1935/streaming")
 PUBLIC_HLS_URL = env.str("PUBLIC_HLS_URL", default="http://127.0.0.1:8080/hls-live/")

@@ -1,1 +1,9 @@
-urlpatterns: list = []
+from django.urls import path
+
+from api.videos.apis import UserChannelVideosApi, VideoPublicDetailApi, VideoPublicListApi
+
+urlpatterns = [
+    path("user/channel/videos", UserChannelVideosApi.as_view(), name="user-channel-videos"),
+    path("videos/", VideoPublicListApi.as_view(), name="videos"),
+    path("videos/<str:url>", VideoPublicDetailApi.as_view(), name="video-detail"),
+]

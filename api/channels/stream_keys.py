@@ -1,0 +1,90 @@
+"""Stream keys: generated, stored and checked without the database ever holding a usable key.
+
+A key is stored three ways: an HMAC-SHA256 for lookup, AES-GCM ciphertext so its owner can see it
+again, and a short prefix for display. Both HMAC and AES keys are derived with HKDF from
+settings.STREAM_KEY_SECRET (or SECRET_KEY when unset), so a database dump alone reveals nothing
+usable. Changing that secret invalidates every stored key: owners then rotate theirs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+KEY_PREFIX = "live_"
+# token_urlsafe(32): 32 random bytes, 256 bits, as 43 characters of [A-Za-z0-9_-].
+_KEY_BYTES = 32
+_KEY_PATTERN = re.compile(r"live_[A-Za-z0-9_-]{43}")
+DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 4
+_CIPHERTEXT_VERSION = "v1"
+_NONCE_BYTES = 12
+
+
+class StreamKeyDecryptionError(ValueError):
+    """The stored ciphertext cannot be opened (secret changed, or the row was tampered with)."""
+
+
+def _secret() -> bytes:
+    secret = getattr(settings, "STREAM_KEY_SECRET", "") or settings.SECRET_KEY
+    if not secret:
+        raise ImproperlyConfigured("SECRET_KEY (or STREAM_KEY_SECRET) must be set to store stream keys.")
+    return str(secret).encode()
+
+
+def _derive(purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(_secret())
+
+
+def stream_key_generate() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(_KEY_BYTES)
+
+
+def stream_key_is_well_formed(key: str) -> bool:
+    return _KEY_PATTERN.fullmatch(key) is not None
+
+
+def stream_key_hash(key: str) -> str:
+    """The lookup digest: 64 hex characters, keyed so it cannot be brute-forced offline."""
+    return hmac.new(_derive(b"tidecast stream-key lookup v1"), key.encode(), hashlib.sha256).hexdigest()
+
+
+def stream_key_hashes_match(stored: str, computed: str) -> bool:
+    return hmac.compare_digest(stored.encode(), computed.encode())
+
+
+def stream_key_display_prefix(key: str) -> str:
+    return key[:DISPLAY_PREFIX_LENGTH]
+
+
+def stream_key_encrypt(key: str, *, key_hash: str) -> str:
+    """AES-GCM with the lookup hash as associated data: a ciphertext only opens on its own row."""
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = AESGCM(_derive(b"tidecast stream-key encryption v1")).encrypt(
+        nonce, key.encode(), key_hash.encode()
+    )
+    return f"{_CIPHERTEXT_VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+
+def stream_key_decrypt(ciphertext: str, *, key_hash: str) -> str:
+    version, _, payload = ciphertext.partition(":")
+    if version != _CIPHERTEXT_VERSION:
+        raise StreamKeyDecryptionError("Unknown stream key ciphertext version.")
+    try:
+        raw = base64.urlsafe_b64decode(payload.encode())
+        nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
+        plain = AESGCM(_derive(b"tidecast stream-key encryption v1")).decrypt(
+            nonce, sealed, key_hash.encode()
+        )
+    except (InvalidTag, ValueError) as exc:
+        raise StreamKeyDecryptionError("The stored stream key cannot be decrypted.") from exc
+    return plain.decode()

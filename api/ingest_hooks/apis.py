@@ -1,0 +1,171 @@
+"""The ingest's hooks: thin views over api.videos.services' publish lifecycle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.ingest_hooks.authentication import IngestSecretAuthentication, IsIngest
+from api.ingest_hooks.throttling import authorize_attempt_check, authorize_failure_record
+from api.videos.services import (
+    PublishDenied,
+    video_publish_end,
+    video_publish_heartbeat,
+    video_publish_start,
+    video_viewers_set,
+)
+
+MAX_STATS = 32
+MAX_VIEWER_ENTRIES = 10_000
+
+
+class IngestApi(APIView):
+    authentication_classes = [IngestSecretAuthentication]
+    permission_classes = [IsIngest]
+    parser_classes = [JSONParser]
+    throttle_classes = []
+
+
+class _RenditionSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    height = serializers.IntegerField()
+    video_kbps = serializers.IntegerField()
+    audio_kbps = serializers.IntegerField()
+    profile = serializers.CharField()
+
+
+class PublishAuthorizeApi(IngestApi):
+    class InputSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "PublishAuthorizeInput"
+
+        stream_key = serializers.CharField(max_length=256, trim_whitespace=False)
+        client_ip = serializers.IPAddressField()
+
+    class GrantSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "PublishGrant"
+
+        allow = serializers.SerializerMethodField()
+        publish_id = serializers.UUIDField()
+        video_url = serializers.CharField()
+        channel = serializers.CharField(source="channel_name")
+        ladder = _RenditionSerializer(many=True)
+        segment_seconds = serializers.IntegerField()
+        heartbeat_interval = serializers.IntegerField()
+
+        def get_allow(self, grant: object) -> bool:
+            return True
+
+    @extend_schema(
+        tags=["internal"],
+        request=InputSerializer,
+        responses={
+            200: GrantSerializer,
+            403: inline_serializer(
+                "PublishDenial",
+                {
+                    "allow": serializers.BooleanField(),
+                    "code": serializers.CharField(),
+                    "detail": serializers.CharField(),
+                },
+            ),
+        },
+        description="Authorize a publish and start it: the channel's video goes live. "
+        "Failed attempts are throttled per client_ip (429).",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        client_ip = serializer.validated_data["client_ip"]
+        authorize_attempt_check(client_ip=client_ip)
+        try:
+            grant = video_publish_start(
+                stream_key=serializer.validated_data["stream_key"], client_ip=client_ip
+            )
+        except PublishDenied as denial:
+            if denial.code == "unknown_key":
+                authorize_failure_record(client_ip=client_ip)
+            return Response(
+                {"allow": False, "code": denial.code, "detail": denial.message},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        return Response(self.GrantSerializer(grant).data)
+
+
+class PublishHeartbeatApi(IngestApi):
+    class InputSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "PublishHeartbeatInput"
+
+        publish_id = serializers.UUIDField()
+        stats = serializers.DictField(child=serializers.FloatField(), required=False, default=dict)
+
+        def validate_stats(self, stats: dict[str, float]) -> dict[str, float]:
+            if len(stats) > MAX_STATS or any(len(name) > 64 for name in stats):
+                raise serializers.ValidationError(f"At most {MAX_STATS} stats with names of 64 characters.")
+            return stats
+
+    @extend_schema(
+        tags=["internal"],
+        request=InputSerializer,
+        responses=inline_serializer(
+            "HeartbeatVerdict",
+            {"continue": serializers.BooleanField(), "reason": serializers.CharField(required=False)},
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        verdict = video_publish_heartbeat(**serializer.validated_data)
+        if verdict.proceed:
+            return Response({"continue": True})
+        return Response({"continue": False, "reason": verdict.reason})
+
+
+class PublishEndApi(IngestApi):
+    class InputSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "PublishEndInput"
+
+        publish_id = serializers.UUIDField()
+
+    @extend_schema(
+        tags=["internal"],
+        request=InputSerializer,
+        responses=inline_serializer(
+            "PublishEnded", {"video_url": serializers.CharField(), "status": serializers.CharField()}
+        ),
+        description="End a publish. Idempotent: repeating it answers the same.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        video = video_publish_end(**serializer.validated_data)
+        return Response({"video_url": video.url, "status": video.status})
+
+
+class ViewersApi(IngestApi):
+    class InputSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "ViewersInput"
+
+        counts = serializers.DictField(child=serializers.IntegerField(min_value=0, max_value=10_000_000))
+
+        def validate_counts(self, counts: dict[str, int]) -> dict[str, int]:
+            if len(counts) > MAX_VIEWER_ENTRIES or any(len(url) > 32 for url in counts):
+                raise serializers.ValidationError(f"At most {MAX_VIEWER_ENTRIES} video urls.")
+            return counts
+
+    @extend_schema(tags=["internal"], request=InputSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        video_viewers_set(**serializer.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,203 @@
+"""Writes for videos: creation by the owner, and the publish lifecycle driven by the ingest.
+
+The lifecycle is scheduled -> live -> ended. The ingest's authorize call is the publish start; it
+then heartbeats every couple of seconds and reports the end (idempotently).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import Case, IntegerField, Value, When
+from django.utils import timezone
+
+from api.channels.models import Channel
+from api.channels.selectors import channel_get_by_stream_key
+from api.core.errors import NotFound, PermissionDenied
+from api.core.images import validate_image_upload
+from api.videos.models import Video, VideoStatus
+
+logger = logging.getLogger(__name__)
+
+VIDEO_URL_ALPHABET = string.ascii_lowercase + string.digits
+VIDEO_URL_LENGTH = 16  # 36**16 ~ 2**82: not guessable, not sequential
+HEARTBEAT_INTERVAL_SECONDS = 2
+_IMAGE_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+
+
+class PublishDenied(PermissionDenied):
+    """`code` is "unknown_key" or "already_live"."""
+
+
+@dataclass(frozen=True)
+class PublishGrant:
+    publish_id: uuid.UUID
+    video_url: str
+    channel_name: str
+    ladder: list[dict[str, Any]]
+    segment_seconds: int
+    heartbeat_interval: int
+
+
+@dataclass(frozen=True)
+class HeartbeatVerdict:
+    proceed: bool
+    reason: str = ""  # "key_rotated" | "ended" when not proceeding
+
+
+def video_url_generate() -> str:
+    return "".join(secrets.choice(VIDEO_URL_ALPHABET) for _ in range(VIDEO_URL_LENGTH))
+
+
+def _unused_video_url() -> str:
+    for _ in range(5):
+        url = video_url_generate()
+        if not Video.objects.filter(url=url).exists():
+            return url
+    raise RuntimeError("Could not draw an unused video url")  # 5 collisions in 2**82: a broken RNG
+
+
+def video_create(*, channel: Channel, title: str, thumbnail: UploadedFile[bytes] | None = None) -> Video:
+    video = Video(channel=channel, url=_unused_video_url(), title=title.strip())
+    if thumbnail is not None:
+        info = validate_image_upload(thumbnail, size=thumbnail.size or 0)
+        # The stored name comes from the decoded format, never from the uploaded file name.
+        video.thumbnail.save(f"{video.url}.{_IMAGE_EXTENSIONS[info.format]}", thumbnail, save=False)
+    video.full_clean(exclude=["channel", "thumbnail", "live_thumbnail"])
+    video.save()
+    return video
+
+
+def _heartbeat_is_fresh(video: Video, now: datetime) -> bool:
+    timeout = timedelta(seconds=settings.LIVE_HEARTBEAT_TIMEOUT_SECONDS)
+    return video.last_heartbeat_at is not None and now - video.last_heartbeat_at < timeout
+
+
+def _video_end(video: Video, now: datetime) -> None:
+    video.status = VideoStatus.ENDED
+    video.ended_at = now
+    video.viewer_count = 0
+    video.save(update_fields=["status", "ended_at", "viewer_count"])
+
+
+def _video_to_publish(channel: Channel) -> Video:
+    """The channel's newest scheduled video, else a new one titled (and pictured) like the last."""
+    scheduled = (
+        Video.objects.select_for_update()
+        .filter(channel=channel, status=VideoStatus.SCHEDULED)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if scheduled is not None:
+        return scheduled
+    previous = Video.objects.filter(channel=channel).order_by("-created_at", "-id").first()
+    return Video(
+        channel=channel,
+        url=_unused_video_url(),
+        title=previous.title if previous is not None else channel.title,
+        thumbnail=previous.thumbnail.name if previous is not None else "",
+    )
+
+
+def video_publish_start(*, stream_key: str, client_ip: str) -> PublishGrant:
+    """Authorize a publisher and make its video live, atomically per channel.
+
+    A channel with a live video whose ingest still heartbeats refuses a second publisher; a live
+    video whose heartbeat went stale (or whose key was rotated) is ended first.
+    """
+    try:
+        with transaction.atomic():
+            channel = channel_get_by_stream_key(stream_key=stream_key, for_update=True)
+            if channel is None:
+                raise PublishDenied("The stream key is not valid.", code="unknown_key")
+            now = timezone.now()
+            live = Video.objects.select_for_update().filter(channel=channel, status=VideoStatus.LIVE).first()
+            if live is not None:
+                if _heartbeat_is_fresh(live, now) and not live.stop_requested:
+                    raise PublishDenied("This channel is already live.", code="already_live")
+                logger.info("ending video %s: its publisher is gone", live.url)
+                _video_end(live, now)
+            video = _video_to_publish(channel)
+            video.status = VideoStatus.LIVE
+            video.started_at = now
+            video.ended_at = None
+            video.publish_id = uuid.uuid4()
+            video.last_heartbeat_at = now
+            video.stop_requested = False
+            video.live_stats = {}
+            video.viewer_count = 0
+            video.save()
+    except IntegrityError:
+        # A concurrent start on the same channel won (one live video per channel is a constraint).
+        raise PublishDenied("This channel is already live.", code="already_live") from None
+    logger.info(
+        "publish %s started: channel %s, video %s, from %s",
+        video.publish_id,
+        channel.name,
+        video.url,
+        client_ip,
+    )
+    return PublishGrant(
+        publish_id=video.publish_id,
+        video_url=video.url,
+        channel_name=channel.name,
+        ladder=list(settings.TRANSCODE_LADDER),
+        segment_seconds=settings.HLS_SEGMENT_SECONDS,
+        heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
+    )
+
+
+def video_publish_heartbeat(*, publish_id: uuid.UUID, stats: Mapping[str, float]) -> HeartbeatVerdict:
+    updated = Video.objects.filter(
+        publish_id=publish_id, status=VideoStatus.LIVE, stop_requested=False
+    ).update(last_heartbeat_at=timezone.now(), live_stats=dict(stats))
+    if updated:
+        return HeartbeatVerdict(proceed=True)
+    video = Video.objects.filter(publish_id=publish_id).only("status", "stop_requested").first()
+    if video is not None and video.status == VideoStatus.LIVE and video.stop_requested:
+        return HeartbeatVerdict(proceed=False, reason="key_rotated")
+    return HeartbeatVerdict(proceed=False, reason="ended")
+
+
+@transaction.atomic
+def video_publish_end(*, publish_id: uuid.UUID) -> Video:
+    """End the publish's video. Repeating it is harmless: an ended video stays as it is."""
+    video = Video.objects.select_for_update().filter(publish_id=publish_id).first()
+    if video is None:
+        raise NotFound("No publish has that id.")
+    if video.status == VideoStatus.LIVE:
+        _video_end(video, timezone.now())
+        logger.info("publish %s ended: video %s", publish_id, video.url)
+    return video
+
+
+def video_viewers_set(*, counts: Mapping[str, int]) -> int:
+    """Set the viewer count of each listed live video; unlisted videos keep theirs. Returns rows set."""
+    if not counts:
+        return 0
+    return Video.objects.filter(status=VideoStatus.LIVE, url__in=list(counts)).update(
+        viewer_count=Case(
+            *[When(url=url, then=Value(count)) for url, count in counts.items()],
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+    )
+
+
+def video_end_stale(*, now: datetime | None = None) -> int:
+    """End live videos whose ingest stopped heartbeating (it died without reporting the end)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.LIVE_HEARTBEAT_TIMEOUT_SECONDS)
+    return Video.objects.filter(status=VideoStatus.LIVE, last_heartbeat_at__lt=cutoff).update(
+        status=VideoStatus.ENDED, ended_at=now, viewer_count=0
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class FailureCounter:
         opened_at = cache.get(opened_key)
         if opened_at is None:
             return self.window_seconds
-        return max(1, int(float(opened_at) + self.window_seconds - time.time()) + 1)
+        return max(1, math.ceil(float(opened_at) + self.window_seconds - time.time()))
 
     def record_failure(self, key: str) -> None:
         count_key, opened_key = self._keys(key)

@@ -40,7 +40,7 @@ _U8_U16 = struct.Struct(">BH")  # a 24-bit big-endian integer as (high byte, low
 _TYPE1 = struct.Struct(">BHBHB")  # timestamp (delta), length, type id; type 0 adds a stream id
 _U32_LE = struct.Struct("<I")
 _U32 = struct.Struct(">I")
-_AGGREGATE_TAG = struct.Struct(">BBHBHBBBH")  # type, size(24), timestamp(24), ts ext, stream id(24)
+_AGGREGATE_TAG = struct.Struct(">BBHBHBBH")  # type, size(24), timestamp(24), ts ext, stream id(24)
 _AGGREGATE_TAG_BYTES = _AGGREGATE_TAG.size
 _BACK_POINTER_BYTES = 4
 
@@ -313,8 +313,8 @@ def split_aggregate(message: RtmpMessage) -> list[RtmpMessage]:
     while pos < end:
         if pos + _AGGREGATE_TAG_BYTES > end:
             raise ProtocolError("truncated aggregate sub-message header")
-        type_id, size_hi, size_lo, ts_hi, ts_lo, ts_ext, _sid_hi, _sid_mid, _sid_lo = (
-            _AGGREGATE_TAG.unpack_from(payload, pos)
+        type_id, size_hi, size_lo, ts_hi, ts_lo, ts_ext, _sid_hi, _sid_lo = _AGGREGATE_TAG.unpack_from(
+            payload, pos
         )
         size = (size_hi << 16) | size_lo
         timestamp = (ts_ext << 24) | (ts_hi << 16) | ts_lo

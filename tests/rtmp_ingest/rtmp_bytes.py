@@ -1,0 +1,168 @@
+"""Hand-built RTMP bytes for the chunk, session and pyrtmp comparison tests."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from dataclasses import dataclass, field
+
+from rtmp_ingest._pyrtmp import SessionManager, StreamClosedException
+
+EXT = 0xFFFFFF
+
+
+def basic_header(fmt: int, cs_id: int) -> bytes:
+    if cs_id < 64:
+        return bytes([(fmt << 6) | cs_id])
+    if cs_id < 320:
+        return bytes([fmt << 6, cs_id - 64])
+    return bytes([(fmt << 6) | 1, (cs_id - 64) & 0xFF, (cs_id - 64) >> 8])
+
+
+def chunk(
+    fmt: int,
+    cs_id: int,
+    payload: bytes = b"",
+    *,
+    field: int = 0,
+    length: int = 0,
+    type_id: int = 0,
+    stream_id: int = 0,
+    ext: int | None = None,
+) -> bytes:
+    """One chunk exactly as given: `field` is the 24-bit timestamp/delta field, `ext` the extended one."""
+    out = basic_header(fmt, cs_id)
+    if fmt <= 2:
+        out += field.to_bytes(3, "big")
+    if fmt <= 1:
+        out += length.to_bytes(3, "big") + bytes([type_id])
+    if fmt == 0:
+        out += stream_id.to_bytes(4, "little")
+    if ext is not None:
+        out += ext.to_bytes(4, "big")
+    return out + payload
+
+
+def set_chunk_size(size: int, cs_id: int = 2) -> bytes:
+    return chunk(0, cs_id, struct.pack(">I", size), length=4, type_id=1)
+
+
+def handshake_bytes() -> bytes:
+    c1 = bytes(8) + bytes(range(256)) * 6
+    return b"\x03" + c1[:1536] + bytes(1536)
+
+
+@dataclass(frozen=True)
+class Msg:
+    cs_id: int
+    type_id: int
+    stream_id: int
+    timestamp: int
+    payload: bytes
+
+
+@dataclass
+class _CsState:
+    timestamp: int = 0
+    delta: int = 0
+    length: int = -1
+    type_id: int = -1
+    stream_id: int = -1
+    extended: bool = False
+
+
+@dataclass
+class CompressingEncoder:
+    """Chooses the smallest header (type 0/1/2/3) per message, as ffmpeg and librtmp do."""
+
+    chunk_size: int = 128
+    states: dict[int, _CsState] = field(default_factory=dict)
+
+    def encode(self, msg: Msg) -> bytes:
+        state = self.states.get(msg.cs_id)
+        size = len(msg.payload)
+        if state is None or msg.stream_id != state.stream_id or msg.timestamp < state.timestamp:
+            fmt, value = 0, msg.timestamp
+        else:
+            value = msg.timestamp - state.timestamp
+            if size != state.length or msg.type_id != state.type_id:
+                fmt = 1
+            elif value == state.delta:
+                fmt = 3
+            else:
+                fmt = 2
+        if state is None:
+            state = self.states[msg.cs_id] = _CsState()
+        if fmt == 3:
+            extended = state.extended
+        else:
+            extended = value >= EXT
+            state.extended = extended
+        ext = value if extended else None
+        out = chunk(
+            fmt,
+            msg.cs_id,
+            msg.payload[: self.chunk_size],
+            field=min(value, EXT),
+            length=size,
+            type_id=msg.type_id,
+            stream_id=msg.stream_id,
+            ext=ext,
+        )
+        for offset in range(self.chunk_size, size, self.chunk_size):
+            out += chunk(3, msg.cs_id, msg.payload[offset : offset + self.chunk_size], ext=ext)
+        state.timestamp = msg.timestamp
+        state.delta = value
+        state.length = size
+        state.type_id = msg.type_id
+        state.stream_id = msg.stream_id
+        return out
+
+
+class FakeWriter:
+    """The StreamWriter surface sessions use, recording what is written."""
+
+    def __init__(self, peer: object = ("192.0.2.7", 50000)) -> None:
+        self.peer = peer
+        self.written = bytearray()
+        self.closed = False
+        self.block_drain = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    async def drain(self) -> None:
+        if self.block_drain:
+            await asyncio.Event().wait()
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self.peer if name == "peername" else default
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def reader_with(data: bytes, *, eof: bool = True) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader(limit=2**20)
+    reader.feed_data(data)
+    if eof:
+        reader.feed_eof()
+    return reader
+
+
+async def pyrtmp_messages(data: bytes, *, limit: int = 100) -> tuple[list[Msg], BaseException | None]:
+    """What plain pyrtmp's SessionManager makes of the post-handshake bytes `data`."""
+    session = SessionManager(reader_with(data), FakeWriter())
+    messages: list[Msg] = []
+    error: BaseException | None = None
+    try:
+        async with asyncio.timeout(2):
+            async for ch in session.read_chunks_from_stream():
+                messages.append(Msg(ch.chunk_id, ch.msg_type_id, ch.msg_stream_id, ch.timestamp, ch.payload))
+                if len(messages) >= limit:
+                    break
+    except StreamClosedException:
+        pass
+    except Exception as exc:  # pyrtmp fails in many ways; the tests look at what it produced
+        error = exc
+    return messages, error

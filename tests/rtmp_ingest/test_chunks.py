@@ -1,0 +1,387 @@
+"""The chunk stream decoder against hand-built byte sequences (RTMP 1.0, section 5.3)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from rtmp_ingest.chunks import ChunkLimits, ChunkStreamDecoder, ProtocolError, RtmpMessage, encode_message
+from tests.rtmp_ingest.rtmp_bytes import EXT, chunk, set_chunk_size
+
+
+def decode(data: bytes, limits: ChunkLimits | None = None) -> list[RtmpMessage]:
+    return ChunkStreamDecoder(limits).feed(data)
+
+
+def byte_by_byte(data: bytes) -> list[RtmpMessage]:
+    decoder = ChunkStreamDecoder()
+    out: list[RtmpMessage] = []
+    for i in range(len(data)):
+        out += decoder.feed(data[i : i + 1])
+    return out
+
+
+def stamps(messages: list[RtmpMessage]) -> list[int]:
+    return [m.timestamp for m in messages]
+
+
+# --- header types -------------------------------------------------------------------------------
+
+
+def test_type0_header_gives_every_field() -> None:
+    data = chunk(0, 4, b"hello", field=1234, length=5, type_id=8, stream_id=0x01020304)
+    [message] = decode(data)
+    assert message == RtmpMessage(4, 8, 0x01020304, 1234, b"hello")
+
+
+def test_type1_header_adds_delta_and_keeps_stream_id() -> None:
+    data = chunk(0, 4, b"aa", field=100, length=2, type_id=8, stream_id=1)
+    data += chunk(1, 4, b"vvv", field=40, length=3, type_id=9)
+    messages = decode(data)
+    assert [(m.msg_type_id, m.msg_stream_id, m.timestamp, m.payload) for m in messages] == [
+        (8, 1, 100, b"aa"),
+        (9, 1, 140, b"vvv"),
+    ]
+
+
+def test_type2_header_adds_delta_and_keeps_length_and_type() -> None:
+    data = chunk(0, 4, b"ab", field=100, length=2, type_id=8, stream_id=1)
+    data += chunk(2, 4, b"cd", field=23)
+    data += chunk(2, 4, b"ef", field=21)
+    messages = decode(data)
+    assert stamps(messages) == [100, 123, 144]
+    assert [m.payload for m in messages] == [b"ab", b"cd", b"ef"]
+    assert {m.msg_type_id for m in messages} == {8}
+
+
+def test_type3_header_starting_a_message_adds_the_previous_delta() -> None:
+    # Example 1 of the specification (5.3.2.1): audio every 20 ms, then type 3 headers only.
+    data = chunk(0, 3, b"a" * 32, field=1000, length=32, type_id=8, stream_id=12345)
+    data += chunk(2, 3, b"b" * 32, field=20)
+    data += chunk(3, 3, b"c" * 32)
+    data += chunk(3, 3, b"d" * 32)
+    assert stamps(decode(data)) == [1000, 1020, 1040, 1060]
+
+
+def test_type3_right_after_type0_uses_its_timestamp_as_delta() -> None:
+    # 5.3.1.2.4: "the timestamp delta for this Type 3 chunk is the same as the timestamp of the Type 0".
+    data = chunk(0, 3, b"x", field=40, length=1, type_id=8, stream_id=1) + chunk(3, 3, b"y")
+    assert stamps(decode(data)) == [40, 80]
+
+
+def test_message_split_in_chunks_uses_type3_continuations() -> None:
+    # Example 2 (5.3.2.2): a 307-byte message with chunk size 128.
+    payload = bytes(range(256)) + bytes(51)
+    data = chunk(0, 4, payload[:128], field=1000, length=307, type_id=9, stream_id=1)
+    data += chunk(3, 4, payload[128:256]) + chunk(3, 4, payload[256:])
+    [message] = decode(data)
+    assert message.payload == payload
+    assert message.timestamp == 1000
+
+
+def test_continuation_chunks_do_not_advance_time() -> None:
+    payload = b"z" * 200
+    data = chunk(0, 4, b"q", field=10, length=1, type_id=9, stream_id=1)
+    data += chunk(2, 4, b"r", field=5)
+    data += chunk(1, 4, payload[:128], field=7, length=200, type_id=9) + chunk(3, 4, payload[128:])
+    data += chunk(3, 4, b"s" * 128) + chunk(3, 4, b"s" * 72)  # next message: type 3 again, delta 7
+    assert stamps(decode(data)) == [10, 15, 22, 29]
+
+
+def test_zero_length_message() -> None:
+    data = chunk(0, 5, field=3, length=0, type_id=18, stream_id=1) + chunk(3, 5)
+    messages = decode(data)
+    assert [(m.payload, m.timestamp) for m in messages] == [(b"", 3), (b"", 6)]
+
+
+# --- chunk stream ids ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cs_id", [2, 3, 63, 64, 65, 319, 320, 321, 1000, 65599])
+def test_one_two_and_three_byte_chunk_stream_ids(cs_id: int) -> None:
+    data = chunk(0, cs_id, b"p" * 130, field=1, length=130, type_id=9, stream_id=1)
+    data = data[: len(data) - 2] + chunk(3, cs_id, b"pp")
+    [message] = decode(data)
+    assert message.chunk_stream_id == cs_id
+    assert message.payload == b"p" * 130
+
+
+def test_three_byte_chunk_stream_id_is_little_endian() -> None:
+    # 64 + 0x0150 = 400: second byte 0x50, third byte 0x01.
+    data = bytes([0x01, 0x50, 0x01]) + chunk(0, 400, b"k", length=1, type_id=8)[3:]
+    [message] = decode(data)
+    assert message.chunk_stream_id == 400
+
+
+def test_interleaved_chunk_streams_reassemble_independently() -> None:
+    video = bytes(range(200)) * 2
+    audio = b"A" * 150
+    data = chunk(0, 6, video[:128], field=100, length=400, type_id=9, stream_id=1)
+    data += chunk(0, 4, audio[:128], field=90, length=150, type_id=8, stream_id=1)
+    data += chunk(3, 6, video[128:256])
+    data += chunk(3, 4, audio[128:])
+    data += chunk(3, 6, video[256:384])
+    data += chunk(3, 6, video[384:])
+    messages = decode(data)
+    assert [(m.chunk_stream_id, m.timestamp, m.payload) for m in messages] == [
+        (4, 90, audio),
+        (6, 100, video),
+    ]
+
+
+# --- extended timestamps ------------------------------------------------------------------------
+
+
+def test_extended_timestamp_on_type0() -> None:
+    data = chunk(0, 4, b"x", field=EXT, length=1, type_id=9, stream_id=1, ext=0x01000000)
+    [message] = decode(data)
+    assert message.timestamp == 0x01000000
+
+
+def test_extended_timestamp_repeated_on_continuation_chunks() -> None:
+    payload = b"v" * 300
+    data = chunk(0, 4, payload[:128], field=EXT, length=300, type_id=9, stream_id=1, ext=20_000_000)
+    data += chunk(3, 4, payload[128:256], ext=20_000_000) + chunk(3, 4, payload[256:], ext=20_000_000)
+    [message] = decode(data)
+    assert (message.timestamp, message.payload) == (20_000_000, payload)
+
+
+def test_extended_delta_on_type1_and_type2() -> None:
+    data = chunk(0, 4, b"a", field=5, length=1, type_id=9, stream_id=1)
+    data += chunk(1, 4, b"bb", field=EXT, length=2, type_id=9, ext=0x01000000)
+    data += chunk(2, 4, b"cc", field=EXT, ext=0x02000000)
+    assert stamps(decode(data)) == [5, 5 + 0x01000000, 5 + 0x03000000]
+
+
+def test_extended_delta_on_type3_starting_a_message() -> None:
+    data = chunk(0, 4, b"a", field=0, length=1, type_id=9, stream_id=1)
+    data += chunk(2, 4, b"b", field=EXT, ext=0x01000000)
+    data += chunk(3, 4, b"c", ext=0x01000000)
+    assert stamps(decode(data)) == [0, 0x01000000, 0x02000000]
+
+
+def test_small_field_after_extended_header_has_no_extended_bytes() -> None:
+    data = chunk(0, 4, b"a", field=EXT, length=1, type_id=9, stream_id=1, ext=0x01000000)
+    data += chunk(2, 4, b"b", field=33)
+    data += chunk(3, 4, b"c")
+    assert stamps(decode(data)) == [0x01000000, 0x01000021, 0x01000042]
+
+
+def test_extended_timestamp_detected_from_the_field_not_the_computed_time() -> None:
+    # 0xFFFFF0 + 0x0F computes to 0xFFFFFF, yet the delta field is small: no extended bytes follow.
+    data = chunk(0, 4, b"a", field=0xFFFFF0, length=1, type_id=8, stream_id=1)
+    data += chunk(2, 4, b"b", field=0x0F)
+    data += chunk(2, 4, b"c", field=0x01)
+    assert stamps(decode(data)) == [0xFFFFF0, 0xFFFFFF, 0x1000000]
+
+
+def test_crossing_two_to_the_24_with_delta_headers() -> None:
+    data = chunk(0, 4, b"a", field=16_777_200, length=1, type_id=8, stream_id=1)
+    data += chunk(2, 4, b"b", field=23) + chunk(3, 4, b"c") + chunk(3, 4, b"d")
+    assert stamps(decode(data)) == [16_777_200, 16_777_223, 16_777_246, 16_777_269]
+
+
+def test_timestamps_wrap_at_32_bits() -> None:
+    data = chunk(0, 4, b"a", field=EXT, length=1, type_id=8, stream_id=1, ext=0xFFFFFFF0)
+    data += chunk(2, 4, b"b", field=0x20) + chunk(3, 4, b"c")
+    assert stamps(decode(data)) == [0xFFFFFFF0, 0x10, 0x30]
+
+
+# --- protocol control inside the decoder ---------------------------------------------------------
+
+
+def test_set_chunk_size_applies_to_the_next_chunk() -> None:
+    payload = b"m" * 5000
+    data = set_chunk_size(4096)
+    data += chunk(0, 6, payload[:4096], field=0, length=5000, type_id=9, stream_id=1)
+    data += chunk(3, 6, payload[4096:])
+    messages = decode(data)
+    assert [m.msg_type_id for m in messages] == [1, 9]
+    assert messages[1].payload == payload
+
+
+def test_set_chunk_size_mid_stream_between_chunks_of_another_stream() -> None:
+    payload = b"v" * 400
+    data = chunk(0, 6, payload[:128], length=400, type_id=9, stream_id=1)
+    data += set_chunk_size(200)
+    data += chunk(3, 6, payload[128:328]) + chunk(3, 6, payload[328:])
+    decoder = ChunkStreamDecoder()
+    messages = decoder.feed(data)
+    assert messages[-1].payload == payload
+    assert decoder.chunk_size == 200
+
+
+@pytest.mark.parametrize("size", [1, 63, 65537, 0x7FFFFFFF, 0x80000000])
+def test_set_chunk_size_outside_64_to_65536_is_refused(size: int) -> None:
+    with pytest.raises(ProtocolError, match="chunk size"):
+        decode(set_chunk_size(size))
+
+
+@pytest.mark.parametrize("size", [64, 128, 4096, 65536])
+def test_set_chunk_size_limits_are_inclusive(size: int) -> None:
+    decoder = ChunkStreamDecoder()
+    decoder.feed(set_chunk_size(size))
+    assert decoder.chunk_size == size
+
+
+def test_abort_drops_the_partial_message() -> None:
+    data = chunk(0, 6, b"x" * 128, length=300, type_id=9, stream_id=1)
+    data += chunk(0, 2, struct.pack(">I", 6), length=4, type_id=2)
+    data += chunk(0, 6, b"fresh", field=50, length=5, type_id=9, stream_id=1)
+    decoder = ChunkStreamDecoder()
+    messages = decoder.feed(data)
+    assert [(m.msg_type_id, m.payload) for m in messages] == [(2, struct.pack(">I", 6)), (9, b"fresh")]
+    assert decoder.pending_bytes == 0
+
+
+def test_new_header_in_the_middle_of_a_message_is_refused() -> None:
+    data = chunk(0, 6, b"x" * 128, length=300, type_id=9, stream_id=1)
+    data += chunk(2, 6, b"y" * 128, field=5)
+    with pytest.raises(ProtocolError, match="middle of a message"):
+        decode(data)
+
+
+@pytest.mark.parametrize("fmt", [1, 2, 3])
+def test_chunk_stream_must_start_with_type0(fmt: int) -> None:
+    with pytest.raises(ProtocolError, match="starts with a type"):
+        decode(chunk(fmt, 5, b"x", field=1, length=1, type_id=8))
+
+
+def test_window_ack_size_from_the_peer_sets_the_window() -> None:
+    decoder = ChunkStreamDecoder(ack_window=5_000_000)
+    decoder.feed(chunk(0, 2, struct.pack(">I", 2_500_000), length=4, type_id=5))
+    assert decoder.ack_window == 2_500_000
+
+
+def test_acknowledgement_sequence_is_the_byte_count() -> None:
+    decoder = ChunkStreamDecoder(ack_window=1000)
+    one = chunk(0, 4, b"a" * 100, length=100, type_id=8, stream_id=1)  # 112 bytes
+    decoder.feed(one * 8)
+    assert decoder.take_acknowledgement() is None
+    decoder.feed(one)
+    assert decoder.take_acknowledgement() == 9 * 112
+    assert decoder.take_acknowledgement() is None
+
+
+# --- aggregate messages -------------------------------------------------------------------------
+
+
+def sub_message(type_id: int, timestamp: int, body: bytes) -> bytes:
+    header = bytes([type_id]) + len(body).to_bytes(3, "big")
+    header += (timestamp & 0xFFFFFF).to_bytes(3, "big") + bytes([timestamp >> 24]) + (1).to_bytes(3, "big")
+    return header + body + (11 + len(body)).to_bytes(4, "big")
+
+
+def test_aggregate_is_split_and_rebased_on_its_timestamp() -> None:
+    body = sub_message(9, 5000, b"video1") + sub_message(8, 5010, b"au") + sub_message(9, 5033, b"video2")
+    data = chunk(0, 6, body, field=200, length=len(body), type_id=22, stream_id=1)
+    messages = decode(data)
+    assert [(m.msg_type_id, m.timestamp, m.payload, m.msg_stream_id) for m in messages] == [
+        (9, 200, b"video1", 1),
+        (8, 210, b"au", 1),
+        (9, 233, b"video2", 1),
+    ]
+
+
+def test_aggregate_sub_message_timestamps_use_the_extended_byte() -> None:
+    body = sub_message(9, 0x01000005, b"a") + sub_message(9, 0x01000010, b"b")
+    data = chunk(0, 6, body, field=100, length=len(body), type_id=22, stream_id=1)
+    assert stamps(decode(data)) == [100, 111]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        sub_message(9, 0, b"abc")[:-6],  # truncated body
+        sub_message(9, 0, b"abc")[:8],  # truncated header
+        sub_message(1, 0, b"\x00\x00\x00\x01"),  # a control message smuggled inside
+        sub_message(22, 0, b""),  # nested aggregate
+    ],
+)
+def test_malformed_aggregate_is_a_protocol_error(body: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        decode(chunk(0, 6, body, length=len(body), type_id=22, stream_id=1))
+
+
+# --- limits -------------------------------------------------------------------------------------
+
+
+def test_huge_message_length_refused_at_the_header() -> None:
+    limits = ChunkLimits(max_message_length=1024 * 1024)
+    header = chunk(0, 6, length=1024 * 1024 + 1, type_id=9, stream_id=1)
+    with pytest.raises(ProtocolError, match="exceeds"):
+        ChunkStreamDecoder(limits).feed(header)
+
+
+def test_too_many_chunk_streams() -> None:
+    limits = ChunkLimits(max_chunk_streams=8)
+    data = b"".join(chunk(0, cs, b"x", length=1, type_id=8, stream_id=1) for cs in range(3, 11))
+    assert len(ChunkStreamDecoder(limits).feed(data)) == 8
+    with pytest.raises(ProtocolError, match="too many chunk streams"):
+        ChunkStreamDecoder(limits).feed(data + chunk(0, 11, b"x", length=1, type_id=8))
+
+
+def test_pending_bytes_of_incomplete_messages_are_bounded() -> None:
+    limits = ChunkLimits(max_pending_bytes=10_000, max_message_length=8000)
+    decoder = ChunkStreamDecoder(limits)
+    decoder.feed(set_chunk_size(4096))
+    with pytest.raises(ProtocolError, match="incomplete messages"):
+        for cs in range(3, 60):
+            decoder.feed(chunk(0, cs, b"x" * 4096, length=8000, type_id=9, stream_id=1))
+            assert decoder.pending_bytes <= 10_000
+
+
+def test_completed_messages_release_their_pending_bytes() -> None:
+    decoder = ChunkStreamDecoder()
+    decoder.feed(chunk(0, 6, b"x" * 128, length=200, type_id=9, stream_id=1))
+    assert decoder.pending_bytes == 128
+    decoder.feed(chunk(3, 6, b"x" * 72))
+    assert decoder.pending_bytes == 0
+
+
+def test_unparsed_input_is_at_most_one_chunk() -> None:
+    decoder = ChunkStreamDecoder()
+    decoder.feed(set_chunk_size(65536))
+    header = chunk(0, 6, length=100_000, type_id=9, stream_id=1)
+    decoder.feed(header + b"y" * 65535)  # one byte short of the first chunk
+    assert decoder.buffered_bytes == len(header) + 65535
+    assert decoder.buffered_bytes <= decoder.limits.max_buffered_bytes
+    decoder.feed(b"y")
+    assert decoder.buffered_bytes == decoder.pending_bytes == 65536
+
+
+def test_limits_must_be_coherent() -> None:
+    with pytest.raises(ValueError, match="max_buffered_bytes"):
+        ChunkLimits(max_chunk_size=1 << 20)
+    with pytest.raises(ValueError, match="128"):
+        ChunkLimits(min_chunk_size=256)
+
+
+# --- split input and the encoder ----------------------------------------------------------------
+
+
+def test_any_split_of_the_input_gives_the_same_messages() -> None:
+    payload = bytes(range(256)) * 4
+    data = set_chunk_size(100)
+    data += chunk(0, 300, payload[:100], field=EXT, length=1024, type_id=9, stream_id=1, ext=0x12345678)
+    for offset in range(100, 1024, 100):
+        data += chunk(3, 300, payload[offset : offset + 100], ext=0x12345678)
+    whole = decode(data)
+    assert byte_by_byte(data) == whole
+    assert whole[-1] == RtmpMessage(300, 9, 1, 0x12345678, payload)
+
+
+@pytest.mark.parametrize("timestamp", [0, 1000, 0xFFFFFE, 0xFFFFFF, 0x01000000, 0xFFFFFFFF])
+@pytest.mark.parametrize("cs_id", [2, 64, 400])
+def test_encode_message_round_trips(timestamp: int, cs_id: int) -> None:
+    payload = bytes(range(256)) * 20
+    data = encode_message(
+        chunk_stream_id=cs_id,
+        msg_type_id=9,
+        msg_stream_id=7,
+        timestamp=timestamp,
+        payload=payload,
+        chunk_size=128,
+    )
+    assert decode(data) == [RtmpMessage(cs_id, 9, 7, timestamp, payload)]

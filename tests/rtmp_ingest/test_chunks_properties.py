@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -51,10 +53,8 @@ header_like = st.one_of(
 def test_header_like_garbage_gives_messages_or_protocol_error(parts: list[bytes], step: int) -> None:
     data = b"".join(parts)
     decoder = ChunkStreamDecoder(SMALL_LIMITS)
-    try:
+    with contextlib.suppress(ProtocolError):
         feed_all(decoder, [data[i : i + step] for i in range(0, len(data), step)])
-    except ProtocolError:
-        pass
 
 
 messages_strategy = st.lists(

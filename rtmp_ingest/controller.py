@@ -17,18 +17,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyrtmp import StreamClosedException
-from pyrtmp.messages import Chunk
-from pyrtmp.messages.audio import AudioMessage
-from pyrtmp.messages.command import NCConnect, NSPublish
-from pyrtmp.messages.data import MetaDataMessage
-from pyrtmp.messages.factory import MessageFactory
-from pyrtmp.messages.protocol_control import SetChunkSize
-from pyrtmp.messages.user_control import StreamBegin
-from pyrtmp.messages.video import VideoMessage
-from pyrtmp.rtmp import SimpleRTMPController
-from pyrtmp.session_manager import SessionManager
-
+from rtmp_ingest._pyrtmp import (
+    AudioMessage,
+    Chunk,
+    MessageFactory,
+    MetaDataMessage,
+    NCConnect,
+    NSPublish,
+    SessionManager,
+    SetChunkSize,
+    SimpleRTMPController,
+    StreamBegin,
+    StreamClosedException,
+    VideoMessage,
+)
 from rtmp_ingest.api_client import IngestApiClient, PublishDenial, PublishGrant
 from rtmp_ingest.flv import TAG_AUDIO, TAG_VIDEO, MediaStats
 from rtmp_ingest.publish import (
@@ -142,7 +144,7 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
     async def _read_messages(self, session: Any) -> None:
         loop = asyncio.get_running_loop()
         idle = self._settings.idle_timeout
-        async with asyncio.timeout(loop.time() + idle) as deadline:
+        async with asyncio.timeout_at(loop.time() + idle) as deadline:
             async for chunk in session.read_chunks_from_stream():
                 deadline.reschedule(loop.time() + idle)
                 message = parse_message(chunk)

@@ -1,0 +1,97 @@
+"""Misbehaving peers are dropped, and a real publisher beside them keeps flowing."""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+
+from api.videos.models import Video, VideoStatus
+from rtmp_ingest.settings import IngestSettings
+from tests.integration.conftest import Publisher, RunningIngest, Streamer, ffmpeg_publish, wait_for
+from tests.integration.rtmp_wire import RawRtmpClient
+
+MSG_SET_CHUNK_SIZE = 1
+MSG_VIDEO = 9
+
+
+def test_stalled_handshake_is_dropped_after_the_timeout(
+    ingest: RunningIngest, ingest_settings: IngestSettings
+) -> None:
+    silent = RawRtmpClient("127.0.0.1", ingest_settings.port)
+    half = RawRtmpClient("127.0.0.1", ingest_settings.port)
+    try:
+        started = time.monotonic()
+        half.send_raw(b"\x03" + b"\x00" * 700)  # C0 and part of C1, then nothing
+        assert silent.closed_by_server(timeout=4)
+        assert half.closed_by_server(timeout=1)
+        elapsed = time.monotonic() - started
+        assert ingest_settings.handshake_timeout - 0.2 <= elapsed <= ingest_settings.handshake_timeout + 1.5
+    finally:
+        silent.close()
+        half.close()
+    assert wait_for(lambda: ingest.connection_count() == 0, timeout=2)
+
+
+def test_idle_connection_after_handshake_is_dropped(
+    ingest: RunningIngest, ingest_settings: IngestSettings
+) -> None:
+    client = RawRtmpClient("127.0.0.1", ingest_settings.port)
+    try:
+        client.handshake()
+        started = time.monotonic()
+        assert client.closed_by_server(timeout=ingest_settings.idle_timeout + 2)
+        assert time.monotonic() - started >= ingest_settings.idle_timeout - 0.5
+    finally:
+        client.close()
+
+
+def test_bad_clients_are_dropped_while_a_real_publisher_keeps_flowing(
+    ingest: RunningIngest,
+    make_streamer: Callable[[str], Streamer],
+    publishers: list[Publisher],
+    ingest_settings: IngestSettings,
+) -> None:
+    streamer = make_streamer("steady")
+    publisher = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=5)
+    publishers.append(publisher)
+    assert wait_for(
+        lambda: Video.objects.filter(channel=streamer.channel, status=VideoStatus.LIVE).exists(), timeout=5
+    )
+    video_url = Video.objects.get(channel=streamer.channel).url
+    assert wait_for(lambda: len(ingest.arrivals.get(video_url, [])) > 10, timeout=3)
+
+    tiny_chunks = RawRtmpClient("127.0.0.1", ingest_settings.port)
+    huge_message = RawRtmpClient("127.0.0.1", ingest_settings.port)
+    try:
+        abuse_started = time.monotonic()
+        tiny_chunks.handshake()
+        tiny_chunks.send_message(csid=2, type_id=MSG_SET_CHUNK_SIZE, payload=struct.pack(">I", 1))
+        huge_message.handshake()
+        # A 16 MB video message announced, then fed in pieces that never complete it.
+        huge_message.send_message(
+            csid=6, type_id=MSG_VIDEO, stream_id=1, payload=b"\x17" * 128, length=0xFFFFFF
+        )
+        dropped_tiny = tiny_chunks.closed_by_server(timeout=2)
+        sent = 0
+        dropped_huge = False
+        while sent < 4 * 1024 * 1024 and not dropped_huge:
+            try:
+                huge_message.send_raw(b"\xc6" + b"\x00" * 128)  # type 3 continuation chunks
+            except OSError:
+                dropped_huge = True
+            sent += 129
+        dropped_huge = dropped_huge or huge_message.closed_by_server(timeout=2)
+        abuse_ended = time.monotonic()
+    finally:
+        tiny_chunks.close()
+        huge_message.close()
+    assert dropped_tiny, "a client asking for 1-byte chunks was kept"
+    assert dropped_huge, "a client announcing a 16 MB message was kept"
+
+    code, _ = publisher.wait(20)
+    assert code == 0, publisher.stderr()
+    during = [t for t in ingest.arrivals[video_url] if abuse_started - 0.2 <= t <= abuse_ended + 0.2]
+    gaps = [b - a for a, b in zip(during, during[1:], strict=False)]
+    assert during, "no media arrived while the bad clients were connected"
+    assert max(gaps, default=0) < 0.25, f"the publisher stalled for {max(gaps):.3f} s"

@@ -10,6 +10,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from api.users.errors import InvalidRefreshToken
+from api.users.services import refresh_token_rotate
 from tests.factories import TEST_PASSWORD
 
 LOGIN = "/api/auth/login"
@@ -188,3 +190,14 @@ def test_logout_with_an_unusable_token_still_clears_the_cookies(api_client):
 
     assert response.status_code == 204
     assert response.cookies[settings.JWT_COOKIE_ACCESS]["max-age"] == 0
+
+
+def test_two_racing_rotations_of_one_token_yield_one_new_pair(user, monkeypatch):
+    """Both requests pass the blacklist lookup before either commits; the unique blacklist row
+    still lets only one of them through."""
+    raw = str(RefreshToken.for_user(user))
+    monkeypatch.setattr(RefreshToken, "check_blacklist", lambda self: None)
+
+    refresh_token_rotate(raw_refresh=raw)
+    with pytest.raises(InvalidRefreshToken):
+        refresh_token_rotate(raw_refresh=raw)

@@ -25,6 +25,15 @@ MAX_STATS = 32
 MAX_VIEWER_ENTRIES = 10_000
 
 
+class PublishIdField(serializers.UUIDField):
+    """A UUID in its string form only (DRF would also take an integer)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class IngestApi(APIView):
     authentication_classes = [IngestSecretAuthentication]
     permission_classes = [IsIngest]
@@ -104,7 +113,7 @@ class PublishHeartbeatApi(IngestApi):
         class Meta:
             ref_name = "PublishHeartbeatInput"
 
-        publish_id = serializers.UUIDField()
+        publish_id = PublishIdField()
         stats = serializers.DictField(child=serializers.FloatField(), required=False, default=dict)
 
         def validate_stats(self, stats: dict[str, float]) -> dict[str, float]:
@@ -134,7 +143,7 @@ class PublishEndApi(IngestApi):
         class Meta:
             ref_name = "PublishEndInput"
 
-        publish_id = serializers.UUIDField()
+        publish_id = PublishIdField()
 
     @extend_schema(
         tags=["internal"],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +19,10 @@ from typing import Any
 from rtmp_ingest._pyrtmp import (
     AudioMessage,
     Chunk,
-    MessageFactory,
     MetaDataMessage,
     NCConnect,
+    NCCreateStream,
     NSPublish,
-    SessionManager,
     SetChunkSize,
     SimpleRTMPController,
     StreamBegin,
@@ -32,7 +30,9 @@ from rtmp_ingest._pyrtmp import (
     VideoMessage,
 )
 from rtmp_ingest.api_client import IngestApiClient, PublishDenial, PublishGrant
+from rtmp_ingest.chunks import ProtocolError
 from rtmp_ingest.flv import TAG_AUDIO, TAG_VIDEO, MediaStats
+from rtmp_ingest.messages import command_chunk, parse_message, status_object
 from rtmp_ingest.publish import (
     AuthorizationDenied,
     AuthorizationGranted,
@@ -42,12 +42,14 @@ from rtmp_ingest.publish import (
     Event,
     PublishRequested,
     PublishSession,
+    PublishStateError,
     RejectPublish,
     ReportEnd,
     StartPublishing,
     StopMedia,
     StopRequested,
 )
+from rtmp_ingest.session import IngestSession, SessionLimits
 from rtmp_ingest.settings import IngestSettings
 from rtmp_ingest.sinks import MediaSink
 from rtmp_ingest.stream_keys import redact
@@ -99,9 +101,17 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
         self._settings = settings
         self._api = api
         self._sink_factory = sink_factory
-        self._session_factory = session_factory or (lambda reader, writer: SessionManager(reader, writer))
+        self._session_factory = session_factory or self._ingest_session
         self._connections: dict[Any, Connection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _ingest_session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> IngestSession:
+        limits = SessionLimits(
+            handshake_timeout=self._settings.handshake_timeout,
+            idle_timeout=self._settings.idle_timeout,
+            write_timeout=WRITE_TIMEOUT,
+        )
+        return IngestSession(reader, writer, limits=limits)
 
     # --- connection loop --------------------------------------------------------------------------
 
@@ -121,6 +131,8 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
             pass
         except ConnectionRefused as refused:
             reason = str(refused)
+        except (ProtocolError, PublishStateError) as error:
+            reason = f"protocol error: {error}"
         except TimeoutError:
             reason = "timed out"
         except (ConnectionError, EOFError, asyncio.IncompleteReadError) as error:
@@ -129,9 +141,9 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
             reason = "cancelled"
             raise
         except Exception as error:
-            # A protocol error from the wire: the connection goes, the server stays.
-            reason = f"protocol error ({type(error).__name__})"
-            logger.debug("connection from %s failed", conn.peer_ip, exc_info=True)
+            # Not the peer's fault: a bug here. The connection goes, the server stays.
+            reason = f"internal error ({type(error).__name__})"
+            logger.exception("connection from %s failed", conn.peer_ip)
         finally:
             try:
                 await self.on_stream_closed(session, StreamClosedException(reason))
@@ -163,7 +175,7 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
             await self.on_metadata(session, message)
         elif isinstance(message, SetChunkSize):
             await self.on_set_chunk_size(session, message)
-        elif getattr(message, "command_name", None) == "createStream":
+        elif isinstance(message, NCCreateStream):
             await self.on_nc_create_stream(session, message)
         else:
             await self.on_unknown_message(session, message)
@@ -174,16 +186,8 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
         command = message.command_object if isinstance(message.command_object, dict) else {}
         app = str(command.get("app", "")).strip("/")
         if app != self._settings.app:
-            await self._write(
-                session,
-                _command_chunk(
-                    "_error",
-                    message.transaction_id,
-                    _status("error", "NetConnection.Connect.Rejected", "Unknown application"),
-                    stream_id=0,
-                    chunk_id=3,
-                ),
-            )
+            rejected = status_object("error", "NetConnection.Connect.Rejected", "Unknown application")
+            await self._write(session, command_chunk("_error", message.transaction_id, None, rejected))
             raise ConnectionRefused("unknown application")
         await super().on_nc_connect(session, message)
 
@@ -256,9 +260,8 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
 
     async def _reject(self, conn: Connection, output: RejectPublish, publish: NSPublish | None) -> None:
         stream_id = publish.msg_stream_id if publish is not None else 1
-        chunk = _command_chunk(
-            "onStatus", 0, _status("error", output.code, output.description), stream_id=stream_id
-        )
+        info = status_object("error", output.code, output.description)
+        chunk = command_chunk("onStatus", 0, None, info, msg_stream_id=stream_id, chunk_id=5)
         with contextlib.suppress(ConnectionError, TimeoutError):
             await self._write(conn.session, chunk)
         # A short, fixed pause before closing slows down key guessing.
@@ -269,14 +272,9 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
         conn.sink = self._sink_factory(grant)
         stream_id = publish.msg_stream_id if publish is not None else 1
         conn.session.write_chunk_to_stream(StreamBegin(stream_id=stream_id))
+        info = status_object("status", "NetStream.Publish.Start", f"Publishing {grant.video_url}")
         await self._write(
-            conn.session,
-            _command_chunk(
-                "onStatus",
-                0,
-                _status("status", "NetStream.Publish.Start", f"Publishing {grant.video_url}"),
-                stream_id=stream_id,
-            ),
+            conn.session, command_chunk("onStatus", 0, None, info, msg_stream_id=stream_id, chunk_id=5)
         )
         conn.heartbeat = asyncio.get_running_loop().create_task(self._heartbeats(conn, grant))
         logger.info(
@@ -341,45 +339,7 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
             await asyncio.wait(pending, timeout=SINK_STOP_TIMEOUT)
 
 
-def parse_message(chunk: Chunk) -> Any:
-    """pyrtmp's message object for a chunk, or the chunk itself when pyrtmp cannot parse it."""
-    try:
-        return MessageFactory.from_chunk(chunk)
-    except Exception:
-        return chunk
-
-
 def peer_ip(writer: asyncio.StreamWriter) -> str:
     peer = writer.get_extra_info("peername")
     host = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
     return host.removeprefix("::ffff:") if "." in host else host
-
-
-def _status(level: str, code: str, description: str) -> dict[str, object]:
-    return {"level": level, "code": code, "description": description}
-
-
-def _command_chunk(
-    name: str, transaction_id: object, info: dict[str, object], *, stream_id: int, chunk_id: int = 5
-) -> Chunk:
-    """An AMF0 command message: name, transaction id, null command object, info object."""
-    txn = float(transaction_id) if isinstance(transaction_id, int | float) else 0.0
-    payload = _amf0_string(name) + b"\x00" + struct.pack(">d", txn) + b"\x05" + b"\x03"
-    for key, value in info.items():
-        raw_key = key.encode()
-        payload += struct.pack(">H", len(raw_key)) + raw_key + _amf0_string(str(value))
-    payload += b"\x00\x00\x09"
-    return Chunk(
-        chunk_type=0,
-        chunk_id=chunk_id,
-        timestamp=0,
-        msg_length=len(payload),
-        msg_type_id=0x14,
-        msg_stream_id=stream_id,
-        payload=payload,
-    )
-
-
-def _amf0_string(value: str) -> bytes:
-    raw = value.encode()[:0xFFFF]
-    return b"\x02" + struct.pack(">H", len(raw)) + raw

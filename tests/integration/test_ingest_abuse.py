@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 import time
 from collections.abc import Callable
@@ -92,6 +93,6 @@ def test_bad_clients_are_dropped_while_a_real_publisher_keeps_flowing(
     code, _ = publisher.wait(20)
     assert code == 0, publisher.stderr()
     during = [t for t in ingest.arrivals[video_url] if abuse_started - 0.2 <= t <= abuse_ended + 0.2]
-    gaps = [b - a for a, b in zip(during, during[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
     assert during, "no media arrived while the bad clients were connected"
     assert max(gaps, default=0) < 0.25, f"the publisher stalled for {max(gaps):.3f} s"

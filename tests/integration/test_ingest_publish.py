@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,7 +42,7 @@ def assert_refused(publisher: Publisher) -> None:
 def assert_regular(times: list[int], *, frame_ms: float, expected_count: int) -> None:
     """Every packet where the source put it (ms rounding aside): no drift, no duplicate, none lost."""
     assert abs(len(times) - expected_count) <= 1, (len(times), expected_count)
-    assert all(b > a for a, b in zip(times, times[1:], strict=False)), "timestamps repeat or go back"
+    assert all(b > a for a, b in itertools.pairwise(times)), "timestamps repeat or go back"
     worst = max(abs((t - times[0]) - i * frame_ms) for i, t in enumerate(times))
     assert worst <= 1.0, f"a packet is {worst:.1f} ms away from its source time"
 

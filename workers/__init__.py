@@ -1,1 +1,5 @@
 """Background jobs: the Celery app and its tasks."""
+
+from workers.celery import app
+
+__all__ = ["app"]

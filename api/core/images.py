@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from api.core.errors import DomainError
 
@@ -66,7 +66,7 @@ def validate_image_upload(
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidImage("The image is too large to decode safely.", code="image_too_many_pixels") from exc
-    except Image.UnidentifiedImageError as exc:
+    except UnidentifiedImageError as exc:
         raise InvalidImage(
             "Not a supported image: upload a JPEG, PNG, WebP or GIF.", code="unsupported_image"
         ) from exc

@@ -1,0 +1,87 @@
+"""Celery tasks: thin adapters that take ids and call services.
+
+Every task is idempotent, acknowledged late and requeued if its worker dies, so a message is
+processed until one run completes; the services' version checks make extra runs harmless.
+Storage (OSError) and database errors are retried with exponential backoff and jitter; a picture
+that cannot be decoded is recorded as failed and never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
+from django.conf import settings
+from django.db import DatabaseError, connections
+
+from api.profiles import services as profile_services
+from api.videos import thumbnails
+from workers.dispatch import QueueUnavailable
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (OSError, DatabaseError)
+_RETRYING = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 6,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+}
+
+
+def _test_delay() -> None:
+    """A deliberately slow task run, enabled only by the test suite (0 everywhere else)."""
+    if settings.WORKER_TEST_TASK_DELAY_SECONDS > 0:
+        time.sleep(settings.WORKER_TEST_TASK_DELAY_SECONDS)
+
+
+@shared_task(
+    bind=True, name=profile_services.AVATAR_RESIZE_TASK, soft_time_limit=30, time_limit=60, **_RETRYING
+)
+def avatar_resize(self: Task[Any, Any], *, profile_id: int, version: int) -> str:
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    logger.info(
+        "avatar resize started: profile %s version %s redelivered=%s", profile_id, version, redelivered
+    )
+    _test_delay()
+    try:
+        outcome = profile_services.profile_avatar_render(profile_id=profile_id, version=version)
+    except SoftTimeLimitExceeded:
+        outcome = profile_services.profile_avatar_fail(
+            profile_id=profile_id, version=version, reason="The picture took too long to process."
+        )
+    logger.info("avatar resize finished: profile %s version %s outcome=%s", profile_id, version, outcome)
+    return str(outcome)
+
+
+@shared_task(name=thumbnails.THUMBNAIL_RESIZE_TASK, soft_time_limit=30, time_limit=60, **_RETRYING)
+def video_thumbnail_resize(*, video_id: int, source: str) -> str:
+    return str(thumbnails.video_thumbnail_resize(video_id=video_id, source=source))
+
+
+# A missed preview is replaced by the next one 30 s later: no retries, no redelivery storms.
+@shared_task(name=thumbnails.LIVE_THUMBNAIL_TASK, soft_time_limit=25, time_limit=30, acks_late=True)
+def video_live_thumbnail_capture(*, video_id: int) -> str:
+    return str(thumbnails.video_live_thumbnail_capture(video_id=video_id))
+
+
+@worker_ready.connect
+def _requeue_unfinished_pictures(**_: Any) -> None:
+    """Brokers without acknowledgements (the embedded filesystem one) lose a message whose worker
+    was killed; pictures left `processing` are queued again when a worker starts."""
+    try:
+        count = profile_services.profile_avatar_requeue_unfinished()
+    except (DatabaseError, QueueUnavailable) as exc:
+        logger.warning("could not requeue unfinished pictures: %s", exc)
+        return
+    finally:
+        connections.close_all()  # the pool's processes open their own connections
+    if count:
+        logger.info("requeued %s unfinished picture(s)", count)

@@ -338,3 +338,34 @@ def test_global_cap_stops_guessing_from_many_addresses(ingest, settings, channel
     for n in range(5):
         assert authorize(ingest, "live_" + "q" * 43, client_ip=f"192.0.2.{n + 1}").status_code == 403
     assert authorize(ingest, "live_" + "q" * 43, client_ip="192.0.2.200").status_code == 429
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_authorizations_let_exactly_one_publisher_in(settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import OperationalError, connection
+
+    from api.videos.services import PublishDenied, video_publish_start
+
+    channel = ChannelFactory()
+    VideoFactory(channel=channel)
+    stream_key = channel_stream_key(channel=channel)
+
+    def attempt(_: int) -> str:
+        try:
+            return video_publish_start(stream_key=stream_key, client_ip="203.0.113.1").video_url
+        except PublishDenied as denial:
+            return denial.code
+        except OperationalError:  # SQLite's table lock refuses a concurrent writer outright
+            return "locked"
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(attempt, range(4)))
+    granted = [outcome for outcome in outcomes if outcome not in ("already_live", "locked")]
+    assert len(granted) == 1, outcomes
+    if connection.vendor == "postgresql":
+        assert outcomes.count("already_live") == 3, outcomes
+    assert Video.objects.filter(channel=channel, status=VideoStatus.LIVE).count() == 1

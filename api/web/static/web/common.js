@@ -57,10 +57,13 @@ const Tidecast = (() => {
   }
 
   // Shows {"detail", "errors": {field: [...]}} beside the fields; unknown fields go to the form's message.
-  function showErrors(form, data) {
+  // `codeFields` places a domain error ({"detail", "code"}) under the field it is about.
+  function showErrors(form, data, codeFields) {
     clearErrors(form);
     const general = form.querySelector("[data-error]");
-    const errors = (data && data.errors) || {};
+    let errors = (data && data.errors) || {};
+    const codeField = data && data.code && codeFields && codeFields[data.code];
+    if (!Object.keys(errors).length && codeField) errors = { [codeField]: [data.detail] };
     const leftover = [];
     for (const [field, value] of Object.entries(errors)) {
       const slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);

@@ -24,6 +24,19 @@
     window.location.assign(`${config.loginUrl}?next=${encodeURIComponent(window.location.pathname)}`);
   }
 
+  // Domain errors of the API that belong to one field of the dashboard's forms.
+  const CODE_FIELDS = {
+    invalid_name: "name", name_taken: "name", channel_exists: "name",
+    invalid_image: "image", unsupported_image: "image", image_too_large: "image", image_too_many_pixels: "image",
+  };
+
+  function fieldsOf(form) {
+    const image = form.id === "video-form" ? "thumbnail" : "image";
+    const fields = {};
+    for (const [code, field] of Object.entries(CODE_FIELDS)) fields[code] = field === "image" ? image : field;
+    return fields;
+  }
+
   function onSubmit(form, handler) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -35,7 +48,7 @@
       try {
         const result = await handler(new FormData(form));
         if (result.status === 401) return toLogin();
-        if (!result.ok) Tidecast.showErrors(form, result.data);
+        if (!result.ok) Tidecast.showErrors(form, result.data, fieldsOf(form));
       } finally {
         button.disabled = false;
       }

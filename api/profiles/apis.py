@@ -75,10 +75,19 @@ class ProfileOutputSerializer(serializers.Serializer[Profile]):
         return avatar
 
 
+class _StrictCharField(serializers.CharField):
+    """A string, and only a string: numbers and booleans are not silently turned into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
 class ProfileApi(APIView):
     class ProfileInputSerializer(serializers.Serializer[Any]):
-        display_name = serializers.CharField(max_length=50, allow_blank=True, required=False)
-        bio = serializers.CharField(max_length=1000, allow_blank=True, required=False)
+        display_name = _StrictCharField(max_length=50, allow_blank=True, required=False)
+        bio = _StrictCharField(max_length=1000, allow_blank=True, required=False)
 
     @extend_schema(
         operation_id="profile_get",

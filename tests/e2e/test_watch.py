@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import OUTPUT_DIR
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 VIDEO = "document.getElementById('video')"
@@ -43,6 +45,18 @@ def test_live_stream_plays_and_the_quality_menu_switches_rendition(stack, page):
     page.select_option("#quality", other["value"])
     page.wait_for_function(f"{VIDEO}.videoHeight === {other['height']}", timeout=30_000)
     wait_playing_for(page, 2)
+
+    # The home page lists the live channel first, and its search box asks the catalogue API.
+    home = page.context.new_page()
+    home.goto(f"{stack.api_url}/")
+    card = home.locator(f"#live-list a[href='/watch/{live['url']}']")
+    assert "plays live" in card.text_content()
+    assert "LIVE" in card.text_content()
+    home.fill("#search-input", "plays")
+    with home.expect_response(lambda response: "/api/videos/?search=plays" in response.url):
+        home.click("#search-form button")
+    home.wait_for_selector(f"#search-list a[href='/watch/{live['url']}']")
+    home.screenshot(path=str(OUTPUT_DIR / "home_with_live_channel_and_search.png"), full_page=True)
     stack.stop_publisher(publisher)
 
 
@@ -81,3 +95,4 @@ def test_a_recording_plays_and_seeks(stack, page):
     page.wait_for_function(f"{VIDEO}.currentTime >= 9 && !{VIDEO}.seeking", timeout=20_000)
     position = wait_playing_for(page, 1)
     assert position >= 10
+    page.set_viewport_size({"width": 390, "height": 844})  # the screenshot shows the phone layout

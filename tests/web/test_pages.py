@@ -81,7 +81,7 @@ def test_watch_recording_and_scheduled_video_states(client, recording, scheduled
 
     assert ended.status_code == 200
     assert player_config(ended.content.decode())["status"] == "ended"
-    assert "recorded" in ended.content.decode()
+    assert "this stream has ended" in ended.content.decode()
     assert upcoming.status_code == 200
     assert player_config(upcoming.content.decode())["status"] == "scheduled"
     assert "not started yet" in upcoming.content.decode()

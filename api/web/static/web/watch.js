@@ -180,7 +180,7 @@
 
   function describe(data) {
     if (data.status === "live") return "· live";
-    if (data.status === "ended") return "· this stream has ended";
+    if (data.status === "ended") return "· this stream has ended; you are watching the recording";
     return "· not started yet";
   }
 

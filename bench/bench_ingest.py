@@ -1,0 +1,311 @@
+"""RTMP ingest cost: Tidecast's ingest, plain pyrtmp and nginx-rtmp, side by side, recording to disk.
+
+    .venv/bin/python bench/bench_ingest.py [--seconds 20] [--publishers 8]
+
+A 6 Mbps 1080p30 H.264/AAC source is encoded once, then published with `ffmpeg -c copy` (so the
+publisher costs almost nothing) to each server in turn, each one writing what it receives to disk:
+Tidecast with its FLV recording sink, pyrtmp with its README-style FLV writer, nginx-rtmp with
+`record all`. For each server:
+
+- CPU-seconds per media second at real time (`-re`): the server process's user + system time;
+- maximum throughput in MB/s without `-re` (the publisher pushes as fast as the server takes it);
+- N concurrent real-time publishers: whether every one of them finished within 5 % of real time.
+
+nginx runs from a generated config on loopback (`master_process off`, so one process does the work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+SECRET = "bench-ingest-secret"  # noqa: S105 - a throwaway secret for a local fake API
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+PYRTMP_SERVER = r"""
+import asyncio, os, sys
+from pyrtmp.flv import FLVMediaType, FLVWriter
+from pyrtmp.rtmp import RTMPProtocol, SimpleRTMPController
+
+OUT = sys.argv[2]
+
+class Recorder(SimpleRTMPController):
+    async def on_ns_publish(self, session, message):
+        name = os.path.basename(str(message.publishing_name)) or "stream"
+        session.state = {"file": open(os.path.join(OUT, name + ".flv"), "wb"), "flv": FLVWriter()}
+        session.state["file"].write(session.state["flv"].write_header())
+        await super().on_ns_publish(session, message)
+
+    async def on_metadata(self, session, message):
+        session.state["file"].write(session.state["flv"].write(0, message.to_raw_meta(), FLVMediaType.OBJECT))
+
+    async def on_video_message(self, session, message):
+        session.state["file"].write(session.state["flv"].write(message.timestamp, message.payload, FLVMediaType.VIDEO))
+
+    async def on_audio_message(self, session, message):
+        session.state["file"].write(session.state["flv"].write(message.timestamp, message.payload, FLVMediaType.AUDIO))
+
+    async def cleanup(self, session):
+        if isinstance(session.state, dict) and "file" in session.state:
+            session.state["file"].close()
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: RTMPProtocol(controller=Recorder()), "127.0.0.1", int(sys.argv[1]))
+    async with server:
+        await server.serve_forever()
+
+import logging
+logging.disable(logging.CRITICAL)
+asyncio.run(main())
+"""
+
+NGINX_CONF = """
+load_module {module};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+daemon off;
+master_process off;
+worker_processes 1;
+events {{ worker_connections 1024; }}
+rtmp {{
+    server {{
+        listen 127.0.0.1:{port};
+        chunk_size 4096;
+        application streaming {{
+            live on;
+            record all;
+            record_path {prefix}/recordings;
+        }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_listening(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def make_source(path: Path, seconds: int) -> None:
+    print(f"encoding a {seconds} s 1080p30 6 Mbps source...", flush=True)
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", str(seconds),
+         "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "6000k", "-maxrate", "6000k", "-bufsize", "6000k",
+         "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv", str(path)],
+        check=True,
+    )  # fmt: skip
+
+
+def publish(source: Path, url: str, *, realtime: bool) -> subprocess.Popen[bytes]:
+    argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin"]
+    argv += ["-re"] if realtime else []
+    argv += ["-i", str(source), "-c", "copy", "-f", "flv", url]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+class FakeApi:
+    """Grants every publish (a fresh video URL each time) so the ingest runs its full lifecycle."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        wait_listening(self.port)
+
+    def _run(self) -> None:
+        async def authorize(request: web.Request) -> web.Response:
+            return web.json_response(
+                {"allow": True, "publish_id": str(uuid.uuid4()), "video_url": secrets.token_hex(8),
+                 "channel": "bench", "ladder": [], "segment_seconds": 2, "heartbeat_interval": 2}
+            )  # fmt: skip
+
+        async def heartbeat(request: web.Request) -> web.Response:
+            return web.json_response({"continue": True})
+
+        async def end(request: web.Request) -> web.Response:
+            return web.json_response({"status": "ended", "video_url": ""})
+
+        app = web.Application()
+        app.router.add_post("/api/internal/publish/authorize", authorize)
+        app.router.add_post("/api/internal/publish/heartbeat", heartbeat)
+        app.router.add_post("/api/internal/publish/end", end)
+        web.run_app(app, host="127.0.0.1", port=self.port, print=None, handle_signals=False)
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    work_dir: Path
+
+    def url(self, key: str) -> str:
+        return f"rtmp://127.0.0.1:{self.port}/streaming/{key}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_tidecast(work_dir: Path, api: FakeApi) -> Server:
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        INGEST_SHARED_SECRET=SECRET, API_BASE_URL=f"http://127.0.0.1:{api.port}", RTMP_PORT=str(port),
+        INGEST_SINK="record", TIDECAST_DATA_DIR=str(work_dir), LOG_LEVEL="WARNING",
+        RTMP_MAX_CONNECTIONS_PER_IP="64",
+    )  # fmt: skip
+    process = subprocess.Popen([PYTHON, "-m", "rtmp_ingest"], cwd=ROOT, env=env)
+    wait_listening(port)
+    return Server("tidecast", process, port, work_dir)
+
+
+def start_pyrtmp(work_dir: Path) -> Server:
+    port = free_port()
+    script = work_dir / "pyrtmp_server.py"
+    script.write_text(PYRTMP_SERVER)
+    process = subprocess.Popen([PYTHON, str(script), str(port), str(work_dir)], cwd=work_dir)
+    wait_listening(port)
+    return Server("pyrtmp", process, port, work_dir)
+
+
+def start_nginx(work_dir: Path) -> Server:
+    if shutil.which("nginx") is None or not NGINX_RTMP_MODULE.exists():
+        raise SystemExit("nginx-rtmp is not installed: apt-get install nginx libnginx-mod-rtmp")
+    port = free_port()
+    (work_dir / "recordings").mkdir()
+    (work_dir / "logs").mkdir()
+    conf = work_dir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(module=NGINX_RTMP_MODULE, prefix=work_dir, port=port))
+    process = subprocess.Popen(["nginx", "-p", str(work_dir), "-c", str(conf)])
+    wait_listening(port)
+    return Server("nginx-rtmp", process, port, work_dir)
+
+
+@dataclass
+class Figures:
+    cpu_per_media_second: float
+    max_mb_per_second: float
+    concurrent_ok: int
+    concurrent_slowest: float
+
+
+def measure(server: Server, source: Path, media_seconds: float, publishers: int) -> Figures:
+    size_mb = source.stat().st_size / 1e6
+
+    before = cpu_seconds(server.process.pid)
+    publisher = publish(source, server.url("realtime"), realtime=True)
+    if publisher.wait() != 0:
+        raise SystemExit(f"{server.name}: real-time publish failed: {publisher.stderr.read().decode()}")  # type: ignore[union-attr]
+    time.sleep(0.5)
+    cpu = (cpu_seconds(server.process.pid) - before) / media_seconds
+
+    started = time.monotonic()
+    publisher = publish(source, server.url("flat-out"), realtime=False)
+    if publisher.wait() != 0:
+        raise SystemExit(f"{server.name}: flat-out publish failed: {publisher.stderr.read().decode()}")  # type: ignore[union-attr]
+    throughput = size_mb / (time.monotonic() - started)
+
+    # Held at real time: exited cleanly within 5 % of the media length (plus a second to start up).
+    started = time.monotonic()
+    running = [publish(source, server.url(f"many{i}"), realtime=True) for i in range(publishers)]
+    held = 0
+    slowest = 0.0
+    for process in running:
+        code = process.wait()
+        took = time.monotonic() - started
+        slowest = max(slowest, took)
+        held += code == 0 and took <= media_seconds * 1.05 + 1.0
+    return Figures(cpu, throughput, held, slowest / media_seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20, help="media length of the source")
+    parser.add_argument("--publishers", type=int, default=8, help="concurrent real-time publishers")
+    parser.add_argument("--only", choices=["tidecast", "pyrtmp", "nginx-rtmp"], action="append")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        tmp_dir = Path(tmp)
+        source = tmp_dir / "source.flv"
+        make_source(source, args.seconds)
+        media_seconds = float(args.seconds)
+        api = FakeApi()
+        api.start()
+        starters: dict[str, Callable[[Path], Server]] = {
+            "tidecast": lambda d: start_tidecast(d, api),
+            "pyrtmp": start_pyrtmp,
+            "nginx-rtmp": start_nginx,
+        }
+        results: dict[str, Figures] = {}
+        for name, start in starters.items():
+            if args.only and name not in args.only:
+                continue
+            work_dir = tmp_dir / name
+            work_dir.mkdir()
+            print(f"measuring {name}...", flush=True)
+            server = start(work_dir)
+            try:
+                results[name] = measure(server, source, media_seconds, args.publishers)
+            finally:
+                server.stop()
+
+    print()
+    print(
+        f"RTMP ingest, 1080p30 6 Mbps, {args.seconds} s, recording to disk; {args.publishers} concurrent publishers"
+    )
+    print(f"{'server':<12} {'CPU-s/media-s':>14} {'max MB/s':>10} {'real-time':>10} {'slowest':>9}")
+    for name, fig in results.items():
+        print(
+            f"{name:<12} {fig.cpu_per_media_second:>14.4f} {fig.max_mb_per_second:>10.1f} "
+            f"{fig.concurrent_ok:>7}/{args.publishers:<2} {fig.concurrent_slowest:>8.2f}x"
+        )
+    print(json.dumps({name: vars(fig) for name, fig in results.items()}))
+
+
+if __name__ == "__main__":
+    main()

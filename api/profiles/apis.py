@@ -26,13 +26,13 @@ def _user(request: Request) -> User:
     return cast(User, request.user)  # IsAuthenticated has already refused anyone else
 
 
+_ERROR = inline_serializer(
+    "ProfileError", {"detail": serializers.CharField(), "code": serializers.CharField()}
+)
+
+
 def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(
-        response=inline_serializer(
-            "ProfileError", {"detail": serializers.CharField(), "code": serializers.CharField()}
-        ),
-        description=description,
-    )
+    return OpenApiResponse(response=_ERROR, description=description)
 
 
 _URL = {"type": "string", "format": "uri"}

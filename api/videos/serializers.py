@@ -54,3 +54,5 @@ class VideoPublicOutputSerializer(serializers.Serializer[Any]):
 
 class VideoOwnerOutputSerializer(VideoPublicOutputSerializer):
     id = serializers.IntegerField()
+    # Health of the live stream as last reported by the ingest: for the streamer's eyes only.
+    live_stats = serializers.DictField(child=serializers.FloatField(), read_only=True)

@@ -20,6 +20,7 @@ from django.db import DatabaseError, connections
 
 from api.profiles import services as profile_services
 from api.videos import thumbnails
+from api.videos.services import video_end_stale
 from workers.dispatch import QueueUnavailable
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,12 @@ def video_thumbnail_resize(*, video_id: int, source: str) -> str:
 @shared_task(name=thumbnails.LIVE_THUMBNAIL_TASK, soft_time_limit=25, time_limit=30, acks_late=True)
 def video_live_thumbnail_capture(*, video_id: int) -> str:
     return str(thumbnails.video_live_thumbnail_capture(video_id=video_id))
+
+
+@shared_task(name="videos.end_stale_live", soft_time_limit=20, time_limit=30)
+def videos_end_stale_live() -> int:
+    """End live videos whose ingest went silent without reporting the end (it crashed)."""
+    return video_end_stale()
 
 
 @worker_ready.connect

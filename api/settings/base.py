@@ -203,6 +203,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=3.0)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="tidecast")
+# Periodic jobs, run by `celery beat` (embedded in the worker by `make run`: `worker --beat`).
+CELERY_BEAT_SCHEDULE = {
+    "end-stale-live-videos": {"task": "videos.end_stale_live", "schedule": 30.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Test suite only: every picture task sleeps this long first, so a worker can be killed mid-task.
 WORKER_TEST_TASK_DELAY_SECONDS = env.float("WORKER_TEST_TASK_DELAY_SECONDS", default=0.0)
 

@@ -26,6 +26,7 @@ from api.channels.selectors import channel_get_by_stream_key
 from api.core.errors import NotFound, PermissionDenied
 from api.core.images import validate_image_upload
 from api.videos.models import Video, VideoStatus
+from api.videos.thumbnails import live_thumbnail_schedule_if_due, video_thumbnail_resize_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ def video_create(*, channel: Channel, title: str, thumbnail: UploadedFile[bytes]
         video.thumbnail.save(f"{video.url}.{_IMAGE_EXTENSIONS[info.format]}", thumbnail, save=False)
     video.full_clean(exclude=["channel", "thumbnail", "live_thumbnail"])
     video.save()
+    if thumbnail is not None:
+        video_thumbnail_resize_schedule(video_id=video.id)
     return video
 
 
@@ -162,6 +165,9 @@ def video_publish_heartbeat(*, publish_id: uuid.UUID, stats: Mapping[str, float]
         publish_id=publish_id, status=VideoStatus.LIVE, stop_requested=False
     ).update(last_heartbeat_at=timezone.now(), live_stats=dict(stats))
     if updated:
+        video_id = Video.objects.filter(publish_id=publish_id).values_list("id", flat=True).first()
+        if video_id is not None:
+            live_thumbnail_schedule_if_due(video_id=video_id)
         return HeartbeatVerdict(proceed=True)
     video = Video.objects.filter(publish_id=publish_id).only("status", "stop_requested").first()
     if video is not None and video.status == VideoStatus.LIVE and video.stop_requested:

@@ -45,6 +45,7 @@ def stack_components(*, api_bind: str, worker_concurrency: int) -> list[Componen
             [
                 python, "-m", "celery", "-A", "workers", "worker",
                 "--loglevel=INFO", f"--concurrency={worker_concurrency}",
+                "--beat", f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
             ],
         ),
     ]  # fmt: skip

@@ -9,7 +9,7 @@ Tidecast with its FLV recording sink, pyrtmp with its README-style FLV writer, n
 
 - CPU-seconds per media second at real time (`-re`): the server process's user + system time;
 - maximum throughput in MB/s without `-re` (the publisher pushes as fast as the server takes it);
-- N concurrent real-time publishers: whether every one of them finished within 5 % of real time.
+- N concurrent real-time publishers: how many finished within 10 % of the time a publisher alone takes.
 
 nginx runs from a generated config on loopback (`master_process off`, so one process does the work).
 """
@@ -237,9 +237,11 @@ def measure(server: Server, source: Path, media_seconds: float, publishers: int)
     size_mb = source.stat().st_size / 1e6
 
     before = cpu_seconds(server.process.pid)
+    started = time.monotonic()
     publisher = publish(source, server.url("realtime"), realtime=True)
     if publisher.wait() != 0:
         raise SystemExit(f"{server.name}: real-time publish failed: {publisher.stderr.read().decode()}")  # type: ignore[union-attr]
+    alone = time.monotonic() - started  # what one publisher takes here, ffmpeg's own start-up included
     time.sleep(0.5)
     cpu = (cpu_seconds(server.process.pid) - before) / media_seconds
 
@@ -249,7 +251,7 @@ def measure(server: Server, source: Path, media_seconds: float, publishers: int)
         raise SystemExit(f"{server.name}: flat-out publish failed: {publisher.stderr.read().decode()}")  # type: ignore[union-attr]
     throughput = size_mb / (time.monotonic() - started)
 
-    # Held at real time: exited cleanly within 5 % of the media length (plus a second to start up).
+    # Held at real time: exited cleanly, at most 10 % later than one publisher alone (8 ffmpeg start-ups share 2 cores).
     started = time.monotonic()
     running = [publish(source, server.url(f"many{i}"), realtime=True) for i in range(publishers)]
     held = 0
@@ -258,8 +260,8 @@ def measure(server: Server, source: Path, media_seconds: float, publishers: int)
         code = process.wait()
         took = time.monotonic() - started
         slowest = max(slowest, took)
-        held += code == 0 and took <= media_seconds * 1.05 + 1.0
-    return Figures(cpu, throughput, held, slowest / media_seconds)
+        held += code == 0 and took <= alone * 1.10
+    return Figures(cpu, throughput, held, slowest / alone)
 
 
 def main() -> None:
@@ -298,11 +300,11 @@ def main() -> None:
     print(
         f"RTMP ingest, 1080p30 6 Mbps, {args.seconds} s, recording to disk; {args.publishers} concurrent publishers"
     )
-    print(f"{'server':<12} {'CPU-s/media-s':>14} {'max MB/s':>10} {'real-time':>10} {'slowest':>9}")
+    print(f"{'server':<12} {'CPU-s/media-s':>14} {'max MB/s':>10} {'real-time':>10} {'slowest vs alone':>17}")
     for name, fig in results.items():
         print(
             f"{name:<12} {fig.cpu_per_media_second:>14.4f} {fig.max_mb_per_second:>10.1f} "
-            f"{fig.concurrent_ok:>7}/{args.publishers:<2} {fig.concurrent_slowest:>8.2f}x"
+            f"{fig.concurrent_ok:>7}/{args.publishers:<2} {fig.concurrent_slowest:>16.2f}x"
         )
     print(json.dumps({name: vars(fig) for name, fig in results.items()}))
 

@@ -7,7 +7,9 @@ so anything needing percent-encoding, any dot segment, backslash or NUL is refus
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 PREFIX = "/hls-live/"
@@ -32,8 +34,8 @@ class NotFound(HlsPathError):
     status = 404
 
 
-def resolve_hls_path(root: Path, request_path: str) -> Path:
-    """The existing regular file inside `root` that `request_path` (raw, undecoded) names."""
+def hls_relative_path(request_path: str) -> str:
+    """The path below the HLS root that `request_path` (raw, undecoded) names, checked for shape only."""
     if len(request_path) > MAX_PATH_LENGTH or any(token in request_path for token in HOSTILE):
         raise BadRequest("malformed path")
     if not request_path.isascii() or not request_path.isprintable():
@@ -43,14 +45,45 @@ def resolve_hls_path(root: Path, request_path: str) -> Path:
     relative = request_path[len(PREFIX) :]
     if not (MASTER.fullmatch(relative) or MEDIA.fullmatch(relative)):
         raise NotFound("not an HLS playlist or segment")
-    if Path(relative).suffix not in SUFFIXES:
+    if relative[relative.rfind(".") :] not in SUFFIXES:
         raise NotFound("not an HLS playlist or segment")
-    base = root.resolve()
+    return relative
+
+
+def resolve_hls_path(root: Path, request_path: str) -> Path:
+    """The existing regular file inside `root` that `request_path` (raw, undecoded) names."""
+    path, _stat = resolve_hls_file(root.resolve(), request_path)
+    return Path(path)
+
+
+def resolve_hls_file(base: Path, request_path: str) -> tuple[str, os.stat_result]:
+    """Like `resolve_hls_path` with `base` already resolved: the file's path and its stat.
+
+    The common case (no symlink on the way) costs one lstat per path component; a symlink
+    anywhere below the root falls back to resolving it fully and checking where it lands.
+    """
+    relative = hls_relative_path(request_path)
+    current = str(base)
+    try:
+        for part in relative.split("/"):
+            current = f"{current}/{part}"
+            info = os.lstat(current)
+            if stat.S_ISLNK(info.st_mode):
+                return _resolve_through_symlinks(base, relative)
+    except OSError as error:  # missing, not a directory, unreadable
+        raise NotFound("no such file") from error
+    if not stat.S_ISREG(info.st_mode):
+        raise NotFound("no such file")
+    return current, info
+
+
+def _resolve_through_symlinks(base: Path, relative: str) -> tuple[str, os.stat_result]:
     try:
         resolved = (base / relative).resolve(strict=True)
-    except (FileNotFoundError, NotADirectoryError, RuntimeError) as error:  # RuntimeError: symlink loop
+        info = resolved.stat()
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
         raise NotFound("no such file") from error
     # A symlink inside the root may point anywhere: only what really lies inside is served.
-    if not resolved.is_relative_to(base) or not resolved.is_file():
+    if not resolved.is_relative_to(base) or not stat.S_ISREG(info.st_mode):
         raise NotFound("no such file")
-    return resolved
+    return str(resolved), info

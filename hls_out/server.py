@@ -1,154 +1,420 @@
-"""The HLS HTTP server: playlists and segments from the HLS root, with CORS and caching headers."""
+"""The HLS HTTP server: playlists and segments from the HLS root, with CORS and caching headers.
+
+A thin asyncio Protocol around `hls_out.http` (parsing), `hls_out.paths` (the only gate to the
+disk) and `hls_out.files` (contents kept in memory). Players poll playlists every couple of
+seconds and fetch every segment once per viewer, so the hot path is: one lstat per path
+component, a cache hit, one write. Files above the cache's per-file limit go out with
+`loop.sendfile`. Every connection has a bound: the head size, a head timeout, a keep-alive
+timeout, a send timeout, and one response in flight (reading pauses while the client is slow).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from email.utils import formatdate
-from pathlib import Path
+import socket
+import time
 
-from aiohttp import web
-
-from hls_out.paths import HlsPathError, resolve_hls_path
+from hls_out.files import FileCache, FileEntry, file_fields, read_entry
+from hls_out.http import (
+    MAX_HEAD_BYTES,
+    METHODS,
+    HttpError,
+    RequestHead,
+    byte_range,
+    header_lines,
+    http_date,
+    not_modified,
+    parse_request_head,
+    response_head,
+)
+from hls_out.paths import PREFIX, HlsPathError, resolve_hls_file
 from hls_out.settings import HlsSettings
 from hls_out.viewers import ViewerTracker, report_viewers_forever, session_key
 
 logger = logging.getLogger(__name__)
 
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".ts": "video/mp2t",
-    ".m4s": "video/mp4",
-    ".mp4": "video/mp4",
-}
-# Playlists change while live; segments never change once renamed into place (temp_file flag).
-PLAYLIST_CACHE = "no-cache"
-SEGMENT_CACHE = "public, max-age=31536000, immutable"
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag",
-}
-PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-    "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since, Content-Type",
-    "Access-Control-Max-Age": "86400",
-}
+CORS_FIELDS = header_lines(
+    {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag",
+    }
+)
+PREFLIGHT_FIELDS = CORS_FIELDS + header_lines(
+    {
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since, Content-Type",
+        "Access-Control-Max-Age": "86400",
+        "Content-Length": "0",
+    }
+)
+ALLOW_FIELDS = b"Allow: GET, HEAD, OPTIONS\r\n"
 MAX_PLAYLIST_BYTES = 4 * 1024 * 1024
 SESSION_QUERY = "session"
 MAX_TOKEN_LENGTH = 64
-
-TRACKER_KEY = web.AppKey("viewer_tracker", ViewerTracker)
-SETTINGS_KEY = web.AppKey("settings", HlsSettings)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as error:
-        response = error
-    response.headers.update(CORS_HEADERS)
-    return response
-
-
-def _error(status: int, detail: str) -> web.Response:
-    code = "bad_request" if status == 400 else "not_found"
-    return web.json_response({"detail": detail, "code": code}, status=status)
+# Bodies up to this size go out in the same write as their head.
+COALESCE_BYTES = 64 * 1024
+HEADER_TIMEOUT_SECONDS = 10.0
+KEEPALIVE_TIMEOUT_SECONDS = 15.0
+SEND_TIMEOUT_SECONDS = 30.0
+SWEEP_SECONDS = 1.0
+ERROR_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    416: "range_not_satisfiable",
+    431: "request_header_fields_too_large",
+    503: "unavailable",
+    505: "http_version_not_supported",
+}
 
 
-async def serve_hls(request: web.Request) -> web.StreamResponse:
-    root = request.app[SETTINGS_KEY].hls_root
-    # The raw path, undecoded and without the query: the resolver refuses any encoding itself.
-    raw_path = request.raw_path.split("?", 1)[0]
-    # Resolving is a few stat calls on a local disk: cheaper inline than a hop to a thread.
-    try:
-        path = resolve_hls_path(root, raw_path)
-    except HlsPathError as error:
-        return _error(error.status, str(error))
-    _count_viewer(request, path, root)
-    if path.suffix == ".m3u8":
-        return _playlist_response(request, path)
-    headers = {"Content-Type": CONTENT_TYPES[path.suffix], "Cache-Control": SEGMENT_CACHE}
-    # sendfile, Range, ETag and conditional requests for segments.
-    return web.FileResponse(path, headers=headers)
+class HttpDate:
+    """The Date header's value, formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def now(self) -> bytes:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._value = http_date(second).encode()
+        return self._value
 
 
-def _playlist_response(request: web.Request, path: Path) -> web.Response:
-    """Playlists are a few kB and re-read on every poll: read inline, no executor round trip."""
-    try:
-        with path.open("rb") as handle:
-            stat = os.fstat(handle.fileno())
-            if stat.st_size > MAX_PLAYLIST_BYTES:
-                return _error(404, "no such file")
-            body = handle.read(MAX_PLAYLIST_BYTES)
-    except OSError:
-        return _error(404, "no such file")
-    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-    headers = {
-        "Content-Type": CONTENT_TYPES[".m3u8"],
-        "Cache-Control": PLAYLIST_CACHE,
-        "ETag": etag,
-        "Last-Modified": formatdate(stat.st_mtime, usegmt=True),
-    }
-    if request.headers.get("If-None-Match") == etag:
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, headers=headers)
+class HlsServer:
+    """Serves `/hls-live/` from `settings.hls_root`; counts viewers into `tracker`."""
 
-
-async def preflight(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers=PREFLIGHT_HEADERS)
-
-
-async def not_found(request: web.Request) -> web.Response:
-    return _error(404, "not found")
-
-
-def _count_viewer(request: web.Request, path: Path, root: Path) -> None:
-    relative = path.relative_to(root.resolve())
-    video_url = relative.parts[0].removesuffix(".m3u8")
-    token = request.query.get(SESSION_QUERY)
-    if token is not None and len(token) > MAX_TOKEN_LENGTH:
-        token = None
-    session = session_key(
-        client_ip=request.remote or "", user_agent=request.headers.get("User-Agent", ""), token=token
-    )
-    request.app[TRACKER_KEY].touch(
-        video_url=video_url, session=session, now=asyncio.get_running_loop().time()
-    )
-
-
-async def _viewer_reporter(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS_KEY]
-    task: asyncio.Task[None] | None = None
-    if settings.ingest_shared_secret:
-        task = asyncio.create_task(
-            report_viewers_forever(
-                tracker=app[TRACKER_KEY],
-                api_base_url=settings.api_base_url,
-                secret=settings.ingest_shared_secret,
-                interval=settings.viewer_report_seconds,
-            )
+    def __init__(self, settings: HlsSettings) -> None:
+        self.settings = settings
+        self.base = settings.hls_root.resolve()
+        self.tracker = ViewerTracker(window_seconds=settings.viewer_window_seconds)
+        self.cache = FileCache(
+            max_bytes=settings.cache_megabytes * 1024 * 1024,
+            max_file_bytes=settings.cache_file_megabytes * 1024 * 1024,
         )
-    else:
-        logger.info("no INGEST_SHARED_SECRET: viewer counts are not reported")
-    yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        self.date = HttpDate()
+        self.connections: set[HlsConnection] = set()
+        self.closing = False
+        self.all_closed = asyncio.Event()  # set once closing and the last connection is gone
+        self._server: asyncio.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("the server is not listening")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self, *, reuse_port: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: HlsConnection(self),
+            host=self.settings.host,
+            port=self.settings.port,
+            reuse_port=reuse_port or None,
+            backlog=1024,
+        )
+        self._tasks.append(asyncio.create_task(self._sweep_forever()))
+        if self.settings.report_viewers:
+            if self.settings.ingest_shared_secret:
+                self._tasks.append(
+                    asyncio.create_task(
+                        report_viewers_forever(
+                            tracker=self.tracker,
+                            api_base_url=self.settings.api_base_url,
+                            secret=self.settings.ingest_shared_secret,
+                            interval=self.settings.viewer_report_seconds,
+                        )
+                    )
+                )
+            else:
+                logger.info("no INGEST_SHARED_SECRET: viewer counts are not reported")
+
+    async def stop(self, *, grace_seconds: float = 5.0) -> None:
+        """Stop accepting, let responses in flight finish (up to the grace period), then close."""
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.close_if_idle()
+        if self.connections:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.all_closed.wait(), timeout=grace_seconds)
+        for connection in list(self.connections):
+            connection.abort()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _sweep_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            now = loop.time()
+            for connection in list(self.connections):
+                connection.check_timeouts(now)
+
+    def file_entry(self, path: str, info: os.stat_result, *, limit: int) -> FileEntry | None:
+        entry = self.cache.get(path, info)
+        if entry is None:
+            entry = read_entry(path, max_bytes=limit, cors=CORS_FIELDS)
+            if entry is not None:
+                self.cache.put(path, entry)
+        return entry
 
 
-def create_app(settings: HlsSettings) -> web.Application:
-    app = web.Application(middlewares=[cors_middleware])
-    app[SETTINGS_KEY] = settings
-    app[TRACKER_KEY] = ViewerTracker(window_seconds=settings.viewer_window_seconds)
-    app.router.add_get("/hls-live/{tail:.*}", serve_hls)
-    app.router.add_route("OPTIONS", "/hls-live/{tail:.*}", preflight)
-    app.router.add_route("*", "/{tail:.*}", not_found)
-    app.cleanup_ctx.append(_viewer_reporter)
-    return app
+class HlsConnection(asyncio.Protocol):
+    """One client connection: requests answered in order, one at a time."""
+
+    def __init__(self, server: HlsServer) -> None:
+        self.server = server
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.client_ip = ""
+        self.buffer = bytearray()
+        self.head_started = 0.0
+        self.last_progress = 0.0
+        self.write_paused = False
+        self.sending: asyncio.Task[None] | None = None  # a large file going out with sendfile
+
+    # -- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - create_server gives stream transports
+        self.transport = transport
+        if len(self.server.connections) >= self.server.settings.max_connections or self.server.closing:
+            transport.abort()
+            return
+        self.server.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.client_ip = str(peer[0]) if peer else ""
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.last_progress = self.loop.time()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        if self.server.closing and not self.server.connections:
+            self.server.all_closed.set()
+        if self.sending is not None:
+            self.sending.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        now = self.loop.time()
+        if not self.buffer:
+            self.head_started = now
+        self.last_progress = now
+        self.buffer += data
+        self.process()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.last_progress = self.loop.time()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+        self.process()
+
+    # -- lifecycle
+
+    def close_if_idle(self) -> None:
+        if self.transport is None:
+            return
+        if not self.buffer and self.sending is None and not self.write_paused:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def check_timeouts(self, now: float) -> None:
+        if self.transport is None or self.sending is not None:
+            return
+        if self.write_paused:
+            if now - self.last_progress > SEND_TIMEOUT_SECONDS:
+                self.transport.abort()
+        elif self.buffer:
+            if now - self.head_started > HEADER_TIMEOUT_SECONDS:
+                self.transport.close()
+        elif now - self.last_progress > KEEPALIVE_TIMEOUT_SECONDS:
+            self.transport.close()
+
+    # -- requests
+
+    def process(self) -> None:
+        """Answer the complete requests in the buffer while the client keeps reading."""
+        transport = self.transport
+        while transport is not None and not transport.is_closing():
+            if self.write_paused or self.sending is not None:
+                return
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEAD_BYTES:
+                    self.fail(HttpError(431, "request head too large"))
+                return
+            head = bytes(self.buffer[:end])
+            del self.buffer[: end + 4]
+            self.head_started = self.last_progress
+            try:
+                request = parse_request_head(head)
+            except HttpError as error:
+                self.fail(error)
+                return
+            keep_alive = request.keep_alive and not self.server.closing
+            self.respond(request, keep_alive=keep_alive)
+            self.last_progress = self.loop.time()
+            if not keep_alive:
+                transport.close()
+                return
+            if self.server.closing:
+                return
+
+    def fail(self, error: HttpError) -> None:
+        self.send_error(error.status, error.detail, keep_alive=False)
+        if self.transport is not None:
+            self.transport.close()
+
+    def respond(self, request: RequestHead, *, keep_alive: bool) -> None:
+        method = request.method
+        if method not in METHODS:
+            self.send_error(405, "method not allowed", keep_alive=keep_alive, extra=ALLOW_FIELDS)
+            return
+        path = request.path
+        if method == "OPTIONS":
+            if path.startswith(PREFIX):
+                self.send(204, PREFLIGHT_FIELDS, b"", keep_alive=keep_alive, head_only=True)
+            else:
+                self.send_error(404, "not found", keep_alive=keep_alive)
+            return
+        try:
+            file_path, info = resolve_hls_file(self.server.base, path)
+        except HlsPathError as error:
+            self.send_error(error.status, str(error), keep_alive=keep_alive)
+            return
+        self.count_viewer(request, file_path)
+        playlist = file_path.endswith(".m3u8")
+        limit = MAX_PLAYLIST_BYTES if playlist else self.server.cache.max_file_bytes
+        entry = self.server.file_entry(file_path, info, limit=limit)
+        if entry is not None:
+            self.send_entry(request, entry, keep_alive=keep_alive)
+        elif not playlist and info.st_size > limit:
+            self.sending = asyncio.create_task(self.send_large_file(request, file_path, keep_alive))
+        else:
+            self.send_error(404, "no such file", keep_alive=keep_alive)
+
+    def send_entry(self, request: RequestHead, entry: FileEntry, *, keep_alive: bool) -> None:
+        headers = request.headers
+        if not_modified(headers, etag=entry.etag, mtime=entry.mtime):
+            self.send(304, entry.fields, b"", keep_alive=keep_alive, head_only=True)
+            return
+        body: bytes | memoryview = entry.body
+        status = 200
+        fields = entry.fields
+        size = len(entry.body)
+        try:
+            wanted = byte_range(headers, size=size, etag=entry.etag, last_modified=entry.last_modified)
+        except HttpError:
+            self.send(416, fields + b"Content-Range: bytes */%d\r\n" % size, b"", keep_alive=keep_alive)
+            return
+        if wanted is not None:
+            status = 206
+            fields += b"Content-Range: bytes %d-%d/%d\r\n" % (wanted.start, wanted.stop - 1, size)
+            body = memoryview(entry.body)[wanted.start : wanted.stop]
+        self.send(status, fields, body, keep_alive=keep_alive, head_only=request.method == "HEAD")
+
+    async def send_large_file(self, request: RequestHead, path: str, keep_alive: bool) -> None:
+        """Files too large for the cache (long recordings): headers, then the kernel's sendfile."""
+        transport = self.transport
+        assert transport is not None  # noqa: S101 - only called on a live connection
+        try:
+            with open(path, "rb") as handle:  # noqa: ASYNC230, PTH123 - a local open, like the lstat before it
+                info = os.fstat(handle.fileno())
+                etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
+                last_modified = http_date(info.st_mtime)
+                suffix = path[path.rfind(".") :]
+                fields = file_fields(suffix=suffix, etag=etag, last_modified=last_modified, cors=CORS_FIELDS)
+                if not_modified(request.headers, etag=etag, mtime=info.st_mtime):
+                    self.send(304, fields, b"", keep_alive=keep_alive, head_only=True)
+                    return
+                try:
+                    wanted = byte_range(
+                        request.headers, size=info.st_size, etag=etag, last_modified=last_modified
+                    )
+                except HttpError:
+                    fields += b"Content-Range: bytes */%d\r\n" % info.st_size
+                    self.send(416, fields, b"", keep_alive=keep_alive)
+                    return
+                status, span = 200, range(info.st_size)
+                if wanted is not None:
+                    status, span = 206, wanted
+                    fields += b"Content-Range: bytes %d-%d/%d\r\n" % (span.start, span.stop - 1, info.st_size)
+                fields += b"Content-Length: %d\r\n" % len(span)
+                head = response_head(status, fields, date=self.server.date.now(), keep_alive=keep_alive)
+                transport.write(head)
+                if request.method != "HEAD":
+                    await self.loop.sendfile(transport, handle, span.start, len(span))
+        except (OSError, RuntimeError) as error:  # the file vanished, or the client went away
+            logger.debug("sendfile of %s stopped: %s", path, error)
+            transport.abort()
+            return
+        finally:
+            self.sending = None
+        self.last_progress = self.loop.time()
+        if not keep_alive:
+            transport.close()
+        else:
+            self.process()
+
+    def send(
+        self,
+        status: int,
+        fields: bytes,
+        body: bytes | memoryview,
+        *,
+        keep_alive: bool,
+        head_only: bool = False,
+    ) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        if status not in (204, 304):
+            fields += b"Content-Length: %d\r\n" % len(body)
+        head = response_head(status, fields, date=self.server.date.now(), keep_alive=keep_alive)
+        if head_only or not body:
+            transport.write(head)
+        elif len(body) <= COALESCE_BYTES:
+            transport.write(head + body)
+        else:
+            transport.write(head)
+            transport.write(body)
+
+    def send_error(self, status: int, detail: str, *, keep_alive: bool, extra: bytes = b"") -> None:
+        body = json.dumps({"detail": detail, "code": ERROR_CODES[status]}).encode()
+        fields = b"Content-Type: application/json\r\n" + CORS_FIELDS + extra
+        self.send(status, fields, body, keep_alive=keep_alive)
+
+    def count_viewer(self, request: RequestHead, file_path: str) -> None:
+        relative = file_path[len(str(self.server.base)) + 1 :]
+        video_url = relative.partition("/")[0].removesuffix(".m3u8")
+        token = request.query_value(SESSION_QUERY)
+        if token is not None and len(token) > MAX_TOKEN_LENGTH:
+            token = None
+        session = session_key(
+            client_ip=self.client_ip, user_agent=request.headers.get("user-agent", ""), token=token
+        )
+        self.server.tracker.touch(video_url=video_url, session=session, now=self.loop.time())

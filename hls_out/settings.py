@@ -17,6 +17,11 @@ class HlsSettings:
     ingest_shared_secret: str = ""
     viewer_window_seconds: float = 30.0
     viewer_report_seconds: float = 10.0
+    report_viewers: bool = True
+    # Segments and playlists kept in memory; larger files go out with sendfile.
+    cache_megabytes: int = 256
+    cache_file_megabytes: int = 16
+    max_connections: int = 4096
     log_level: str = "INFO"
 
     @classmethod
@@ -34,6 +39,9 @@ class HlsSettings:
             viewer_report_seconds=float(
                 environ.get("HLS_VIEWER_REPORT_SECONDS", str(DEFAULTS.viewer_report_seconds))
             ),
+            cache_megabytes=int(environ.get("HLS_CACHE_MB", str(DEFAULTS.cache_megabytes))),
+            cache_file_megabytes=int(environ.get("HLS_CACHE_FILE_MB", str(DEFAULTS.cache_file_megabytes))),
+            max_connections=int(environ.get("HLS_MAX_CONNECTIONS", str(DEFAULTS.max_connections))),
             log_level=environ.get("LOG_LEVEL", DEFAULTS.log_level).upper(),
         )
 

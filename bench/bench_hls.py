@@ -1,9 +1,12 @@
 """HLS requests per second: Tidecast's server against nginx serving the same folder.
 
-    .venv/bin/python bench/bench_hls.py [--duration 5] [--connections 32]
+    .venv/bin/python bench/bench_hls.py [--duration 10] [--connections 64] [--rounds 2]
 
 Writes a playlist and a 1 MB segment, starts `python -m hls_out` and a loopback nginx (a config of
-its own in a temporary folder), and runs wrk against both for each file.
+its own in a temporary folder, one worker, sendfile on, the same headers), checks that both answer
+200 with the same bytes, and runs wrk against both for each file, alternating, best round kept.
+Any non-2xx answer during a run aborts the benchmark (an nginx worker that cannot read the folder
+answers 403 very fast). Needs `wrk` and `nginx` (as root: apt-get install -y wrk nginx).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 URL = "benchbenchbench1"
@@ -32,6 +36,7 @@ http {{
     sendfile on;
     tcp_nopush on;
     types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
+    etag on;
     client_body_temp_path {work}/tmp; proxy_temp_path {work}/tmp; fastcgi_temp_path {work}/tmp;
     uwsgi_temp_path {work}/tmp; scgi_temp_path {work}/tmp;
     server {{
@@ -39,6 +44,17 @@ http {{
         location /hls-live/ {{
             alias {root}/;
             add_header Access-Control-Allow-Origin *;
+            add_header Access-Control-Expose-Headers "Content-Length, Content-Range, Accept-Ranges, ETag";
+            location ~ \\.m3u8$ {{
+                add_header Cache-Control no-cache;
+                add_header Access-Control-Allow-Origin *;
+                add_header Access-Control-Expose-Headers "Content-Length, Content-Range, Accept-Ranges, ETag";
+            }}
+            location ~ \\.ts$ {{
+                add_header Cache-Control "public, max-age=31536000, immutable";
+                add_header Access-Control-Allow-Origin *;
+                add_header Access-Control-Expose-Headers "Content-Length, Content-Range, Accept-Ranges, ETag";
+            }}
         }}
     }}
 }}
@@ -66,23 +82,60 @@ def wrk(url: str, duration: int, connections: int) -> float:
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url], check=True, capture_output=True, text=True
     )
     match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    if match is None:
-        raise SystemExit(result.stdout)
+    if match is None or "Non-2xx" in result.stdout or "Socket errors" in result.stdout:
+        raise SystemExit(f"wrk against {url} saw errors:\n{result.stdout}")
     return float(match.group(1))
+
+
+def fetch(url: str) -> tuple[bytes, dict[str, str]]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback http only
+        if response.status != 200:
+            raise SystemExit(f"{url}: HTTP {response.status}")
+        return response.read(), dict(response.headers)
+
+
+def check_same(ours: str, theirs: str) -> None:
+    """Both servers answer 200 with the same body and the headers a player relies on."""
+    body, headers = fetch(ours)
+    other_body, other_headers = fetch(theirs)
+    if body != other_body:
+        raise SystemExit(f"different bodies for {ours} and {theirs}")
+    for name in ("Content-Type", "Cache-Control", "Access-Control-Allow-Origin", "ETag"):
+        if name not in headers or name not in other_headers:
+            raise SystemExit(f"{name} missing: ours {headers}, nginx {other_headers}")
+
+
+def ensure_tools() -> None:
+    missing = [
+        tool
+        for tool in ("wrk", "nginx")
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()
+    ]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise SystemExit(f"needed: {' '.join(missing)} (as root: apt-get install -y {' '.join(missing)})")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", *missing],
+        check=True,
+        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    for tool in ("wrk", "nginx"):
-        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
-            raise SystemExit(f"{tool} is needed (apt-get install {tool})")
+    ensure_tools()
     with tempfile.TemporaryDirectory(prefix="tidecast-bench-hls-") as folder:
         work = Path(folder)
+        # nginx's workers run as an unprivileged user: they must be able to read the folder.
+        work.chmod(0o755)
         root = work / "hls"
         (root / URL / "720p").mkdir(parents=True)
         (root / URL / "720p" / "index.m3u8").write_text(
@@ -105,17 +158,26 @@ def main() -> None:
             wait_listening(ours)
             wait_listening(theirs)
             rows = []
+            load_before = os.getloadavg()[0]
             for label, path in (("segment (1 MB .ts)", f"{URL}/720p/seg_00000.ts"),
                                 ("variant playlist", f"{URL}/720p/index.m3u8")):  # fmt: skip
-                mine = wrk(f"http://127.0.0.1:{ours}/hls-live/{path}", args.duration, args.connections)
-                nginx = wrk(f"http://127.0.0.1:{theirs}/hls-live/{path}", args.duration, args.connections)
+                mine_url = f"http://127.0.0.1:{ours}/hls-live/{path}"
+                nginx_url = f"http://127.0.0.1:{theirs}/hls-live/{path}"
+                check_same(mine_url, nginx_url)
+                mine, nginx = 0.0, 0.0
+                for _round in range(args.rounds):
+                    mine = max(mine, wrk(mine_url, args.duration, args.connections))
+                    nginx = max(nginx, wrk(nginx_url, args.duration, args.connections))
                 rows.append((label, mine, nginx))
         finally:
             for server in servers:
                 server.send_signal(signal.SIGTERM)
             for server in servers:
                 server.wait(timeout=10)
-    print(f"wrk -t2 -c{args.connections} -d{args.duration}s on loopback, one process each")
+    print(
+        f"wrk -t2 -c{args.connections} -d{args.duration}s on loopback, best of {args.rounds}, one process each, "
+        f"{os.cpu_count()} cores, load average {load_before:.2f} before"
+    )
     print(f"{'':24}{'Tidecast hls_out req/s':>24}{'nginx req/s':>14}{'ratio':>8}")
     for label, mine, nginx in rows:
         print(f"{label:24}{mine:>24.0f}{nginx:>14.0f}{mine / nginx:>8.2f}")

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 
 MAX_HEAD_BYTES = 8 * 1024
 MAX_HEADERS = 64
 METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# name ":" OWS value OWS, the value without control characters other than tab.
+FIELD = re.compile(
+    r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?)[ \t]*"
+)
 SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 REASONS = {
     200: "OK",
@@ -41,19 +44,23 @@ class HttpError(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
 class RequestHead:
-    method: str
-    target: str  # raw, undecoded, with the query
-    version: str
-    headers: Mapping[str, str]  # lower-case names; repeated fields joined with ", "
+    """A parsed request head (a plain slotted class: built once per request, on the hot path)."""
+
+    __slots__ = ("headers", "method", "target", "version")
+
+    def __init__(self, *, method: str, target: str, version: str, headers: Mapping[str, str]) -> None:
+        self.method = method
+        self.target = target  # raw, undecoded, with the query
+        self.version = version
+        self.headers = headers  # lower-case names; repeated fields joined with ", "
 
     @property
     def keep_alive(self) -> bool:
-        connection = self.headers.get("connection", "").lower()
+        connection = self.headers.get("connection")
         if self.version == "HTTP/1.1":
-            return "close" not in connection
-        return "keep-alive" in connection
+            return connection is None or "close" not in connection.lower()
+        return connection is not None and "keep-alive" in connection.lower()
 
     @property
     def path(self) -> str:
@@ -62,6 +69,8 @@ class RequestHead:
     def query_value(self, name: str) -> str | None:
         """A query parameter's raw value (players send plain tokens; nothing here is decoded)."""
         query = self.target.partition("?")[2]
+        if not query:
+            return None
         for pair in query.split("&"):
             key, _, value = pair.partition("=")
             if key == name:
@@ -73,26 +82,26 @@ def parse_request_head(head: bytes) -> RequestHead:
     """A request head without its final blank line."""
     if len(head) > MAX_HEAD_BYTES:
         raise HttpError(431, "request head too large")
-    text = head.decode("latin-1")
-    request_line, *lines = text.split("\r\n")
+    request_line, _, fields = head.decode("latin-1").partition("\r\n")
     parts = request_line.split(" ")
     if len(parts) != 3 or not parts[1]:
         raise HttpError(400, "malformed request line")
     method, target, version = parts
     if version not in ("HTTP/1.1", "HTTP/1.0"):
         raise HttpError(505, "only HTTP/1.0 and HTTP/1.1")
-    if not TOKEN.fullmatch(method):
+    if method not in METHODS and not TOKEN.fullmatch(method):
         raise HttpError(400, "malformed method")
-    if len(lines) > MAX_HEADERS:
-        raise HttpError(431, "too many header fields")
     headers: dict[str, str] = {}
-    for line in lines:
-        name, colon, value = line.partition(":")
-        if not colon or not TOKEN.fullmatch(name):  # also refuses folded lines and "name :"
-            raise HttpError(400, "malformed header field")
-        key = name.lower()
-        value = value.strip(" \t")
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    if fields:
+        lines = fields.split("\r\n")
+        if len(lines) > MAX_HEADERS:
+            raise HttpError(431, "too many header fields")
+        for line in lines:
+            field = FIELD.fullmatch(line)
+            if field is None:  # also refuses folded lines, "name :" and control characters
+                raise HttpError(400, "malformed header field")
+            key, value = field[1].lower(), field[2]
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
     if "transfer-encoding" in headers or headers.get("content-length", "0") != "0":
         raise HttpError(400, "requests with a body are not accepted")
     return RequestHead(method=method, target=target, version=version, headers=headers)

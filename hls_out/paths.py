@@ -11,12 +11,13 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import NoReturn
 
 PREFIX = "/hls-live/"
-SUFFIXES = frozenset({".m3u8", ".ts", ".m4s", ".mp4"})
-MASTER = re.compile(r"(?P<url>[a-z0-9]{16})\.m3u8")
-MEDIA = re.compile(
-    r"(?P<url>[a-z0-9]{16})/(?P<rendition>[A-Za-z0-9_-]{1,32})/(?P<file>[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.[a-z0-9]{2,4})"
+# The master `<url>.m3u8`, or `<url>/<rendition>/<file>` for variant playlists and segments.
+SERVABLE = re.compile(
+    r"/hls-live/(?:[a-z0-9]{16}\.m3u8"
+    r"|[a-z0-9]{16}/[A-Za-z0-9_-]{1,32}/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(?:m3u8|ts|m4s|mp4))"
 )
 HOSTILE = ("%", "\\", "\x00", "..", "//", "?", "#")
 MAX_PATH_LENGTH = 256
@@ -36,18 +37,22 @@ class NotFound(HlsPathError):
 
 def hls_relative_path(request_path: str) -> str:
     """The path below the HLS root that `request_path` (raw, undecoded) names, checked for shape only."""
+    # The shapes admit only [A-Za-z0-9_-], one "/" between parts and one "." before the suffix,
+    # so a match holds no hostile token; anything else is refused, with the reason.
+    if not SERVABLE.fullmatch(request_path):
+        _refuse(request_path)
+    return request_path[len(PREFIX) :]
+
+
+def _refuse(request_path: str) -> NoReturn:
+    """Why a path that is not a plain playlist or segment path is refused (400 or 404)."""
     if len(request_path) > MAX_PATH_LENGTH or any(token in request_path for token in HOSTILE):
         raise BadRequest("malformed path")
     if not request_path.isascii() or not request_path.isprintable():
         raise BadRequest("malformed path")
     if not request_path.startswith(PREFIX):
         raise NotFound("not an HLS path")
-    relative = request_path[len(PREFIX) :]
-    if not (MASTER.fullmatch(relative) or MEDIA.fullmatch(relative)):
-        raise NotFound("not an HLS playlist or segment")
-    if relative[relative.rfind(".") :] not in SUFFIXES:
-        raise NotFound("not an HLS playlist or segment")
-    return relative
+    raise NotFound("not an HLS playlist or segment")
 
 
 def resolve_hls_path(root: Path, request_path: str) -> Path:
@@ -66,9 +71,9 @@ def resolve_hls_file(base: Path, request_path: str) -> tuple[str, os.stat_result
     current = str(base)
     try:
         for part in relative.split("/"):
-            current = f"{current}/{part}"
+            current += "/" + part
             info = os.lstat(current)
-            if stat.S_ISLNK(info.st_mode):
+            if info.st_mode & 0o170000 == stat.S_IFLNK:
                 return _resolve_through_symlinks(base, relative)
     except OSError as error:  # missing, not a directory, unreadable
         raise NotFound("no such file") from error

@@ -61,6 +61,7 @@ HEADER_TIMEOUT_SECONDS = 10.0
 KEEPALIVE_TIMEOUT_SECONDS = 15.0
 SEND_TIMEOUT_SECONDS = 30.0
 SWEEP_SECONDS = 1.0
+VIEWER_TOUCH_SECONDS = 1.0
 ERROR_CODES = {
     400: "bad_request",
     404: "not_found",
@@ -93,6 +94,7 @@ class HlsServer:
     def __init__(self, settings: HlsSettings) -> None:
         self.settings = settings
         self.base = settings.hls_root.resolve()
+        self.base_prefix = f"{self.base}/"
         self.tracker = ViewerTracker(window_seconds=settings.viewer_window_seconds)
         self.cache = FileCache(
             max_bytes=settings.cache_megabytes * 1024 * 1024,
@@ -186,6 +188,8 @@ class HlsConnection(asyncio.Protocol):
         self.last_progress = 0.0
         self.write_paused = False
         self.sending: asyncio.Task[None] | None = None  # a large file going out with sendfile
+        self.last_viewer: tuple[str, str, str | None] = ("", "", None)
+        self.last_viewer_touch = 0.0
 
     # -- asyncio callbacks
 
@@ -409,12 +413,16 @@ class HlsConnection(asyncio.Protocol):
         self.send(status, fields, body, keep_alive=keep_alive)
 
     def count_viewer(self, request: RequestHead, file_path: str) -> None:
-        relative = file_path[len(str(self.server.base)) + 1 :]
+        relative = file_path[len(self.server.base_prefix) :]
         video_url = relative.partition("/")[0].removesuffix(".m3u8")
         token = request.query_value(SESSION_QUERY)
         if token is not None and len(token) > MAX_TOKEN_LENGTH:
             token = None
-        session = session_key(
-            client_ip=self.client_ip, user_agent=request.headers.get("user-agent", ""), token=token
-        )
-        self.server.tracker.touch(video_url=video_url, session=session, now=self.loop.time())
+        identity = (video_url, request.headers.get("user-agent", ""), token)
+        now = self.loop.time()
+        # A player polls over one connection: one touch a second per video is as good as all of them.
+        if identity == self.last_viewer and now - self.last_viewer_touch < VIEWER_TOUCH_SECONDS:
+            return
+        session = session_key(client_ip=self.client_ip, user_agent=identity[1], token=token)
+        self.server.tracker.touch(video_url=video_url, session=session, now=now)
+        self.last_viewer, self.last_viewer_touch = identity, now

@@ -9,7 +9,7 @@ DEBUG = False
 
 
 def _required(name: str, min_length: int = 32) -> str:
-    value = env.str(name, default="")
+    value: str = env.str(name, default="")
     if len(value) < min_length:
         raise ImproperlyConfigured(
             f"{name} must be set to a random value of at least {min_length} characters"

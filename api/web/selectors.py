@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 
 from api.channels.models import Channel
 from api.videos.models import Video, VideoStatus
+from api.videos.selectors import video_playback_url
 
 _VIDEO_URL_RE = re.compile(r"[a-z0-9]{1,32}")
 _CHANNEL_NAME_RE = re.compile(r"[-a-zA-Z0-9_]{1,50}")
@@ -57,14 +57,10 @@ class VideoCard:
         return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
-def video_playback_url(*, url: str) -> str:
-    return f"{settings.PUBLIC_HLS_URL.rstrip('/')}/{url}.m3u8"
-
-
 def _streamer_name(channel: Channel) -> str:
     owner = channel.owner
     try:
-        display_name = owner.profile.display_name  # type: ignore[attr-defined]
+        display_name = owner.profile.display_name
     except ObjectDoesNotExist:
         display_name = ""
     return display_name or owner.username

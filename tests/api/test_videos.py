@@ -260,7 +260,9 @@ def test_schema_documents_the_endpoints(api_client):
 
 def test_live_stats_are_shown_to_the_owner_only(auth_client, api_client, channel):
     stats = {"bitrate_kbps": 4500.0, "fps": 30.0, "keyframe_interval": 2.0, "transcoder_speed": 1.01}
-    video = VideoFactory(channel=channel, status=VideoStatus.LIVE, live_stats=stats, started_at=timezone.now())
+    video = VideoFactory(
+        channel=channel, status=VideoStatus.LIVE, live_stats=stats, started_at=timezone.now()
+    )
     own = auth_client.get(VIDEOS_URL).json()["results"][0]
     assert own["live_stats"] == stats
     public = api_client.get(f"/api/videos/{video.url}").json()

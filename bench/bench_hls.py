@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_hls.py [--duration 10] [--connections 64] [--rounds 2]
 
 Writes a playlist and a 1 MB segment, starts `python -m hls_out` and a loopback nginx (a config of
-its own in a temporary folder, one worker, sendfile on, the same headers), checks that both answer
+its own in a temporary folder, sendfile on, the same headers), each with --workers processes, checks that both answer
 200 with the same bytes, and runs wrk against both for each file, alternating, best round kept.
 Any non-2xx answer during a run aborts the benchmark (an nginx worker that cannot read the folder
 answers 403 very fast). Needs `wrk` and `nginx` (as root: apt-get install -y wrk nginx).
@@ -26,7 +26,7 @@ from pathlib import Path
 
 URL = "benchbenchbench1"
 NGINX_CONF = """
-worker_processes 1;
+worker_processes {workers};
 daemon off;
 pid {work}/nginx.pid;
 error_log {work}/error.log;
@@ -130,6 +130,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="processes for each server (default: CPUs)"
+    )
     args = parser.parse_args()
     ensure_tools()
     with tempfile.TemporaryDirectory(prefix="tidecast-bench-hls-") as folder:
@@ -145,9 +148,16 @@ def main() -> None:
         (root / URL / "720p" / "seg_00000.ts").write_bytes(os.urandom(188 * 5600))
         (work / "tmp").mkdir()
         ours, theirs = free_port(), free_port()
-        (work / "nginx.conf").write_text(NGINX_CONF.format(work=work, port=theirs, root=root))
+        (work / "nginx.conf").write_text(
+            NGINX_CONF.format(work=work, port=theirs, root=root, workers=args.workers)
+        )
         env = dict(
-            os.environ, HLS_ROOT=str(root), HLS_PORT=str(ours), INGEST_SHARED_SECRET="", LOG_LEVEL="WARNING"
+            os.environ,
+            HLS_ROOT=str(root),
+            HLS_PORT=str(ours),
+            HLS_WORKERS=str(args.workers),
+            INGEST_SHARED_SECRET="",
+            LOG_LEVEL="WARNING",
         )
         repo = Path(__file__).resolve().parent.parent
         servers = [
@@ -157,6 +167,7 @@ def main() -> None:
         try:
             wait_listening(ours)
             wait_listening(theirs)
+            time.sleep(2)  # every worker of ours listening, not just the first
             rows = []
             load_before = os.getloadavg()[0]
             for label, path in (("segment (1 MB .ts)", f"{URL}/720p/seg_00000.ts"),
@@ -175,7 +186,7 @@ def main() -> None:
             for server in servers:
                 server.wait(timeout=10)
     print(
-        f"wrk -t2 -c{args.connections} -d{args.duration}s on loopback, best of {args.rounds}, one process each, "
+        f"wrk -t2 -c{args.connections} -d{args.duration}s on loopback, best of {args.rounds}, {args.workers} worker process(es) each, "
         f"{os.cpu_count()} cores, load average {load_before:.2f} before"
     )
     print(f"{'':24}{'Tidecast hls_out req/s':>24}{'nginx req/s':>14}{'ratio':>8}")

@@ -4,7 +4,7 @@ A thin asyncio Protocol around `hls_out.http` (parsing), `hls_out.paths` (the on
 disk) and `hls_out.files` (contents kept in memory). Players poll playlists every couple of
 seconds and fetch every segment once per viewer, so the hot path is: one lstat per path
 component, a cache hit, one write. Files above the cache's per-file limit go out with
-`loop.sendfile`. Every connection has a bound: the head size, a head timeout, a keep-alive
+chunks, paced by the transport's flow control. Every connection has a bound: the head size, a head timeout, a keep-alive
 timeout, a send timeout, and one response in flight (reading pauses while the client is slow).
 """
 
@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import time
+from typing import BinaryIO, Protocol, cast
 
 from hls_out.files import FileCache, FileEntry, file_fields, read_entry
 from hls_out.http import (
@@ -61,6 +62,7 @@ HEADER_TIMEOUT_SECONDS = 10.0
 KEEPALIVE_TIMEOUT_SECONDS = 15.0
 SEND_TIMEOUT_SECONDS = 30.0
 SWEEP_SECONDS = 1.0
+LARGE_FILE_CHUNK_BYTES = 256 * 1024
 VIEWER_TOUCH_SECONDS = 1.0
 ERROR_CODES = {
     400: "bad_request",
@@ -71,6 +73,19 @@ ERROR_CODES = {
     503: "unavailable",
     505: "http_version_not_supported",
 }
+
+
+def start_viewer_reports(settings: HlsSettings, tracker: ViewerTracker) -> list[asyncio.Task[None]]:
+    if not settings.ingest_shared_secret:
+        logger.info("no INGEST_SHARED_SECRET: viewer counts are not reported")
+        return []
+    report = report_viewers_forever(
+        tracker=tracker,
+        api_base_url=settings.api_base_url,
+        secret=settings.ingest_shared_secret,
+        interval=settings.viewer_report_seconds,
+    )
+    return [asyncio.create_task(report)]
 
 
 class HttpDate:
@@ -88,14 +103,23 @@ class HttpDate:
         return self._value
 
 
-class HlsServer:
-    """Serves `/hls-live/` from `settings.hls_root`; counts viewers into `tracker`."""
+class ViewerSink(Protocol):
+    def touch(self, *, video_url: str, session: str, now: float) -> None: ...
 
-    def __init__(self, settings: HlsSettings) -> None:
+
+class HlsServer:
+    """Serves `/hls-live/` from `settings.hls_root`; counts viewers into `viewers`.
+
+    Alone, the server counts into its own ViewerTracker and reports it to the API. As one of
+    several worker processes it is given a TouchBatch that its parent collects (`hls_out.workers`).
+    """
+
+    def __init__(self, settings: HlsSettings, *, viewers: ViewerSink | None = None) -> None:
         self.settings = settings
         self.base = settings.hls_root.resolve()
         self.base_prefix = f"{self.base}/"
         self.tracker = ViewerTracker(window_seconds=settings.viewer_window_seconds)
+        self.viewers: ViewerSink = self.tracker if viewers is None else viewers
         self.cache = FileCache(
             max_bytes=settings.cache_megabytes * 1024 * 1024,
             max_file_bytes=settings.cache_file_megabytes * 1024 * 1024,
@@ -123,20 +147,8 @@ class HlsServer:
             backlog=1024,
         )
         self._tasks.append(asyncio.create_task(self._sweep_forever()))
-        if self.settings.report_viewers:
-            if self.settings.ingest_shared_secret:
-                self._tasks.append(
-                    asyncio.create_task(
-                        report_viewers_forever(
-                            tracker=self.tracker,
-                            api_base_url=self.settings.api_base_url,
-                            secret=self.settings.ingest_shared_secret,
-                            interval=self.settings.viewer_report_seconds,
-                        )
-                    )
-                )
-            else:
-                logger.info("no INGEST_SHARED_SECRET: viewer counts are not reported")
+        if self.viewers is self.tracker:
+            self._tasks.extend(start_viewer_reports(self.settings, self.tracker))
 
     async def stop(self, *, grace_seconds: float = 5.0) -> None:
         """Stop accepting, let responses in flight finish (up to the grace period), then close."""
@@ -187,28 +199,31 @@ class HlsConnection(asyncio.Protocol):
         self.head_started = 0.0
         self.last_progress = 0.0
         self.write_paused = False
-        self.sending: asyncio.Task[None] | None = None  # a large file going out with sendfile
+        self.sending: asyncio.Task[None] | None = None  # a large file going out in chunks
+        self.writable: asyncio.Event | None = None  # created for large files only
         self.last_viewer: tuple[str, str, str | None] = ("", "", None)
         self.last_viewer_touch = 0.0
 
     # -- asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - create_server gives stream transports
-        self.transport = transport
+        # create_server gives stream transports (uvloop's are not asyncio.Transport subclasses).
+        self.transport = cast(asyncio.Transport, transport)
         if len(self.server.connections) >= self.server.settings.max_connections or self.server.closing:
-            transport.abort()
+            self.transport.abort()
             return
         self.server.connections.add(self)
-        peer = transport.get_extra_info("peername")
+        peer = self.transport.get_extra_info("peername")
         self.client_ip = str(peer[0]) if peer else ""
-        sock = transport.get_extra_info("socket")
+        sock = self.transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.last_progress = self.loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
+        if self.writable is not None:
+            self.writable.set()
         if self.server.closing and not self.server.connections:
             self.server.all_closed.set()
         if self.sending is not None:
@@ -224,11 +239,15 @@ class HlsConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        if self.writable is not None:
+            self.writable.clear()
         if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if self.writable is not None:
+            self.writable.set()
         self.last_progress = self.loop.time()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
@@ -247,11 +266,13 @@ class HlsConnection(asyncio.Protocol):
             self.transport.abort()
 
     def check_timeouts(self, now: float) -> None:
-        if self.transport is None or self.sending is not None:
+        if self.transport is None:
             return
         if self.write_paused:
             if now - self.last_progress > SEND_TIMEOUT_SECONDS:
                 self.transport.abort()
+        elif self.sending is not None:
+            return
         elif self.buffer:
             if now - self.head_started > HEADER_TIMEOUT_SECONDS:
                 self.transport.close()
@@ -342,7 +363,7 @@ class HlsConnection(asyncio.Protocol):
         self.send(status, fields, body, keep_alive=keep_alive, head_only=request.method == "HEAD")
 
     async def send_large_file(self, request: RequestHead, path: str, keep_alive: bool) -> None:
-        """Files too large for the cache (long recordings): headers, then the kernel's sendfile."""
+        """Files too large for the cache (long recordings): read and sent a chunk at a time."""
         transport = self.transport
         assert transport is not None  # noqa: S101 - only called on a live connection
         try:
@@ -371,9 +392,9 @@ class HlsConnection(asyncio.Protocol):
                 head = response_head(status, fields, date=self.server.date.now(), keep_alive=keep_alive)
                 transport.write(head)
                 if request.method != "HEAD":
-                    await self.loop.sendfile(transport, handle, span.start, len(span))
-        except (OSError, RuntimeError) as error:  # the file vanished, or the client went away
-            logger.debug("sendfile of %s stopped: %s", path, error)
+                    await self.send_chunks(handle, span)
+        except (OSError, ConnectionError) as error:  # the file vanished, or the client went away
+            logger.debug("sending %s stopped: %s", path, error)
             transport.abort()
             return
         finally:
@@ -383,6 +404,24 @@ class HlsConnection(asyncio.Protocol):
             transport.close()
         else:
             self.process()
+
+    async def send_chunks(self, handle: BinaryIO, span: range) -> None:
+        transport = self.transport
+        assert transport is not None  # noqa: S101 - only called on a live connection
+        self.writable = asyncio.Event()
+        self.writable.set()
+        handle.seek(span.start)
+        remaining = len(span)
+        while remaining:
+            chunk = await asyncio.to_thread(handle.read, min(LARGE_FILE_CHUNK_BYTES, remaining))
+            if not chunk:
+                raise OSError("file shorter than its size")
+            if transport.is_closing():
+                raise ConnectionResetError("client gone")
+            transport.write(chunk)
+            remaining -= len(chunk)
+            self.last_progress = self.loop.time()
+            await self.writable.wait()
 
     def send(
         self,
@@ -424,5 +463,5 @@ class HlsConnection(asyncio.Protocol):
         if identity == self.last_viewer and now - self.last_viewer_touch < VIEWER_TOUCH_SECONDS:
             return
         session = session_key(client_ip=self.client_ip, user_agent=identity[1], token=token)
-        self.server.tracker.touch(video_url=video_url, session=session, now=now)
+        self.server.viewers.touch(video_url=video_url, session=session, now=now)
         self.last_viewer, self.last_viewer_touch = identity, now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,10 @@ class HlsSettings:
     ingest_shared_secret: str = ""
     viewer_window_seconds: float = 30.0
     viewer_report_seconds: float = 10.0
-    report_viewers: bool = True
-    # Segments and playlists kept in memory; larger files go out with sendfile.
-    cache_megabytes: int = 256
+    # Server processes sharing the port (SO_REUSEPORT); 0 means one per CPU.
+    workers: int = 0
+    # Segments and playlists kept in memory (per worker); larger files go out with sendfile.
+    cache_megabytes: int = 128
     cache_file_megabytes: int = 16
     max_connections: int = 4096
     log_level: str = "INFO"
@@ -42,8 +44,13 @@ class HlsSettings:
             cache_megabytes=int(environ.get("HLS_CACHE_MB", str(DEFAULTS.cache_megabytes))),
             cache_file_megabytes=int(environ.get("HLS_CACHE_FILE_MB", str(DEFAULTS.cache_file_megabytes))),
             max_connections=int(environ.get("HLS_MAX_CONNECTIONS", str(DEFAULTS.max_connections))),
+            workers=int(environ.get("HLS_WORKERS", str(DEFAULTS.workers))),
             log_level=environ.get("LOG_LEVEL", DEFAULTS.log_level).upper(),
         )
 
 
 DEFAULTS = HlsSettings()
+
+
+def worker_count(settings: HlsSettings) -> int:
+    return settings.workers if settings.workers > 0 else os.cpu_count() or 1

@@ -57,6 +57,22 @@ class ViewerTracker:
         return payload
 
 
+class TouchBatch:
+    """A worker process's sessions seen since its last hand-over to the parent (bounded)."""
+
+    def __init__(self, *, max_sessions: int = MAX_SESSIONS) -> None:
+        self._max = max_sessions
+        self._keys: set[tuple[str, str]] = set()
+
+    def touch(self, *, video_url: str, session: str, now: float) -> None:
+        if len(self._keys) < self._max:
+            self._keys.add((video_url, session))
+
+    def take(self) -> list[tuple[str, str]]:
+        keys, self._keys = list(self._keys), set()
+        return keys
+
+
 async def report_viewers_forever(
     *, tracker: ViewerTracker, api_base_url: str, secret: str, interval: float
 ) -> None:

@@ -174,3 +174,111 @@ async def test_playlists_carry_validators_and_answer_304(client: Client) -> None
         f"/hls-live/{URL}/720p/index.m3u8", headers={"If-None-Match": first.headers["ETag"]}
     )
     assert again.status == 304
+
+
+async def raw_exchange(client: Client, data: bytes) -> bytes:
+    """Bytes sent as they are on one connection; everything the server answers until it closes."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(data)
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(), timeout=5)
+    writer.close()
+    return response
+
+
+async def test_pipelined_requests_are_answered_in_order_on_one_connection(client: Client) -> None:
+    request = f"GET /hls-live/{URL}.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = f"GET /hls-live/{URL}/720p/index.m3u8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    response = await raw_exchange(client, (request * 2 + last).encode())
+    assert response.count(b"HTTP/1.1 200 OK\r\n") == 3
+    assert response.endswith(b"seg_00000.ts\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"GET /hls-live/x HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+        (b"GET /hls-live/x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 400),
+        (b"GET /hls-live/x HTTP/3\r\n\r\n", 505),
+        (b"GET /hls-live/" + b"a" * 9000 + b" HTTP/1.1\r\n", 431),
+    ],
+)
+async def test_malformed_requests_get_an_error_and_the_connection_closes(
+    client: Client, data: bytes, status: int
+) -> None:
+    response = await raw_exchange(client, data + f"GET /hls-live/{URL}.m3u8 HTTP/1.1\r\n\r\n".encode())
+    assert response.startswith(f"HTTP/1.1 {status} ".encode())
+    assert b"Connection: close\r\n" in response
+    assert response.count(b"HTTP/1.1 ") == 1  # nothing smuggled behind it is answered
+
+
+async def test_other_methods_are_not_allowed(client: Client) -> None:
+    response = await client.request("POST", f"/hls-live/{URL}.m3u8")
+    assert response.status == 405
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert (await response.json())["code"] == "method_not_allowed"
+
+
+async def test_a_rewritten_playlist_is_served_fresh(client: Client, root: Path) -> None:
+    playlist = root / URL / "720p" / "index.m3u8"
+    first = await client.get(f"/hls-live/{URL}/720p/index.m3u8")
+    assert (await first.text()).endswith("seg_00000.ts\n")
+    replacement = playlist.with_name(".index.m3u8.tmp")
+    replacement.write_text("#EXTM3U\n#EXTINF:2.0,\nseg_00001.ts\n")
+    replacement.replace(playlist)
+    again = await client.get(f"/hls-live/{URL}/720p/index.m3u8")
+    assert (await again.text()).endswith("seg_00001.ts\n")
+    assert again.headers["ETag"] != first.headers["ETag"]
+
+
+async def test_unsatisfiable_ranges_get_416(client: Client) -> None:
+    response = await client.get(f"/hls-live/{URL}/720p/seg_00000.ts", headers={"Range": "bytes=99999-"})
+    assert response.status == 416
+    assert response.headers["Content-Range"] == f"bytes */{len(SEGMENT)}"
+
+
+async def test_if_modified_since_gets_304(client: Client) -> None:
+    first = await client.get(f"/hls-live/{URL}/720p/seg_00000.ts")
+    again = await client.get(
+        f"/hls-live/{URL}/720p/seg_00000.ts", headers={"If-Modified-Since": first.headers["Last-Modified"]}
+    )
+    assert again.status == 304
+    assert await again.read() == b""
+
+
+async def test_files_larger_than_the_cache_limit_are_streamed(root: Path) -> None:
+    recording = bytes(range(256)) * 4096 * 3  # 3 MiB, above the 1 MiB per-file cache limit
+    (root / URL / "720p" / "full.mp4").write_bytes(recording)
+    server = await start_server(HlsSettings(hls_root=root, port=0, cache_file_megabytes=1))
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = Client(server, session)
+            whole = await client.get(f"/hls-live/{URL}/720p/full.mp4")
+            assert whole.status == 200
+            assert whole.headers["Content-Type"] == "video/mp4"
+            assert await whole.read() == recording
+            part = await client.get(
+                f"/hls-live/{URL}/720p/full.mp4", headers={"Range": "bytes=1000000-2999999"}
+            )
+            assert part.status == 206
+            assert part.headers["Content-Range"] == f"bytes 1000000-2999999/{len(recording)}"
+            assert await part.read() == recording[1000000:3000000]
+            head = await client.head(f"/hls-live/{URL}/720p/full.mp4")
+            assert int(head.headers["Content-Length"]) == len(recording)
+            # The connection is reused after a streamed file.
+            after = await client.get(f"/hls-live/{URL}.m3u8")
+            assert after.status == 200
+        assert len(server.cache) == 1  # only the master playlist was kept
+    finally:
+        await server.stop(grace_seconds=1)
+
+
+async def test_stop_closes_idle_keep_alive_connections(root: Path) -> None:
+    server = await start_server(HlsSettings(hls_root=root, port=0))
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(f"GET /hls-live/{URL}.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    await asyncio.wait_for(reader.readuntil(b"#EXTM3U\n"), timeout=5)
+    await asyncio.wait_for(server.stop(grace_seconds=5), timeout=2)
+    assert await asyncio.wait_for(reader.read(), timeout=2) == b""
+    writer.close()

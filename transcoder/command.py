@@ -19,8 +19,10 @@ from transcoder.ladder import Rendition
 VARIANT_PLAYLIST = "index.m3u8"
 SEGMENT_PATTERN = "seg_%05d.ts"
 HLS_FLAGS = ("independent_segments", "temp_file", "program_date_time")
-# On a restart the playlists go on where the dead process left them, after a discontinuity.
-RESTART_HLS_FLAGS = ("append_list", "discont_start")
+# On a restart the playlists go on where the dead process left them: append_list marks its first
+# new segment with #EXT-X-DISCONTINUITY. Not discont_start: it would also insert one above the
+# first segment, changing what players already read of an EVENT playlist (RFC 8216 6.2.1).
+RESTART_HLS_FLAGS = ("append_list",)
 # How long ffmpeg probes the input before it starts writing: the sequence headers arrive first,
 # so half a second is enough and keeps the first segment early.
 ANALYZE_MICROSECONDS = 500_000

@@ -239,6 +239,11 @@ class LiveTranscode:
         process = self._process
         if process is None or process.stdin is None:
             return
+        if process.stdin.is_closing():
+            # ffmpeg died and its watcher has not restarted it yet. Writing now would raise
+            # RuntimeError under uvloop rather than BrokenPipeError.
+            self._primed = False
+            return
         try:
             process.stdin.write(data)
             await asyncio.wait_for(process.stdin.drain(), timeout=self._write_timeout)

@@ -128,6 +128,8 @@ REST_FRAMEWORK = {
         "ingest_authorize_global": env.str("THROTTLE_INGEST_AUTHORIZE_GLOBAL", default="300/min"),
     },
     "UNAUTHENTICATED_USER": None,
+    # Proxies appending to X-Forwarded-For in front of the API (nginx: 1); unset, REMOTE_ADDR is the client.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
 }
 
 SIMPLE_JWT = {

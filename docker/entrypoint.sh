@@ -1,0 +1,45 @@
+#!/bin/sh
+# The image's entrypoint: the first argument names the role, the rest is passed on.
+#   api     migrate the database, then gunicorn (GUNICORN_WORKERS, default 3)
+#   ingest  the RTMP ingest and its transcoders
+#   worker  the Celery worker (CELERY_CONCURRENCY, default 2)
+#   beat    the Celery beat scheduler (periodic jobs; run exactly one)
+#   manage  a Django management command, e.g. `manage createsuperuser`
+# Anything else is run as is.
+set -eu
+
+role="${1:-api}"
+[ "$#" -gt 0 ] && shift
+
+case "$role" in
+    api)
+        # Several API replicas: set MIGRATE_ON_START=0 on all but one (docs/operations.md).
+        if [ "${MIGRATE_ON_START:-1}" = "1" ]; then
+            python manage.py migrate --noinput
+        fi
+        exec gunicorn api.wsgi:application \
+            --bind "0.0.0.0:${GUNICORN_PORT:-8000}" \
+            --workers "${GUNICORN_WORKERS:-3}" \
+            --timeout "${GUNICORN_TIMEOUT:-30}" \
+            --graceful-timeout 30 \
+            --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \
+            --access-logfile - \
+            "$@"
+        ;;
+    ingest)
+        exec python -m rtmp_ingest "$@"
+        ;;
+    worker)
+        exec celery -A workers worker --loglevel "${LOG_LEVEL:-INFO}" \
+            --concurrency "${CELERY_CONCURRENCY:-2}" "$@"
+        ;;
+    beat)
+        exec celery -A workers beat --loglevel "${LOG_LEVEL:-INFO}" "$@"
+        ;;
+    manage)
+        exec python manage.py "$@"
+        ;;
+    *)
+        exec "$role" "$@"
+        ;;
+esac

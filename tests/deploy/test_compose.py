@@ -1,0 +1,195 @@
+"""The Compose deployment, checked without a Docker engine: `docker-compose config` (Debian's
+docker-compose 1.29) renders the file with the example env file, and the result is read back."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.servers import NGINX_TEMPLATE, REPO, template_names
+
+DOCKER = REPO / "docker"
+SERVICES = {"postgres", "rabbitmq", "api", "ingest", "worker", "beat", "nginx"}
+TIDECAST_SERVICES = {"api", "ingest", "worker", "beat"}
+SECRETS = ("SECRET_KEY", "INGEST_SHARED_SECRET", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD")
+
+
+def docker_compose() -> str:
+    found = shutil.which("docker-compose")
+    if found is None:
+        raise RuntimeError("docker-compose is not installed: `make deploy-deps` installs it")
+    return found
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, Any]:
+    """`docker-compose -f docker/compose.yaml --env-file docker/env.example config`, parsed.
+
+    TIDECAST_ENV_FILE points the services' env_file at the example too: docker/.env holds a
+    deployment's secrets and does not exist in a checkout.
+    """
+    result = subprocess.run(
+        [
+            docker_compose(),
+            "-f",
+            str(DOCKER / "compose.yaml"),
+            "--env-file",
+            str(DOCKER / "env.example"),
+            "config",
+        ],
+        env={**os.environ, "TIDECAST_ENV_FILE": "env.example"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def env_example() -> dict[str, str]:
+    pairs = {}
+    for line in (DOCKER / "env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            pairs[name.strip()] = value
+    return pairs
+
+
+def volume_mounts(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(source, target, read-only) of each mount, from compose 1.29's short `src:dst:mode` form."""
+    mounts = []
+    for volume in service.get("volumes", []):
+        source, target, *mode = volume.split(":")
+        mounts.append((source, target, mode == ["ro"]))
+    return mounts
+
+
+def test_every_service_is_there_and_restarts_unless_stopped(rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+    assert set(services) == SERVICES
+    for name, service in services.items():
+        assert service["restart"] == "unless-stopped", name
+
+
+def test_the_python_services_share_one_image_built_from_the_dockerfile(rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+    images = {services[name]["image"] for name in TIDECAST_SERVICES}
+    assert len(images) == 1
+    for name in TIDECAST_SERVICES:
+        build = services[name]["build"]
+        assert Path(build["context"]) == REPO
+        assert (REPO / build["dockerfile"]).is_file()
+    assert {services[name]["command"][0] for name in TIDECAST_SERVICES} == TIDECAST_SERVICES
+
+
+def test_the_services_take_their_environment_from_the_env_file(rendered: dict[str, Any]) -> None:
+    example = env_example()
+    for name in TIDECAST_SERVICES:
+        environment = rendered["services"][name]["environment"]
+        assert environment["DJANGO_SETTINGS_MODULE"] == "api.settings.production"
+        for key in ("SECRET_KEY", "INGEST_SHARED_SECRET", "ALLOWED_HOSTS", "PUBLIC_HLS_URL", "NUM_PROXIES"):
+            assert environment[key] == example[key], (name, key)
+        assert environment["DATABASE_URL"].startswith("postgres://tidecast:")
+        assert environment["DATABASE_URL"].endswith("@postgres:5432/tidecast")
+        assert environment["CELERY_BROKER_URL"].endswith("@rabbitmq:5672//")
+        assert environment["API_BASE_URL"] == "http://api:8000"
+
+
+def test_the_example_holds_no_secret(rendered: dict[str, Any]) -> None:
+    example = env_example()
+    for name in SECRETS:
+        assert example[name] == "", name
+    assert "api" in example["ALLOWED_HOSTS"].split(",")  # the ingest and the health check call it so
+
+
+def test_ports_80_and_1935_are_published(rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+
+    def published(service: dict[str, Any]) -> set[tuple[int, int]]:
+        return {(int(port["published"]), int(port["target"])) for port in service.get("ports", [])}
+
+    assert published(services["nginx"]) == {(80, 80)}
+    assert published(services["ingest"]) == {(1935, 1935)}
+    for name in SERVICES - {"nginx", "ingest"}:
+        assert published(services[name]) == set(), name
+    assert services["ingest"]["environment"]["RTMP_HOST"] == "0.0.0.0"  # noqa: S104 - inside its container
+
+
+def test_health_checks_and_start_order(rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+    for name in SERVICES - {"beat"}:
+        assert services[name]["healthcheck"]["test"], name
+    assert services["postgres"]["healthcheck"]["test"][1].startswith("pg_isready")
+
+    def waits_for(name: str) -> dict[str, str]:
+        return {dependency: rule["condition"] for dependency, rule in services[name]["depends_on"].items()}
+
+    healthy = "service_healthy"
+    assert waits_for("api") == {"postgres": healthy, "rabbitmq": healthy}
+    assert waits_for("worker") == {"postgres": healthy, "rabbitmq": healthy}
+    assert waits_for("ingest") == {"api": healthy}
+    assert waits_for("nginx") == {"api": healthy}
+    assert waits_for("beat") == {"rabbitmq": healthy}
+
+
+def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -> None:
+    assert set(rendered["volumes"]) == {"pgdata", "rabbitmq", "hls", "media"}
+    services = rendered["services"]
+
+    def mounts(name: str) -> dict[str, tuple[str, bool]]:
+        return {source: (target, read_only) for source, target, read_only in volume_mounts(services[name])}
+
+    assert mounts("postgres")["pgdata"][0] == "/var/lib/postgresql/data"
+    assert mounts("rabbitmq")["rabbitmq"][0] == "/var/lib/rabbitmq"
+    # The ingest writes HLS; nginx serves it; only the ingest may write it.
+    assert mounts("ingest")["hls"] == (services["ingest"]["environment"]["HLS_ROOT"], False)
+    for name in ("api", "worker", "nginx"):
+        assert mounts(name)["hls"][1] is True, name
+    for name in ("api", "worker"):
+        assert mounts(name)["media"] == (services[name]["environment"]["MEDIA_ROOT"], False)
+    assert mounts("nginx")["media"][1] is True
+
+
+def test_nginx_gets_the_project_config_with_every_template_name(rendered: dict[str, Any]) -> None:
+    nginx = rendered["services"]["nginx"]
+    mounts = volume_mounts(nginx)
+    binds = {Path(source): target for source, target, _ in mounts if source.startswith("/")}
+    assert binds == {NGINX_TEMPLATE: "/etc/nginx/templates/default.conf.template"}
+    environment = nginx["environment"]
+    assert template_names(NGINX_TEMPLATE.read_text()) <= set(environment)
+    assert all(
+        re.match(environment["NGINX_ENVSUBST_FILTER"], name)
+        for name in template_names(NGINX_TEMPLATE.read_text())
+    )
+    mounted = {target for source, target, _ in mounts if not source.startswith("/")}
+    assert {environment["TIDECAST_HLS_ROOT"], environment["TIDECAST_MEDIA_ROOT"]} == mounted
+    assert environment["TIDECAST_API_UPSTREAM"] == "api:8000"
+
+
+def test_the_dockerfile_copies_only_what_exists() -> None:
+    """No engine here to build it: every path it copies from the repository must exist."""
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    copies = re.findall(r"^COPY (?!--from)(.+)$", dockerfile, flags=re.MULTILINE)
+    sources = [source for line in copies for source in line.split()[:-1]]
+    assert "pyproject.toml" in sources
+    for source in sources:
+        assert (REPO / source).exists(), source
+    assert re.search(r"^FROM python:3\.11-slim-bookworm$", dockerfile, flags=re.MULTILINE)
+    assert re.search(r"^USER tidecast", dockerfile, flags=re.MULTILINE)
+    assert "collectstatic" in dockerfile
+
+
+def test_the_entrypoint_is_valid_shell_with_every_role() -> None:
+    entrypoint = DOCKER / "entrypoint.sh"
+    subprocess.run(["sh", "-n", str(entrypoint)], check=True, timeout=10)
+    roles = set(re.findall(r"^    (\w+)\)$", entrypoint.read_text(), flags=re.MULTILINE))
+    assert TIDECAST_SERVICES | {"manage"} <= roles
+    assert "migrate --noinput" in entrypoint.read_text()

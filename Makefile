@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 # Playwright drives the system's Chromium and never downloads a browser.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install system-deps browser-deps run test lint typecheck bench clean
+.PHONY: install system-deps browser-deps deploy-deps run test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ browser-deps:
 		echo "Installing chromium with apt-get"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# nginx and docker-compose for the deployment tests (tests/deploy), installed once if missing.
+# nginx is only started by the tests, on loopback; no Docker engine is needed.
+deploy-deps:
+	@{ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } && command -v docker-compose >/dev/null || { \
+		echo "Installing nginx and docker-compose with apt-get"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx docker-compose >/dev/null; }
+
 install: $(STAMP) $(NODE_STAMP) system-deps
 
 run: install
@@ -51,7 +58,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy api workers rtmp_ingest transcoder hls_out
 
-test: install browser-deps
+test: install browser-deps deploy-deps
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 

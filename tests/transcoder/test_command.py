@@ -28,14 +28,15 @@ def command_for(source: SourceInfo, **options: object) -> list[str]:
 
 
 def test_1080p30_with_aac() -> None:
+    # Each rendition scaled from the next larger one: 1080p -> 720p -> 480p -> 360p.
     assert command_for(SourceInfo(width=1920, height=1080, fps=30, video_kbps=6000)) == [
         "ffmpeg",
         "-f", "flv", "-analyzeduration", "500000", "-probesize", "1000000", "-i", "pipe:0",
         "-filter_complex",
-        "[0:v]format=yuv420p[s0];[s0]split=3[s1][s2][s3];"
-        "[s1]scale=1280:720[s4];[s2]scale=854:480[s5];[s3]scale=640:360[s6]",
-        "-map", "0:v", "-map", "0:a", "-map", "[s4]", "-map", "0:a",
-        "-map", "[s5]", "-map", "0:a", "-map", "[s6]", "-map", "0:a",
+        "[0:v]format=yuv420p[s0];[s0]scale=1280:720[s1];[s1]split=2[s2][s3];"
+        "[s3]scale=854:480[s4];[s4]split=2[s5][s6];[s6]scale=640:360[s7]",
+        "-map", "0:v", "-map", "0:a", "-map", "[s2]", "-map", "0:a",
+        "-map", "[s5]", "-map", "0:a", "-map", "[s7]", "-map", "0:a",
         "-f", "hls",
         "-b:v:1", "2800k", "-b:v:2", "1400k", "-b:v:3", "800k",
         "-bufsize:v:1", "5600k", "-bufsize:v:2", "2800k", "-bufsize:v:3", "1600k",

@@ -107,9 +107,17 @@ def parse_request_head(head: bytes) -> RequestHead:
     return RequestHead(method=method, target=target, version=version, headers=headers)
 
 
-def response_head(status: int, fields: bytes, *, date: bytes, keep_alive: bool) -> bytes:
-    """Status line and header block; `fields` are complete `Name: value\\r\\n` lines."""
-    connection = b"" if keep_alive else b"Connection: close\r\n"
+def response_head(
+    status: int, fields: bytes, *, date: bytes, keep_alive: bool, http10: bool = False
+) -> bytes:
+    """Status line and header block; `fields` are complete `Name: value\\r\\n` lines.
+
+    HTTP/1.1 connections persist unless told otherwise; an HTTP/1.0 client is told when they do.
+    """
+    if not keep_alive:
+        connection = b"Connection: close\r\n"
+    else:
+        connection = b"Connection: keep-alive\r\n" if http10 else b""
     return b"HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s\r\n" % (
         status,
         REASONS[status].encode(),

@@ -58,6 +58,8 @@ SESSION_QUERY = "session"
 MAX_TOKEN_LENGTH = 64
 # Bodies up to this size go out in the same write as their head.
 COALESCE_BYTES = 64 * 1024
+# Pipelined requests held while a response is going out, before reading pauses.
+MAX_PENDING_BYTES = 2 * MAX_HEAD_BYTES
 HEADER_TIMEOUT_SECONDS = 10.0
 KEEPALIVE_TIMEOUT_SECONDS = 15.0
 SEND_TIMEOUT_SECONDS = 30.0
@@ -199,6 +201,7 @@ class HlsConnection(asyncio.Protocol):
         self.head_started = 0.0
         self.last_progress = 0.0
         self.write_paused = False
+        self.http10 = False
         self.sending: asyncio.Task[None] | None = None  # a large file going out in chunks
         self.writable: asyncio.Event | None = None  # created for large files only
         self.last_viewer: tuple[str, str, str | None] = ("", "", None)
@@ -286,6 +289,8 @@ class HlsConnection(asyncio.Protocol):
         transport = self.transport
         while transport is not None and not transport.is_closing():
             if self.write_paused or self.sending is not None:
+                if len(self.buffer) > MAX_PENDING_BYTES:  # requests pile up behind a slow reader
+                    transport.pause_reading()
                 return
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
@@ -301,8 +306,11 @@ class HlsConnection(asyncio.Protocol):
                 self.fail(error)
                 return
             keep_alive = request.keep_alive and not self.server.closing
+            self.http10 = request.version == "HTTP/1.0"
             self.respond(request, keep_alive=keep_alive)
             self.last_progress = self.loop.time()
+            if self.sending is not None:
+                return  # send_large_file goes on from here (and closes if it must)
             if not keep_alive:
                 transport.close()
                 return
@@ -389,7 +397,9 @@ class HlsConnection(asyncio.Protocol):
                     status, span = 206, wanted
                     fields += b"Content-Range: bytes %d-%d/%d\r\n" % (span.start, span.stop - 1, info.st_size)
                 fields += b"Content-Length: %d\r\n" % len(span)
-                head = response_head(status, fields, date=self.server.date.now(), keep_alive=keep_alive)
+                head = response_head(
+                    status, fields, date=self.server.date.now(), keep_alive=keep_alive, http10=self.http10
+                )
                 transport.write(head)
                 if request.method != "HEAD":
                     await self.send_chunks(handle, span)
@@ -402,7 +412,9 @@ class HlsConnection(asyncio.Protocol):
         self.last_progress = self.loop.time()
         if not keep_alive:
             transport.close()
-        else:
+        elif not transport.is_closing():
+            if not self.write_paused:
+                transport.resume_reading()
             self.process()
 
     async def send_chunks(self, handle: BinaryIO, span: range) -> None:
@@ -437,7 +449,9 @@ class HlsConnection(asyncio.Protocol):
             return
         if status not in (204, 304):
             fields += b"Content-Length: %d\r\n" % len(body)
-        head = response_head(status, fields, date=self.server.date.now(), keep_alive=keep_alive)
+        head = response_head(
+            status, fields, date=self.server.date.now(), keep_alive=keep_alive, http10=self.http10
+        )
         if head_only or not body:
             transport.write(head)
         elif len(body) <= COALESCE_BYTES:

@@ -282,3 +282,30 @@ async def test_stop_closes_idle_keep_alive_connections(root: Path) -> None:
     await asyncio.wait_for(server.stop(grace_seconds=5), timeout=2)
     assert await asyncio.wait_for(reader.read(), timeout=2) == b""
     writer.close()
+
+
+async def test_http10_keep_alive_is_announced_and_honoured(client: Client) -> None:
+    keep = f"GET /hls-live/{URL}.m3u8 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    response = await raw_exchange(client, (keep + f"GET /hls-live/{URL}.m3u8 HTTP/1.0\r\n\r\n").encode())
+    first, _, second = response.partition(b"#EXTM3U\n")
+    assert b"Connection: keep-alive\r\n" in first
+    assert b"Connection: close\r\n" in second
+    assert second.endswith(b"#EXTM3U\n")
+
+
+async def test_a_streamed_file_completes_before_close_and_pipelined_requests_wait(root: Path) -> None:
+    recording = bytes(range(256)) * 4096 * 2  # 2 MiB, above the 1 MiB per-file cache limit
+    (root / URL / "720p" / "full.mp4").write_bytes(recording)
+    server = await start_server(HlsSettings(hls_root=root, port=0, cache_file_megabytes=1))
+    try:
+        client = Client(server, session=None)  # type: ignore[arg-type]
+        large = f"GET /hls-live/{URL}/720p/full.mp4 HTTP/1.1\r\nHost: x\r\n\r\n"
+        last = f"GET /hls-live/{URL}.m3u8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        response = await raw_exchange(client, (large + last).encode())
+        assert response.count(b"HTTP/1.1 200 OK\r\n") == 2
+        assert recording in response
+        assert response.endswith(b"#EXTM3U\n")
+        closing = await raw_exchange(client, large.replace("Host: x", "Connection: close").encode())
+        assert closing.endswith(recording)
+    finally:
+        await server.stop(grace_seconds=1)

@@ -72,6 +72,7 @@ class Result:
     delay_mean: float
     delay_max: float
     cpu_seconds: float
+    server_cpu_seconds: float  # the ingest / nginx processes alone, without their ffmpeg children
     media_seconds: float
 
     @property
@@ -186,6 +187,15 @@ class PlaylistWatcher:
 # -- processes and their CPU
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """utime + stime of the process itself (and its threads), from /proc; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop_and_reap(process: subprocess.Popen[bytes], sig: int, timeout: float = 30.0) -> float:
     """Signal the process, wait for it, and return the CPU seconds of its whole reaped tree."""
     process.send_signal(sig)
@@ -202,6 +212,11 @@ def stop_and_reap(process: subprocess.Popen[bytes], sig: int, timeout: float = 3
         time.sleep(0.05)
 
 
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
 def publish(source: Path, url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", str(source), "-c", "copy", "-f", "flv", url],
@@ -212,6 +227,7 @@ def publish(source: Path, url: str) -> subprocess.Popen[bytes]:
 def run_publish(
     *,
     server: subprocess.Popen[bytes],
+    server_pids: Callable[[], list[int]],
     stop_signal: int,
     source: Path,
     publish_url: str,
@@ -233,6 +249,7 @@ def run_publish(
         if publisher.poll() is None:
             publisher.kill()
             publisher.wait()
+        server_cpu = sum(own_cpu_seconds(pid) for pid in server_pids())
         cpu = stop_and_reap(server, stop_signal)
     produced = sum(duration for _uri, duration in segment_durations(watcher.edge))
     if watcher.first_playable is None or not watcher.delays:
@@ -243,6 +260,7 @@ def run_publish(
         delay_mean=sum(live) / len(live),
         delay_max=max(live),
         cpu_seconds=cpu,
+        server_cpu_seconds=server_cpu,
         # What came out: a pipeline stopped before it caught up has done less work for its CPU.
         media_seconds=min(produced, media_seconds),
     )
@@ -362,6 +380,7 @@ def run_tidecast(work: Path, source: Path, media_seconds: float, preset: str) ->
         watcher = PlaylistWatcher(master=root / f"{VIDEO_URL}.m3u8", variants=variants, edge=variants[-1])
         return run_publish(
             server=ingest,
+            server_pids=lambda: [ingest.pid],
             stop_signal=signal.SIGTERM,
             source=source,
             publish_url=f"rtmp://127.0.0.1:{port}/streaming/{STREAM_KEY}",
@@ -462,6 +481,7 @@ def run_nginx(work: Path, source: Path, media_seconds: float, preset: str, *, on
         started = time.monotonic()
         result = run_publish(
             server=nginx,
+            server_pids=lambda: [nginx.pid, *children(nginx.pid)],  # master and worker
             stop_signal=signal.SIGQUIT,  # graceful: the worker ends its streams and reaps the exec'd ffmpegs
             source=source,
             publish_url=f"rtmp://127.0.0.1:{port}/live/stream",
@@ -565,6 +585,7 @@ def main() -> None:
         (f"live-edge delay mean (target <= {2 * SEGMENT_SECONDS} s)", lambda r: f"{r.delay_mean:.2f} s"),
         ("live-edge delay max", lambda r: f"{r.delay_max:.2f} s"),
         ("CPU-seconds per media second", lambda r: f"{r.cpu_per_media_second:.3f}"),
+        ("  of which ingest / nginx itself", lambda r: f"{r.server_cpu_seconds / r.media_seconds:.3f}"),
         ("  ratio to the exec x3 setup (target 0.65)", lambda r: f"{r.cpu_per_media_second / reference:.2f}"),
         (f"1080p30 streams at real time on {cores} cores", lambda r: f"{cores / r.cpu_per_media_second:.1f}"),
     ]

@@ -3,9 +3,10 @@
 A thin asyncio Protocol around `hls_out.http` (parsing), `hls_out.paths` (the only gate to the
 disk) and `hls_out.files` (contents kept in memory). Players poll playlists every couple of
 seconds and fetch every segment once per viewer, so the hot path is: one lstat per path
-component, a cache hit, one write. Files above the cache's per-file limit go out with
-chunks, paced by the transport's flow control. Every connection has a bound: the head size, a head timeout, a keep-alive
-timeout, a send timeout, and one response in flight (reading pauses while the client is slow).
+component, a cache hit, one write. Files above the cache's per-file limit go out in chunks,
+paced by the transport's flow control. Every connection has bounds: the head size, a head
+timeout, a keep-alive timeout, a send timeout, and one response in flight (reading pauses
+while the client is slow to take it).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 
+import uvloop
+
 from rtmp_ingest.api_client import IngestApiClient, PublishGrant
 from rtmp_ingest.controller import SinkFactory
 from rtmp_ingest.server import IngestServer
@@ -71,7 +73,8 @@ def main() -> int:
         print(f"rtmp_ingest: {error}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    asyncio.run(serve(settings))
+    # uvloop: a C event loop and transports, a fraction of asyncio's cost per wakeup.
+    uvloop.run(serve(settings))
     return 0
 
 

@@ -61,6 +61,7 @@ SessionFactory = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]
 MIN_CHUNK_SIZE, MAX_CHUNK_SIZE = 64, 65536
 WRITE_TIMEOUT = 5.0
 SINK_STOP_TIMEOUT = 15.0
+IDLE_DEADLINE_SLACK = 1.0
 
 
 class ConnectionRefused(Exception):
@@ -156,9 +157,16 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
     async def _read_messages(self, session: Any) -> None:
         loop = asyncio.get_running_loop()
         idle = self._settings.idle_timeout
-        async with asyncio.timeout_at(loop.time() + idle) as deadline:
+        # The deadline moves at most once per `slack` seconds rather than on every message: it stays
+        # between `idle` and `idle + slack` after the last complete message.
+        slack = min(IDLE_DEADLINE_SLACK, idle / 4)
+        expires = loop.time() + idle + slack
+        async with asyncio.timeout_at(expires) as deadline:
             async for chunk in session.read_chunks_from_stream():
-                deadline.reschedule(loop.time() + idle)
+                now = loop.time()
+                if now + idle > expires:
+                    expires = now + idle + slack
+                    deadline.reschedule(expires)
                 message = parse_message(chunk)
                 await self._dispatch(session, message)
 

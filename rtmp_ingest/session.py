@@ -3,7 +3,8 @@
 `IngestSession` keeps the SessionManager API the controllers use (handshake, read_chunks_from_stream,
 write_chunk_to_stream, drain, reader/writer_chunk_size, peername) and replaces its insides: bounded
 handshake reads, a timeout on every read and drain, the `ChunkStreamDecoder`, acknowledgements once
-the window is crossed, and regular yields to the event loop so one client cannot starve the others.
+the window is crossed, yields to the event loop while it works through a backlog so one client cannot
+starve the others, and batched reads once media flows (`ReceiveWatermark`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from typing import Any
 from rtmp_ingest._pyrtmp import Chunk, SessionManager, StreamClosedException
 from rtmp_ingest.chunks import (
     MSG_ACKNOWLEDGEMENT,
+    MSG_AUDIO,
+    MSG_VIDEO,
     ChunkLimits,
     ChunkStreamDecoder,
     ProtocolError,
     encode_message,
 )
+from rtmp_ingest.watermark import ReceiveWatermark
 
 __all__ = [
     "HandshakeTimeout",
@@ -32,9 +36,11 @@ __all__ = [
     "SessionTimeout",
     "WriteTimeout",
     "format_peer",
+    "has_backlog",
 ]
 
 RTMP_VERSION = 3
+MEDIA_TYPES = frozenset({MSG_AUDIO, MSG_VIDEO})
 HANDSHAKE_PACKET_BYTES = 1536
 PROTOCOL_CONTROL_CHUNK_STREAM = 2
 
@@ -60,11 +66,19 @@ class SessionLimits:
     handshake_timeout: float = 10.0
     idle_timeout: float = 30.0
     write_timeout: float = 10.0
-    read_size: int = 65536
-    # Received bytes are decoded this many at a time with a yield to the loop in between, which bounds
-    # the CPU one connection can take in a row (a flood of 1-byte chunks decodes ~4096 messages per slice).
+    read_size: int = 256 * 1024
+    # Fairness. A read that has to wait for the peer lets every other task run, so a publisher at real
+    # time needs no yields of its own. Only while received bytes are already waiting (a backlog: a flood,
+    # or a publisher pushing faster than real time) does the reader yield to the loop, after
+    # `yield_bytes` decoded or `messages_per_yield` messages handed out, whichever comes first. Bytes
+    # are decoded `decode_slice` at a time, which bounds the work of one decoder call (a flood of
+    # 1-byte chunks decodes ~2048 messages per 4 KiB slice).
     decode_slice: int = 4096
+    yield_bytes: int = 64 * 1024
     messages_per_yield: int = 32
+    # Once media flows, the kernel wakes the reader about once per this much media (see watermark.py):
+    # a tenth of a second of latency, which HLS never notices, for a fraction of the wakeups.
+    media_batch_seconds: float = 0.1
     # The acknowledgement window announced to the peer; a Window Acknowledgement Size from the peer
     # replaces it, as nginx-rtmp does.
     ack_window: int = 5_000_000
@@ -73,8 +87,20 @@ class SessionLimits:
     def __post_init__(self) -> None:
         if min(self.handshake_timeout, self.idle_timeout, self.write_timeout) <= 0:
             raise ValueError("timeouts must be positive")
-        if self.read_size < 1 or self.decode_slice < 1 or self.messages_per_yield < 1:
-            raise ValueError("read_size, decode_slice and messages_per_yield must be positive")
+        if min(self.read_size, self.decode_slice, self.yield_bytes, self.messages_per_yield) < 1:
+            raise ValueError("read_size, decode_slice, yield_bytes and messages_per_yield must be positive")
+        if self.media_batch_seconds < 0:
+            raise ValueError("media_batch_seconds must not be negative")
+
+
+def has_backlog(reader: asyncio.StreamReader) -> bool:
+    """Whether received bytes are already waiting, so that the next read returns without suspending.
+
+    StreamReader has no public accessor for its buffer; `_buffer` has been there since asyncio began.
+    Without it, assume a backlog: the yield budgets then run across reads, which is only less lazy.
+    """
+    buffer = getattr(reader, "_buffer", None)
+    return buffer is None or len(buffer) > 0
 
 
 def format_peer(peer: object) -> str:
@@ -97,6 +123,10 @@ class IngestSession(SessionManager):  # type: ignore[misc]
     ) -> None:
         self.limits = limits if limits is not None else SessionLimits()
         self.decoder = ChunkStreamDecoder(self.limits.chunks, ack_window=self.limits.ack_window)
+        self.fairness_yields = 0  # times the reader gave the loop away in the middle of a backlog
+        self.watermark = ReceiveWatermark(
+            writer.get_extra_info("socket"), batch_seconds=self.limits.media_batch_seconds
+        )
         super().__init__(reader, writer, reader_chunk_size, writer_chunk_size)
 
     # --- state shared with the controller -------------------------------------------------------
@@ -144,11 +174,18 @@ class IngestSession(SessionManager):  # type: ignore[misc]
             raise StreamClosedException() from error
 
     async def _read(self) -> bytes:
+        watermark = self.watermark
+        watchdog = None
+        if watermark.batching and not has_backlog(self.reader):
+            watchdog = asyncio.get_running_loop().call_later(watermark.late_after, watermark.flush)
         try:
             async with asyncio.timeout(self.limits.idle_timeout):
                 data: bytes = await self.reader.read(self.limits.read_size)
         except TimeoutError as error:
             raise IdleTimeout("no data from the peer in time") from error
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         if not data:
             raise StreamClosedException()
         return data
@@ -157,33 +194,50 @@ class IngestSession(SessionManager):  # type: ignore[misc]
         """Complete messages as pyrtmp `Chunk`s, until the peer closes (StreamClosedException)."""
         limits = self.limits
         decoder = self.decoder
-        since_yield = 0
+        reader = self.reader
+        loop = asyncio.get_running_loop()
+        decode_slice = limits.decode_slice
+        work_bytes = work_messages = 0  # done since the other tasks last had the loop
+        media_flowing = False
         while True:
+            if not has_backlog(reader):
+                # The read below waits for the peer: the other tasks run meanwhile.
+                work_bytes = work_messages = 0
             data = memoryview(await self._read())
-            for offset in range(0, len(data), limits.decode_slice):
-                messages = decoder.feed(data[offset : offset + limits.decode_slice])
-                await self._acknowledge()
+            if media_flowing:
+                self.watermark.on_read(len(data), loop.time())
+            for offset in range(0, len(data), decode_slice):
+                if work_bytes >= limits.yield_bytes:
+                    work_bytes = work_messages = 0
+                    await self._yield_to_others()
+                piece = data[offset : offset + decode_slice]
+                messages = decoder.feed(piece)
+                work_bytes += len(piece)
+                sequence = decoder.take_acknowledgement()
+                if sequence is not None:
+                    await self._acknowledge(sequence)
                 for message in messages:
+                    if work_messages >= limits.messages_per_yield:
+                        work_bytes = work_messages = 0
+                        await self._yield_to_others()
+                    work_messages += 1
+                    type_id = message.msg_type_id
+                    media_flowing = media_flowing or type_id in MEDIA_TYPES
                     yield Chunk(
-                        chunk_type=0,
-                        chunk_id=message.chunk_stream_id,
-                        timestamp=message.timestamp,
-                        msg_length=len(message.payload),
-                        msg_type_id=message.msg_type_id,
-                        msg_stream_id=message.msg_stream_id,
-                        payload=message.payload,
+                        0,
+                        message.chunk_stream_id,
+                        message.timestamp,
+                        len(message.payload),
+                        type_id,
+                        message.msg_stream_id,
+                        message.payload,
                     )
-                    since_yield += 1
-                    if since_yield >= limits.messages_per_yield:
-                        since_yield = 0
-                        await asyncio.sleep(0)
-                # StreamReader.read() returns buffered data without suspending: let the others run.
-                await asyncio.sleep(0)
 
-    async def _acknowledge(self) -> None:
-        sequence = self.decoder.take_acknowledgement()
-        if sequence is None:
-            return
+    async def _yield_to_others(self) -> None:
+        self.fairness_yields += 1
+        await asyncio.sleep(0)
+
+    async def _acknowledge(self, sequence: int) -> None:
         self.writer.write(
             encode_message(
                 chunk_stream_id=PROTOCOL_CONTROL_CHUNK_STREAM,

@@ -179,33 +179,160 @@ async def test_drain_times_out_when_the_peer_does_not_read() -> None:
         await session.drain()
 
 
-async def test_a_flood_of_tiny_messages_leaves_the_loop_responsive() -> None:
-    # 256 KiB of 2-byte messages (1-byte type 3 header + 1 byte), all buffered at once: StreamReader.read()
-    # never suspends, so only the session's own yields let other connections run.
-    flood = chunk(0, 4, b"z", field=1, length=1, type_id=8, stream_id=1) + b"\xc4z" * 131_072
-    limits = SessionLimits(idle_timeout=5)
-    session = IngestSession(reader_with(flood), FakeWriter(), limits=limits)
+async def watch_loop_turns(
+    session: IngestSession, data: bytes, limits: SessionLimits
+) -> list[tuple[int, int]]:
+    """Read `data` (all buffered at once, so StreamReader.read() never suspends) while another task
+    notes (messages consumed, bytes decoded) at each of its turns."""
+    session.limits = limits
     consumed = [0]
     seen_at_ticks: list[tuple[int, int]] = []
 
     async def ticker() -> None:
         while True:
-            await asyncio.sleep(0)
             seen_at_ticks.append((consumed[0], session.decoder.bytes_received))
+            await asyncio.sleep(0)
 
     def count(_: Chunk) -> None:
         consumed[0] += 1
 
     task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
     _, error = await read_until_end(session, count)
     task.cancel()
     assert isinstance(error, StreamClosedException)
-    assert consumed[0] == 131_073
+    seen_at_ticks.append((consumed[0], session.decoder.bytes_received))
+    return seen_at_ticks
+
+
+def largest_steps(seen_at_ticks: list[tuple[int, int]]) -> tuple[int, int]:
     steps = list(itertools.pairwise(seen_at_ticks))
-    # Between two turns of any other task: at most one slice decoded and a bounded number of messages handled.
-    assert max(later[1] - earlier[1] for earlier, later in steps) <= limits.decode_slice
-    assert max(later[0] - earlier[0] for earlier, later in steps) <= limits.messages_per_yield
-    assert len(seen_at_ticks) >= consumed[0] // limits.messages_per_yield
+    return max(b[0] - a[0] for a, b in steps), max(b[1] - a[1] for a, b in steps)
+
+
+async def test_a_flood_of_tiny_messages_leaves_the_loop_responsive() -> None:
+    # 256 KiB of 2-byte messages (1-byte type 3 header + 1 byte): the message budget bounds each turn.
+    flood = chunk(0, 4, b"z", field=1, length=1, type_id=8, stream_id=1) + b"\xc4z" * 131_072
+    limits = SessionLimits(idle_timeout=5)
+    session = IngestSession(reader_with(flood), FakeWriter(), limits=limits)
+    seen_at_ticks = await watch_loop_turns(session, flood, limits)
+    assert seen_at_ticks[-1] == (131_073, len(flood))
+    most_messages, most_bytes = largest_steps(seen_at_ticks)
+    # Between two turns of any other task: a bounded number of messages handled, one slice decoded.
+    assert most_messages <= limits.messages_per_yield
+    assert most_bytes <= limits.decode_slice
+    assert session.fairness_yields >= 131_073 // limits.messages_per_yield - 1
+
+
+async def test_a_flood_of_large_messages_yields_every_yield_bytes() -> None:
+    # Flat out with chunk size 4096: few messages, so the byte budget bounds each turn.
+    frames = b"".join(media(6, 9, 33 * i, bytes(60_000), chunk_size=4096) for i in range(40))
+    flood = set_chunk_size(4096) + frames
+    limits = SessionLimits(idle_timeout=5, yield_bytes=32 * 1024)
+    session = IngestSession(reader_with(flood), FakeWriter(), limits=limits)
+    seen_at_ticks = await watch_loop_turns(session, flood, limits)
+    assert seen_at_ticks[-1] == (41, len(flood))
+    _, most_bytes = largest_steps(seen_at_ticks)
+    assert most_bytes <= limits.yield_bytes + limits.decode_slice
+    assert session.fairness_yields >= len(flood) // (limits.yield_bytes + limits.decode_slice)
+
+
+async def test_a_publisher_at_real_time_costs_no_extra_loop_turns() -> None:
+    # Frames arrive one by one and each read waits for the next: nothing to be fair about, even with
+    # budgets of one frame per turn.
+    reader = asyncio.StreamReader()
+    limits = SessionLimits(idle_timeout=5, yield_bytes=32_768, messages_per_yield=1, media_batch_seconds=0)
+    session = IngestSession(reader, FakeWriter(), limits=limits)
+    frames = [media(6, 9, 33 * i, bytes(20_000), chunk_size=128) for i in range(30)]
+
+    async def publisher() -> None:
+        for frame in frames:
+            await asyncio.sleep(0.001)
+            reader.feed_data(frame)
+        reader.feed_eof()
+
+    task = asyncio.create_task(publisher())
+    received = await collect(session)
+    await task
+    assert len(received) == 30
+    assert session.fairness_yields == 0
+    # The same bytes all at once are a backlog: the reader yields.
+    backlog = IngestSession(reader_with(b"".join(frames)), FakeWriter(), limits=limits)
+    assert len(await collect(backlog)) == 30
+    assert backlog.fairness_yields >= 29
+
+
+class CountingSession(IngestSession):
+    reads = 0
+    highest_watermark = 1
+
+    async def _read(self) -> bytes:
+        self.reads += 1
+        self.highest_watermark = max(self.highest_watermark, self.watermark.lowat)
+        return await super()._read()
+
+
+async def publish_over_tcp(
+    limits: SessionLimits, *, frames: int, interval: float, pause_before_close: float
+) -> tuple[CountingSession, list[tuple[int, float]], list[float]]:
+    """A client on a real socket sends a command, then a 5 KB frame every `interval`, then waits and
+    closes; returns the session, (timestamp, arrival time) of every frame, and their send times."""
+    arrivals: list[tuple[int, float]] = []
+    sessions: list[CountingSession] = []
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = CountingSession(reader, writer, limits=limits)
+        sessions.append(session)
+        try:
+            async for ch in session.read_chunks_from_stream():
+                if ch.msg_type_id == 9:
+                    arrivals.append((ch.timestamp, loop.time()))
+        except StreamClosedException:
+            pass
+        finally:
+            writer.close()
+            done.set()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(set_chunk_size(4096) + chunk(0, 3, b"c", length=1, type_id=20))
+    sent: list[float] = []
+    for i in range(frames):
+        await asyncio.sleep(interval)
+        writer.write(media(6, 9, i, bytes(5000), chunk_size=4096))
+        sent.append(loop.time())
+    await asyncio.sleep(pause_before_close)
+    writer.close()
+    await asyncio.wait_for(done.wait(), 5)
+    server.close()
+    return sessions[0], arrivals, sent
+
+
+async def test_live_media_is_read_in_batches_over_tcp() -> None:
+    # 500 KB/s in 100 frames a second: once the rate is known (1 s), reads come about every 0.1 s.
+    limits = SessionLimits(idle_timeout=5, media_batch_seconds=0.1)
+    session, arrivals, sent = await publish_over_tcp(
+        limits, frames=250, interval=0.01, pause_before_close=1.0
+    )
+    assert [ts for ts, _ in arrivals] == list(range(250))
+    # The last frames are not held until the close: the watchdog lets them in.
+    assert arrivals[-1][1] - sent[-1] <= limits.media_batch_seconds * 2 + 0.3
+    assert session.highest_watermark > 40_000  # about 0.1 s of 500 KB/s
+    batched = [at for ts, at in arrivals if sent[ts] > sent[0] + 1.2]
+    reads_while_batched = len({round(at, 3) for at in batched})
+    assert len(batched) > 50
+    assert reads_while_batched <= len(batched) // 4
+
+
+async def test_without_batching_every_frame_is_its_own_read() -> None:
+    limits = SessionLimits(idle_timeout=5, media_batch_seconds=0)
+    session, arrivals, _ = await publish_over_tcp(limits, frames=100, interval=0.01, pause_before_close=0)
+    assert [ts for ts, _ in arrivals] == list(range(100))
+    assert session.highest_watermark == 1
+    assert session.reads >= 80
 
 
 def test_limits_are_validated() -> None:
@@ -213,4 +340,8 @@ def test_limits_are_validated() -> None:
         SessionLimits(idle_timeout=0)
     with pytest.raises(ValueError, match="positive"):
         SessionLimits(decode_slice=0)
+    with pytest.raises(ValueError, match="positive"):
+        SessionLimits(yield_bytes=0)
+    with pytest.raises(ValueError, match="media_batch_seconds"):
+        SessionLimits(media_batch_seconds=-1)
     assert SessionLimits().chunks == ChunkLimits()

@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 from collections.abc import Coroutine
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
@@ -100,6 +101,7 @@ async def serve_workers(settings: HlsSettings, count: int) -> None:
                     await asyncio.sleep(RESTART_PAUSE_SECONDS)
                     start(index)
 
+    _check_port_free(settings)
     for index in range(count):
         start(index)
     logger.info(
@@ -125,6 +127,18 @@ async def serve_workers(settings: HlsSettings, count: int) -> None:
         await asyncio.to_thread(_reap, running, SHUTDOWN_GRACE_SECONDS + 2)
         for index in range(count):
             retire(index)
+
+
+def _check_port_free(settings: HlsSettings) -> None:
+    """Fail at once, not in every worker over and over, if the port is taken by another program."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as error:
+            raise SystemExit(f"hls_out: cannot listen on {settings.host}:{settings.port}: {error}") from None
 
 
 def _reap(processes: list[SpawnProcess], timeout: float) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import struct
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -263,13 +264,17 @@ async def test_a_publisher_at_real_time_costs_no_extra_loop_turns() -> None:
 
 
 class CountingSession(IngestSession):
-    reads = 0
     highest_watermark = 1
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_at: list[float] = []
+
     async def _read(self) -> bytes:
-        self.reads += 1
         self.highest_watermark = max(self.highest_watermark, self.watermark.lowat)
-        return await super()._read()
+        data = await super()._read()
+        self.read_at.append(asyncio.get_running_loop().time())
+        return data
 
 
 async def publish_over_tcp(
@@ -312,19 +317,21 @@ async def publish_over_tcp(
 
 
 async def test_live_media_is_read_in_batches_over_tcp() -> None:
-    # 500 KB/s in 100 frames a second: once the rate is known (1 s), reads come about every 0.1 s.
+    # ~500 KB/s in 100 frames a second: once the rate is known (1 s), reads come about every 0.1 s.
     limits = SessionLimits(idle_timeout=5, media_batch_seconds=0.1)
     session, arrivals, sent = await publish_over_tcp(
-        limits, frames=250, interval=0.01, pause_before_close=1.0
+        limits, frames=250, interval=0.01, pause_before_close=2.0
     )
     assert [ts for ts, _ in arrivals] == list(range(250))
     # The last frames are not held until the close: the watchdog lets them in.
-    assert arrivals[-1][1] - sent[-1] <= limits.media_batch_seconds * 2 + 0.3
-    assert session.highest_watermark > 40_000  # about 0.1 s of 500 KB/s
-    batched = [at for ts, at in arrivals if sent[ts] > sent[0] + 1.2]
-    reads_while_batched = len({round(at, 3) for at in batched})
-    assert len(batched) > 50
-    assert reads_while_batched <= len(batched) // 4
+    assert arrivals[-1][1] - sent[-1] <= limits.media_batch_seconds * 2 + 0.6
+    rate = 5000 * len(sent) / (sent[-1] - sent[0])  # as sent, however slow the machine is today
+    assert session.highest_watermark >= rate * limits.media_batch_seconds / 2
+    # From 1.2 s on: frames sent and reads made (a heavily loaded machine makes the batches late).
+    frames = [ts for ts in range(250) if sent[ts] > sent[0] + 1.2]
+    reads = [at for at in session.read_at if sent[frames[0]] < at <= arrivals[-1][1]]
+    assert len(frames) > 50
+    assert len(reads) <= len(frames) // 3, (len(reads), len(frames))
 
 
 async def test_without_batching_every_frame_is_its_own_read() -> None:
@@ -332,7 +339,7 @@ async def test_without_batching_every_frame_is_its_own_read() -> None:
     session, arrivals, _ = await publish_over_tcp(limits, frames=100, interval=0.01, pause_before_close=0)
     assert [ts for ts, _ in arrivals] == list(range(100))
     assert session.highest_watermark == 1
-    assert session.reads >= 80
+    assert len(session.read_at) >= 80
 
 
 def test_limits_are_validated() -> None:

@@ -19,7 +19,8 @@ TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 FIELD = re.compile(
     r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?)[ \t]*"
 )
-SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# At most 18 digits: any real offset fits, and int() never meets a number too long to convert.
+SINGLE_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
 REASONS = {
     200: "OK",
     204: "No Content",

@@ -60,6 +60,8 @@ typecheck: install
 
 test: install browser-deps deploy-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy api workers rtmp_ingest transcoder hls_out
 	$(PY) -m pytest
 
 clean:

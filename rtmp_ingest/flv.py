@@ -18,20 +18,26 @@ MAX_TAG_BODY = 0xFFFFFF
 FILE_HEADER = b"FLV\x01\x05" + struct.pack(">I", 9) + b"\x00\x00\x00\x00"  # audio + video, PreviousTagSize0
 
 
+_TAG_HEADER = struct.Struct(">II3x")  # type + 24-bit size, 24-bit timestamp + its high byte, stream id 0
+_PREVIOUS_TAG_SIZE = struct.Struct(">I")
+
+
 def tag(tag_type: int, timestamp_ms: int, body: bytes) -> bytes:
     """One FLV tag with its PreviousTagSize. FLV keeps 32 bits of timestamp, split 24 + 8."""
-    if len(body) > MAX_TAG_BODY:
-        raise ValueError(f"tag body of {len(body)} bytes exceeds the FLV limit")
+    out = bytearray()
+    append_tag(out, tag_type, timestamp_ms, body)
+    return bytes(out)
+
+
+def append_tag(out: bytearray, tag_type: int, timestamp_ms: int, body: bytes) -> None:
+    """`tag()` written straight onto `out`, the body copied once."""
+    size = len(body)
+    if size > MAX_TAG_BODY:
+        raise ValueError(f"tag body of {size} bytes exceeds the FLV limit")
     ts = timestamp_ms & 0xFFFFFFFF
-    return _tag_header(tag_type, ts, len(body)) + body + struct.pack(">I", 11 + len(body))
-
-
-def _tag_header(tag_type: int, ts: int, size: int) -> bytes:
-    return (
-        struct.pack(">I", (tag_type << 24) | size)
-        + struct.pack(">I", ((ts & 0xFFFFFF) << 8) | (ts >> 24))
-        + b"\0\0\0"
-    )
+    out += _TAG_HEADER.pack((tag_type << 24) | size, ((ts & 0xFFFFFF) << 8) | (ts >> 24))
+    out += body
+    out += _PREVIOUS_TAG_SIZE.pack(11 + size)
 
 
 def metadata_tag(metadata: Mapping[str, object]) -> bytes:
@@ -85,10 +91,18 @@ class MediaStats:
 
     def add(self, tag_type: int, timestamp_ms: int, body: bytes) -> None:
         self.total_bytes += len(body)
-        self._bytes.append((timestamp_ms, len(body)))
+        # Only the window is kept, so a snapshot looks at a few hundred tags, not thousands.
+        horizon = timestamp_ms - self._window_ms
+        sizes = self._bytes
+        sizes.append((timestamp_ms, len(body)))
+        while sizes[0][0] < horizon:
+            sizes.popleft()
         if tag_type != TAG_VIDEO or is_codec_header(tag_type, body):
             return
-        self._frames.append(timestamp_ms)
+        frames = self._frames
+        frames.append(timestamp_ms)
+        while frames[0] < horizon:
+            frames.popleft()
         if is_video_keyframe(body):
             if self._last_keyframe_ms is not None and timestamp_ms > self._last_keyframe_ms:
                 self._keyframe_interval_ms = timestamp_ms - self._last_keyframe_ms

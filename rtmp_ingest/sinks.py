@@ -31,9 +31,10 @@ class MediaSink(Protocol):
 
 class FlvRecordingSink:
     """Writes `<directory>/<video_url>.flv`. Disk writes run in a thread, in batches of `flush_bytes`,
-    so the event loop never blocks on the file and the buffer stays bounded."""
+    so the event loop never blocks on the file and the buffer stays bounded. A batch is about a second
+    of a 6 Mbps stream: each trip to the thread costs a few wakeups, so it should be rare."""
 
-    def __init__(self, *, path: Path, flush_bytes: int = 256 * 1024) -> None:
+    def __init__(self, *, path: Path, flush_bytes: int = 1024 * 1024) -> None:
         self.path = path
         self._flush_bytes = flush_bytes
         self._buffer = bytearray(flv.FILE_HEADER)
@@ -51,7 +52,7 @@ class FlvRecordingSink:
     async def feed(self, tag_type: int, timestamp_ms: int, payload: bytes) -> None:
         if self._stopped or tag_type not in (flv.TAG_AUDIO, flv.TAG_VIDEO) or not payload:
             return
-        self._buffer += flv.tag(tag_type, timestamp_ms, payload)
+        flv.append_tag(self._buffer, tag_type, timestamp_ms, payload)
         self.tags_written += 1
         if len(self._buffer) >= self._flush_bytes:
             await self._flush()
@@ -69,7 +70,8 @@ class FlvRecordingSink:
         return {}
 
     async def _flush(self) -> None:
-        data, self._buffer = bytes(self._buffer), bytearray()
+        # The caller awaits the write, so the batch is not touched meanwhile: hand it over uncopied.
+        data, self._buffer = self._buffer, bytearray()
         if self._file is None:
             self._file = await asyncio.to_thread(self._open)
         await asyncio.to_thread(self._file.write, data)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import os
 import signal
 import sys
@@ -13,9 +12,11 @@ import uvloop
 
 from rtmp_ingest.api_client import IngestApiClient, PublishGrant
 from rtmp_ingest.controller import SinkFactory
+from rtmp_ingest.metrics import start_metrics_server
 from rtmp_ingest.server import IngestServer
 from rtmp_ingest.settings import IngestSettings, SettingsError
 from rtmp_ingest.sinks import FlvRecordingSink, MediaSink
+from transcoder.logs import configure_logging
 
 
 def sink_factory(settings: IngestSettings) -> SinkFactory:
@@ -41,19 +42,15 @@ def sink_factory(settings: IngestSettings) -> SinkFactory:
     return transcode
 
 
-def configure_logging(level: str) -> None:
-    # force=True also undoes the DEBUG root logger that importing pyrtmp sets up.
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr, force=True
-    )
-
-
 async def serve(settings: IngestSettings) -> None:
     api = IngestApiClient(
         base_url=settings.api_base_url, secret=settings.shared_secret, timeout=settings.api_timeout
     )
     server = IngestServer(settings=settings, api=api, sink_factory=sink_factory(settings))
     await server.start()
+    metrics = await start_metrics_server(
+        server.controller, host=settings.metrics_host, port=settings.metrics_port
+    )
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task[None]] = []
 
@@ -64,6 +61,8 @@ async def serve(settings: IngestSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, request_stop)
     await server.serve_until_stopped()
+    if metrics is not None:
+        await metrics.cleanup()
 
 
 def main() -> int:
@@ -72,7 +71,8 @@ def main() -> int:
     except SettingsError as error:
         print(f"rtmp_ingest: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    # Also undoes the DEBUG root logger that importing pyrtmp sets up.
+    configure_logging(settings.log_level, settings.log_format)
     # uvloop: a C event loop and transports, a fraction of asyncio's cost per wakeup.
     uvloop.run(serve(settings))
     return 0

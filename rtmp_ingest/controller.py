@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,7 @@ from rtmp_ingest.session import IngestSession, SessionLimits
 from rtmp_ingest.settings import IngestSettings
 from rtmp_ingest.sinks import MediaSink
 from rtmp_ingest.stream_keys import redact
+from transcoder.logs import current_video
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ class Connection:
     heartbeat: asyncio.Task[None] | None = None
     stop_reason: str | None = None
     closed: bool = False
+    video_url: str = ""
 
     def request_stop(self, reason: str) -> None:
         """From any task: end this connection; its own task then stops the sink and reports the end."""
@@ -105,6 +108,8 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
         self._session_factory = session_factory or self._ingest_session
         self._connections: dict[Any, Connection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # (result, reason) -> publishes: "accepted"/"" or "refused"/the API's reason. Read by metrics.
+        self.publishes: Counter[tuple[str, str]] = Counter()
 
     def _ingest_session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> IngestSession:
         limits = SessionLimits(
@@ -262,8 +267,10 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
             await self._handle(conn, StopRequested(conn.stop_reason), None)
         if isinstance(answer, PublishDenial):
             logger.info("publish refused for %s key %s: %s", conn.peer_ip, redact(key), answer.reason)
+            self.publishes["refused", answer.reason] += 1
             await self._handle(conn, AuthorizationDenied(answer.reason), publish)
         else:
+            self.publishes["accepted", ""] += 1
             await self._handle(conn, AuthorizationGranted(answer), publish)
 
     async def _reject(self, conn: Connection, output: RejectPublish, publish: NSPublish | None) -> None:
@@ -277,6 +284,9 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
         raise ConnectionRefused(f"publish refused: {output.description}")
 
     async def _start(self, conn: Connection, grant: PublishGrant, publish: NSPublish | None) -> None:
+        # Runs in the connection's task: its later log lines, and tasks started from here, name the video.
+        current_video.set(grant.video_url)
+        conn.video_url = grant.video_url
         conn.sink = self._sink_factory(grant)
         stream_id = publish.msg_stream_id if publish is not None else 1
         conn.session.write_chunk_to_stream(StreamBegin(stream_id=stream_id))
@@ -328,6 +338,12 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
             await session.drain()
 
     # --- shutdown -----------------------------------------------------------------------------
+
+    def live_streams(self) -> Iterator[tuple[str, Connection]]:
+        """(video url, connection) for every publish currently feeding a sink."""
+        for conn in list(self._connections.values()):
+            if conn.sink is not None and conn.video_url:
+                yield conn.video_url, conn
 
     @property
     def connection_count(self) -> int:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from transcoder.logs import LogFormat, parse_log_format
+
 SinkKind = Literal["transcode", "record"]
 
 
@@ -36,6 +38,10 @@ class IngestSettings:
     max_connections_per_ip: int = 16
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
+    log_format: LogFormat = "plain"
+    # Prometheus scrape endpoint; port 0 turns it off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9101
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
@@ -66,6 +72,9 @@ class IngestSettings:
             max_connections_per_ip=_int(environ, "RTMP_MAX_CONNECTIONS_PER_IP", 16, minimum=1),
             shutdown_grace=_float(environ, "INGEST_SHUTDOWN_GRACE", 10.0),
             log_level=environ.get("LOG_LEVEL", "INFO").upper(),
+            log_format=parse_log_format(environ.get("LOG_FORMAT", "plain")),
+            metrics_host=environ.get("INGEST_METRICS_HOST", "127.0.0.1"),
+            metrics_port=_int(environ, "INGEST_METRICS_PORT", 9101, minimum=0, maximum=65535),
         )
 
 

@@ -15,14 +15,14 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.netutil import free_port, wait_listening
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX_TEMPLATE = REPO / "docker" / "nginx" / "tidecast.conf"
@@ -40,25 +40,6 @@ def render_template(template: str, values: Mapping[str, str]) -> str:
     if missing:
         raise KeyError(f"no value for {sorted(missing)}")
     return PLACEHOLDER.sub(lambda match: values[match[1]], template)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            details = log.read_text() if log is not None and log.exists() else ""
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}: {details}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port} after {START_TIMEOUT_SECONDS} s")
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -140,7 +121,7 @@ def start_nginx(*, prefix: Path, hls_root: Path, media_root: Path, api_port: int
     error_log = prefix / "error.log"
     argv = [nginx_binary(), "-p", str(prefix), "-c", str(config), "-e", str(error_log), "-g", "daemon off;"]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_listening(port, process, error_log)
+    wait_listening(port, process, error_log, timeout=START_TIMEOUT_SECONDS)
     return RunningServer(name="nginx", port=port, process=process)
 
 
@@ -158,7 +139,7 @@ def start_hls_out(*, hls_root: Path, log: Path) -> RunningServer:
         process = subprocess.Popen(
             [sys.executable, "-m", "hls_out"], cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
         )
-    wait_listening(port, process, log)
+    wait_listening(port, process, log, timeout=START_TIMEOUT_SECONDS)
     return RunningServer(name="hls_out", port=port, process=process)
 
 

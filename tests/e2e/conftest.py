@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.netutil import free_port, wait_listening
+
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,25 +31,6 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 E2E_LADDER = [{"name": "360p", "height": 360, "video_kbps": 600, "audio_kbps": 64, "profile": "baseline"}]
 PUBLISH_SIZE = "854x480"
 PASSWORD = "e2e-correct-horse-battery-staple"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on {port} after {timeout} s:\n{log.read_text()[-3000:]}")
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float = 10) -> None:
@@ -191,7 +173,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log_dir = OUTPUT_DIR / "logs"
     shutil.rmtree(log_dir, ignore_errors=True)
     log_dir.mkdir(parents=True)
-    api_port, rtmp_port, hls_port = _free_port(), _free_port(), _free_port()
+    api_port, rtmp_port, hls_port = free_port(), free_port(), free_port()
     database_url, drop_database = _database_url(run_id, data_dir)
     env = {
         **os.environ,
@@ -235,7 +217,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             with log_path.open("ab") as log:
                 process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log)
             processes.append(process)
-            _wait_for_port(port, process, log_path)
+            wait_listening(port, process, log_path)
         yield the_stack
     finally:
         for publisher in the_stack.publishers:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hls_out.viewers import TouchBatch
+from tests.netutil import free_port
 
 URL = "abcdefgh12345678"
 REPO = Path(__file__).resolve().parents[2]
@@ -28,12 +28,6 @@ def test_a_touch_batch_is_bounded_and_emptied_by_take() -> None:
         batch.touch(video_url=URL, session=session, now=0)
     assert sorted(batch.take()) == [(URL, "a"), (URL, "b")]
     assert batch.take() == []
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def children_of(pid: int) -> list[int]:

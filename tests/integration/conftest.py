@@ -26,12 +26,7 @@ from rtmp_ingest.server import IngestServer
 from rtmp_ingest.settings import IngestSettings
 from rtmp_ingest.sinks import FlvRecordingSink, MediaSink
 from tests.factories import UserFactory
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.netutil import free_port
 
 
 def ipv6_loopback_available() -> bool:
@@ -242,12 +237,3 @@ def publishers() -> Iterator[list[Publisher]]:
             publisher.process.wait(5)
         if publisher.process.stderr is not None:
             publisher.process.stderr.close()
-
-
-def wait_for(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

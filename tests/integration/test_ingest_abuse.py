@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 from api.videos.models import Video, VideoStatus
 from rtmp_ingest.settings import IngestSettings
-from tests.integration.conftest import Publisher, RunningIngest, Streamer, ffmpeg_publish, wait_for
+from tests.integration.conftest import Publisher, RunningIngest, Streamer, ffmpeg_publish
 from tests.integration.rtmp_wire import RawRtmpClient
+from tests.netutil import wait_until
 
 MSG_SET_CHUNK_SIZE = 1
 MSG_VIDEO = 9
@@ -31,7 +32,7 @@ def test_stalled_handshake_is_dropped_after_the_timeout(
     finally:
         silent.close()
         half.close()
-    assert wait_for(lambda: ingest.connection_count() == 0, timeout=2)
+    assert wait_until(lambda: ingest.connection_count() == 0, timeout=2)
 
 
 def test_idle_connection_after_handshake_is_dropped(
@@ -56,11 +57,11 @@ def test_bad_clients_are_dropped_while_a_real_publisher_keeps_flowing(
     streamer = make_streamer("steady")
     publisher = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=5)
     publishers.append(publisher)
-    assert wait_for(
+    assert wait_until(
         lambda: Video.objects.filter(channel=streamer.channel, status=VideoStatus.LIVE).exists(), timeout=5
     )
     video_url = Video.objects.get(channel=streamer.channel).url
-    assert wait_for(lambda: len(ingest.arrivals.get(video_url, [])) > 10, timeout=3)
+    assert wait_until(lambda: len(ingest.arrivals.get(video_url, [])) > 10, timeout=3)
 
     tiny_chunks = RawRtmpClient("127.0.0.1", ingest_settings.port)
     huge_message = RawRtmpClient("127.0.0.1", ingest_settings.port)

@@ -10,8 +10,9 @@ from pathlib import Path
 from api.channels.services import channel_stream_key_rotate
 from api.videos.models import Video, VideoStatus
 from rtmp_ingest.settings import IngestSettings
-from tests.integration.conftest import Publisher, RunningIngest, Streamer, ffmpeg_publish, wait_for
+from tests.integration.conftest import Publisher, RunningIngest, Streamer, ffmpeg_publish
 from tests.integration.rtmp_wire import packet_times
+from tests.netutil import wait_until
 
 AAC_FRAME_MS = 1024 * 1000 / 44100
 VIDEO_FRAME_MS = 1000 / 30
@@ -56,10 +57,10 @@ def test_sixty_second_publish_is_recorded_frame_exact(
     streamer = make_streamer("long-run")
     publisher = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=60, size="1280x720")
     publishers.append(publisher)
-    assert wait_for(lambda: is_live(streamer), timeout=5)
+    assert wait_until(lambda: is_live(streamer), timeout=5)
     code, _ = publisher.wait(90)
     assert code == 0, publisher.stderr()
-    assert wait_for(lambda: video_of(streamer).status == VideoStatus.ENDED, timeout=10)
+    assert wait_until(lambda: video_of(streamer).status == VideoStatus.ENDED, timeout=10)
 
     times = packet_times(only_recording(ingest_settings.recordings_dir))
     assert_regular(times["video"], frame_ms=VIDEO_FRAME_MS, expected_count=60 * 30)
@@ -102,13 +103,13 @@ def test_accepted_publish_goes_live_then_ends(
     streamer = make_streamer("short-show")
     publisher = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=3)
     publishers.append(publisher)
-    assert wait_for(lambda: is_live(streamer), timeout=5)
+    assert wait_until(lambda: is_live(streamer), timeout=5)
     video = video_of(streamer)
     assert video.publish_id is not None
-    assert wait_for(lambda: bool(video_of(streamer).live_stats), timeout=3), "no heartbeat reached the API"
+    assert wait_until(lambda: bool(video_of(streamer).live_stats), timeout=3), "no heartbeat reached the API"
     code, _ = publisher.wait(20)
     assert code == 0, publisher.stderr()
-    assert wait_for(lambda: video_of(streamer).status == VideoStatus.ENDED, timeout=5)
+    assert wait_until(lambda: video_of(streamer).status == VideoStatus.ENDED, timeout=5)
     recording = only_recording(ingest_settings.recordings_dir)
     assert recording.name == f"{video.url}.flv"
     assert streamer.key not in recording.read_bytes().decode("latin-1")
@@ -154,7 +155,7 @@ def test_second_publisher_on_a_live_channel_is_refused(
     streamer = make_streamer("popular")
     first = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=4)
     publishers.append(first)
-    assert wait_for(lambda: is_live(streamer), timeout=5)
+    assert wait_until(lambda: is_live(streamer), timeout=5)
     live_video = video_of(streamer)
     second = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=4)
     publishers.append(second)
@@ -172,14 +173,14 @@ def test_rotating_the_key_while_live_disconnects_the_publisher(
     streamer = make_streamer("leaky")
     publisher = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=30)
     publishers.append(publisher)
-    assert wait_for(lambda: is_live(streamer), timeout=5)
+    assert wait_until(lambda: is_live(streamer), timeout=5)
     rotated_at = time.monotonic()
     channel_stream_key_rotate(channel=streamer.channel)  # type: ignore[arg-type]
     code = publisher.process.wait(10)
     assert code != 0
     assert time.monotonic() - rotated_at < 3.0
-    assert wait_for(lambda: video_of(streamer).status == VideoStatus.ENDED, timeout=5)
-    assert wait_for(lambda: ingest.connection_count() == 0, timeout=2)
+    assert wait_until(lambda: video_of(streamer).status == VideoStatus.ENDED, timeout=5)
+    assert wait_until(lambda: ingest.connection_count() == 0, timeout=2)
 
 
 def test_api_down_means_refused(ingest_without_api: RunningIngest, publishers: list[Publisher]) -> None:
@@ -198,7 +199,7 @@ def test_ipv6_publisher_is_accepted(
     streamer = make_streamer("six")
     publisher = ffmpeg_publish(f"rtmp://[::1]:{ingest_settings.port}/streaming/{streamer.key}", seconds=2)
     publishers.append(publisher)
-    assert wait_for(lambda: is_live(streamer), timeout=5)
+    assert wait_until(lambda: is_live(streamer), timeout=5)
     code, _ = publisher.wait(20)
     assert code == 0, publisher.stderr()
     assert packet_times(only_recording(ingest_settings.recordings_dir))["video"]

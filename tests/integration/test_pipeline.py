@@ -20,7 +20,6 @@ from tests.integration.conftest import Publisher, Streamer, ffmpeg_publish
 from tests.integration.stack import (
     Service,
     VariantEntry,
-    free_port,
     hls_environment,
     http_get,
     http_json,
@@ -33,9 +32,9 @@ from tests.integration.stack import (
     segment_uris,
     segments_after_discontinuity,
     transcoder_pids,
-    wait_until,
     zombie_children,
 )
+from tests.netutil import free_port, wait_until
 
 SEGMENT_SECONDS = 2
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"

@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from api.core.metrics import metrics_view
+
 handler404 = "api.core.views.not_found"
 handler500 = "api.core.views.server_error"
 
@@ -15,6 +17,7 @@ urlpatterns = [
     path("api/", include("api.channels.urls")),
     path("api/", include("api.videos.urls")),
     path("api/internal/", include("api.ingest_hooks.urls")),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("api.web.urls")),
 ]
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import environ
 
+from transcoder.logs import logging_config, parse_log_format
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 env = environ.Env()
@@ -217,10 +219,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Test suite only: every picture task sleeps this long first, so a worker can be killed mid-task.
 WORKER_TEST_TASK_DELAY_SECONDS = env.float("WORKER_TEST_TASK_DELAY_SECONDS", default=0.0)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# The same setup as the ingest and HLS server: JSON lines with LOG_FORMAT=json.
+LOGGING = logging_config(
+    env.str("LOG_LEVEL", default="INFO"), parse_log_format(env.str("LOG_FORMAT", default="plain"))
+)
+# Workers log through LOGGING too, not through Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# GET /metrics: with a token, only `Authorization: Bearer <token>`; without, loopback and private peers.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -5,16 +5,16 @@ HLS_WORKERS processes share the port (default: one per CPU); with one, there is 
 
 from __future__ import annotations
 
-import logging
 import os
 
 from hls_out.settings import HlsSettings, worker_count
 from hls_out.workers import run, serve_one, serve_workers
+from transcoder.logs import configure_logging, parse_log_format
 
 
 def main() -> None:
     settings = HlsSettings.from_environment(os.environ)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, parse_log_format(os.environ.get("LOG_FORMAT", "plain")))
     settings.hls_root.mkdir(parents=True, exist_ok=True)
     count = worker_count(settings)
     run(serve_one(settings) if count == 1 else serve_workers(settings, count))

@@ -71,6 +71,7 @@ def _serve_metrics(**_: Any) -> None:
         return
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
         for stale in Path(folder).glob("*.db"):
             stale.unlink(missing_ok=True)
     try:

@@ -33,6 +33,7 @@ from hls_out.http import (
     parse_request_head,
     response_head,
 )
+from hls_out.metrics import Kind, Traffic, request_kind
 from hls_out.paths import PREFIX, HlsPathError, resolve_hls_file
 from hls_out.settings import HlsSettings
 from hls_out.viewers import ViewerTracker, report_viewers_forever, session_key
@@ -128,6 +129,7 @@ class HlsServer:
             max_file_bytes=settings.cache_file_megabytes * 1024 * 1024,
         )
         self.date = HttpDate()
+        self.traffic = Traffic()
         self.connections: set[HlsConnection] = set()
         self.closing = False
         self.all_closed = asyncio.Event()  # set once closing and the last connection is gone
@@ -207,6 +209,7 @@ class HlsConnection(asyncio.Protocol):
         self.writable: asyncio.Event | None = None  # created for large files only
         self.last_viewer: tuple[str, str, str | None] = ("", "", None)
         self.last_viewer_touch = 0.0
+        self.kind: Kind | None = None  # set while answering a playlist or segment request: counted
 
     # -- asyncio callbacks
 
@@ -324,6 +327,7 @@ class HlsConnection(asyncio.Protocol):
             self.transport.close()
 
     def respond(self, request: RequestHead, *, keep_alive: bool) -> None:
+        self.kind = None
         method = request.method
         if method not in METHODS:
             self.send_error(405, "method not allowed", keep_alive=keep_alive, extra=ALLOW_FIELDS)
@@ -335,6 +339,7 @@ class HlsConnection(asyncio.Protocol):
             else:
                 self.send_error(404, "not found", keep_alive=keep_alive)
             return
+        self.kind = request_kind(path)
         try:
             file_path, info = resolve_hls_file(self.server.base, path)
         except HlsPathError as error:
@@ -402,6 +407,8 @@ class HlsConnection(asyncio.Protocol):
                     status, fields, date=self.server.date.now(), keep_alive=keep_alive, http10=self.http10
                 )
                 transport.write(head)
+                self.server.traffic.record("segment", status, 0 if request.method == "HEAD" else len(span))
+                self.kind = None
                 if request.method != "HEAD":
                     await self.send_chunks(handle, span)
         except (OSError, ConnectionError) as error:  # the file vanished, or the client went away
@@ -448,6 +455,9 @@ class HlsConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
+        if self.kind is not None:
+            self.server.traffic.record(self.kind, status, 0 if head_only else len(body))
+            self.kind = None
         if status not in (204, 304):
             fields += b"Content-Length: %d\r\n" % len(body)
         head = response_head(

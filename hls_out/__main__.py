@@ -10,12 +10,12 @@ import os
 from hls_out.metrics import start_metrics_endpoint
 from hls_out.settings import HlsSettings, worker_count
 from hls_out.workers import run, serve_one, serve_workers
-from transcoder.logs import configure_logging, parse_log_format
+from transcoder.logs import configure_logging
 
 
 def main() -> None:
     settings = HlsSettings.from_environment(os.environ)
-    configure_logging(settings.log_level, parse_log_format(os.environ.get("LOG_FORMAT", "plain")))
+    configure_logging(settings.log_level, settings.log_format)
     settings.hls_root.mkdir(parents=True, exist_ok=True)
     count = worker_count(settings)
     metrics_port = int(os.environ.get("HLS_METRICS_PORT") or 0)

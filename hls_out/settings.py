@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from transcoder.logs import LogFormat, parse_log_format
+
 
 @dataclass(frozen=True)
 class HlsSettings:
@@ -25,6 +27,7 @@ class HlsSettings:
     cache_file_megabytes: int = 16
     max_connections: int = 4096
     log_level: str = "INFO"
+    log_format: LogFormat = "plain"
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> HlsSettings:
@@ -46,6 +49,7 @@ class HlsSettings:
             max_connections=int(environ.get("HLS_MAX_CONNECTIONS", str(DEFAULTS.max_connections))),
             workers=int(environ.get("HLS_WORKERS", str(DEFAULTS.workers))),
             log_level=environ.get("LOG_LEVEL", DEFAULTS.log_level).upper(),
+            log_format=parse_log_format(environ.get("LOG_FORMAT", DEFAULTS.log_format)),
         )
 
 

@@ -28,6 +28,7 @@ import uvloop
 from hls_out.server import HlsServer, start_viewer_reports
 from hls_out.settings import HlsSettings
 from hls_out.viewers import TouchBatch, ViewerTracker
+from transcoder.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def _reap(processes: list[SpawnProcess], timeout: float) -> None:
 
 def worker_main(settings: HlsSettings, pipe: Connection) -> None:
     """A worker process's entry point (spawned: nothing is inherited but the arguments)."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     run(_worker(settings, pipe))
 
 

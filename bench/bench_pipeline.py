@@ -28,7 +28,6 @@ apt-get install -y nginx libnginx-mod-rtmp), which the script installs when it r
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import json
@@ -324,12 +323,14 @@ class StandInApi:
 
 def serve_ingest(preset: str) -> None:
     """The ingest process (`--serve-ingest`): rtmp_ingest's server with LiveTranscode at `preset`."""
-    from rtmp_ingest.__main__ import configure_logging
-    from rtmp_ingest.api_client import IngestApiClient, PublishGrant
-    from rtmp_ingest.server import IngestServer
+    import uvloop
+
+    from rtmp_ingest.__main__ import serve
+    from rtmp_ingest.api_client import PublishGrant
     from rtmp_ingest.settings import IngestSettings
     from rtmp_ingest.sinks import MediaSink
     from transcoder.live import LiveTranscode
+    from transcoder.logs import configure_logging
 
     settings = IngestSettings.from_env(os.environ)
     configure_logging(settings.log_level)
@@ -339,22 +340,7 @@ def serve_ingest(preset: str) -> None:
         return LiveTranscode(video_url=grant.video_url, ladder=ladder, hls_root=settings.hls_root,
                              segment_seconds=grant.segment_seconds, ffmpeg=settings.ffmpeg, preset=preset)  # fmt: skip
 
-    async def serve() -> None:
-        api = IngestApiClient(base_url=settings.api_base_url, secret=settings.shared_secret)
-        server = IngestServer(settings=settings, api=api, sink_factory=transcode)
-        await server.start()
-        loop = asyncio.get_running_loop()
-        stopping: list[asyncio.Task[None]] = []
-
-        def request_stop() -> None:
-            if not stopping:
-                stopping.append(loop.create_task(server.stop()))
-
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, request_stop)
-        await server.serve_until_stopped()
-
-    asyncio.run(serve())
+    uvloop.run(serve(settings, sinks=transcode))
 
 
 def run_tidecast(work: Path, source: Path, media_seconds: float, preset: str) -> Result:

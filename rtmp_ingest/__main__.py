@@ -42,11 +42,12 @@ def sink_factory(settings: IngestSettings) -> SinkFactory:
     return transcode
 
 
-async def serve(settings: IngestSettings) -> None:
+async def serve(settings: IngestSettings, *, sinks: SinkFactory | None = None) -> None:
+    """Run the ingest until SIGTERM/SIGINT; `sinks` overrides the sink the settings choose."""
     api = IngestApiClient(
         base_url=settings.api_base_url, secret=settings.shared_secret, timeout=settings.api_timeout
     )
-    server = IngestServer(settings=settings, api=api, sink_factory=sink_factory(settings))
+    server = IngestServer(settings=settings, api=api, sink_factory=sinks or sink_factory(settings))
     await server.start()
     metrics = await start_metrics_server(
         server.controller, host=settings.metrics_host, port=settings.metrics_port

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -207,7 +208,7 @@ class HlsConnection(asyncio.Protocol):
         self.http10 = False
         self.sending: asyncio.Task[None] | None = None  # a large file going out in chunks
         self.writable: asyncio.Event | None = None  # created for large files only
-        self.last_viewer: tuple[str, str, str | None] = ("", "", None)
+        self.last_viewer: tuple[str, str, str, str | None] = ("", "", "", None)
         self.last_viewer_touch = 0.0
         self.kind: Kind | None = None  # set while answering a playlist or segment request: counted
 
@@ -482,11 +483,22 @@ class HlsConnection(asyncio.Protocol):
         token = request.query_value(SESSION_QUERY)
         if token is not None and len(token) > MAX_TOKEN_LENGTH:
             token = None
-        identity = (video_url, request.headers.get("user-agent", ""), token)
+        client_ip = self.viewer_ip(request)
+        identity = (video_url, client_ip, request.headers.get("user-agent", ""), token)
         now = self.loop.time()
         # A player polls over one connection: one touch a second per video is as good as all of them.
         if identity == self.last_viewer and now - self.last_viewer_touch < VIEWER_TOUCH_SECONDS:
             return
-        session = session_key(client_ip=self.client_ip, user_agent=identity[1], token=token)
+        session = session_key(client_ip=client_ip, user_agent=identity[2], token=token)
         self.server.viewers.touch(video_url=video_url, session=session, now=now)
         self.last_viewer, self.last_viewer_touch = identity, now
+
+    def viewer_ip(self, request: RequestHead) -> str:
+        """The socket peer, or behind a trusted proxy the address it passes in X-Real-IP."""
+        if self.server.settings.trust_proxy_headers:
+            forwarded = request.headers.get("x-real-ip", "").strip()
+            try:
+                return str(ipaddress.ip_address(forwarded))
+            except ValueError:
+                pass
+        return self.client_ip

@@ -28,6 +28,9 @@ class HlsSettings:
     max_connections: int = 4096
     log_level: str = "INFO"
     log_format: LogFormat = "plain"
+    # Take the viewer's address from X-Real-IP. Anyone can send that header: turn it on only
+    # when hls_out is reachable solely through a proxy that sets it (nginx in docker/).
+    trust_proxy_headers: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> HlsSettings:
@@ -50,10 +53,22 @@ class HlsSettings:
             workers=int(environ.get("HLS_WORKERS", str(DEFAULTS.workers))),
             log_level=environ.get("LOG_LEVEL", DEFAULTS.log_level).upper(),
             log_format=parse_log_format(environ.get("LOG_FORMAT", DEFAULTS.log_format)),
+            trust_proxy_headers=parse_flag(environ.get("HLS_TRUST_PROXY_HEADERS", "")),
         )
 
 
 DEFAULTS = HlsSettings()
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+
+def parse_flag(value: str) -> bool:
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"not a yes/no value: {value!r}")
 
 
 def worker_count(settings: HlsSettings) -> int:

@@ -309,3 +309,44 @@ async def test_a_streamed_file_completes_before_close_and_pipelined_requests_wai
         assert closing.endswith(recording)
     finally:
         await server.stop(grace_seconds=1)
+
+
+@pytest.mark.parametrize(("trust", "expected"), [(True, 2), (False, 1)])
+async def test_behind_a_trusted_proxy_viewers_are_told_apart_by_x_real_ip(
+    root: Path, trust: bool, expected: int
+) -> None:
+    server = await start_server(HlsSettings(hls_root=root, port=0, trust_proxy_headers=trust))
+    try:
+        async with aiohttp.ClientSession() as session:
+            # One proxy connection carries both viewers, as nginx's keep-alive upstream does.
+            for address in ("203.0.113.7", "198.51.100.23", "203.0.113.7"):
+                headers = {"X-Real-IP": address, "User-Agent": "same-player"}
+                async with session.get(
+                    f"http://127.0.0.1:{server.port}/hls-live/{URL}.m3u8", headers=headers
+                ) as response:
+                    assert response.status == 200
+        assert server.tracker.counts(now=asyncio.get_running_loop().time()) == {URL: expected}
+    finally:
+        await server.stop(grace_seconds=1)
+
+
+async def test_a_malformed_x_real_ip_falls_back_to_the_peer(root: Path) -> None:
+    server = await start_server(HlsSettings(hls_root=root, port=0, trust_proxy_headers=True))
+    try:
+        async with aiohttp.ClientSession() as session:
+            for address in ("not-an-address", "127.0.0.1", "203.0.113.7, 198.51.100.23"):
+                headers = {"X-Real-IP": address, "User-Agent": "same-player"}
+                async with session.get(
+                    f"http://127.0.0.1:{server.port}/hls-live/{URL}.m3u8", headers=headers
+                ) as response:
+                    assert response.status == 200
+        assert server.tracker.counts(now=asyncio.get_running_loop().time()) == {URL: 1}
+    finally:
+        await server.stop(grace_seconds=1)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("on", True), ("", False), ("0", False)])
+def test_trusting_proxy_headers_is_read_from_the_environment(value: str, expected: bool) -> None:
+    settings = HlsSettings.from_environment({"HLS_TRUST_PROXY_HEADERS": value})
+    assert settings.trust_proxy_headers is expected
+    assert HlsSettings.from_environment({}).trust_proxy_headers is False

@@ -269,6 +269,9 @@ def _parse_control(chunk: Any) -> Any:
 
 def parse_message(chunk: Any) -> Any:
     """The message object for a complete chunk; never raises, unusable input gives UnknownMessage."""
+    chunk_class = type(chunk)
+    if chunk_class is IngestVideoMessage or chunk_class is IngestAudioMessage:
+        return chunk  # the session built it as such
     type_id = chunk.msg_type_id
     if type_id == 9:
         return IngestVideoMessage(**_fields(chunk))

@@ -26,6 +26,7 @@ from rtmp_ingest.chunks import (
     ProtocolError,
     encode_message,
 )
+from rtmp_ingest.messages import IngestAudioMessage, IngestVideoMessage
 from rtmp_ingest.watermark import ReceiveWatermark
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
 ]
 
 RTMP_VERSION = 3
-MEDIA_TYPES = frozenset({MSG_AUDIO, MSG_VIDEO})
 HANDSHAKE_PACKET_BYTES = 1536
 PROTOCOL_CONTROL_CHUNK_STREAM = 2
 
@@ -191,7 +191,7 @@ class IngestSession(SessionManager):  # type: ignore[misc]
         return data
 
     async def read_chunks_from_stream(self) -> AsyncIterator[Any]:
-        """Complete messages as pyrtmp `Chunk`s, until the peer closes (StreamClosedException)."""
+        """Complete messages as pyrtmp `Chunk`s (media already as their message class), until EOF."""
         limits = self.limits
         decoder = self.decoder
         reader = self.reader
@@ -222,8 +222,16 @@ class IngestSession(SessionManager):  # type: ignore[misc]
                         await self._yield_to_others()
                     work_messages += 1
                     type_id = message.msg_type_id
-                    media_flowing = media_flowing or type_id in MEDIA_TYPES
-                    yield Chunk(
+                    # Audio and video are most messages: built as their final message class at once.
+                    if type_id == MSG_VIDEO:
+                        chunk_class: type[Any] = IngestVideoMessage
+                        media_flowing = True
+                    elif type_id == MSG_AUDIO:
+                        chunk_class = IngestAudioMessage
+                        media_flowing = True
+                    else:
+                        chunk_class = Chunk
+                    yield chunk_class(
                         0,
                         message.chunk_stream_id,
                         message.timestamp,

@@ -12,6 +12,7 @@ import pytest
 
 from rtmp_ingest._pyrtmp import Chunk, SetChunkSize, StreamClosedException
 from rtmp_ingest.chunks import ChunkLimits, ChunkStreamDecoder, ProtocolError, RtmpMessage, encode_message
+from rtmp_ingest.messages import IngestAudioMessage, IngestVideoMessage, parse_message
 from rtmp_ingest.session import (
     HandshakeTimeout,
     IdleTimeout,
@@ -109,6 +110,21 @@ async def test_messages_come_out_as_pyrtmp_chunks_with_set_chunk_size_applied() 
     # A controller repeating the decoded Set Chunk Size (as pyrtmp's does) changes nothing.
     session.reader_chunk_size = 4096
     assert session.reader_chunk_size == 4096
+
+
+async def test_media_comes_out_as_its_message_class_which_parse_message_keeps() -> None:
+    data = handshake_bytes() + media(6, 9, 40, b"\x17\x01video") + media(4, 8, 41, b"\xafaudio")
+    data += media(3, 20, 0, b"\x02\x00\x04play")
+    session = IngestSession(reader_with(data), FakeWriter(), limits=FAST)
+    await session.handshake()
+    video, audio, command = await collect(session)
+    assert type(video) is IngestVideoMessage
+    assert type(audio) is IngestAudioMessage
+    assert type(command) is Chunk
+    assert (video.timestamp, video.msg_length, video.control, video.data) == (40, 7, b"\x17", b"\x01video")
+    assert (audio.timestamp, audio.chunk_id, audio.payload) == (41, 4, b"\xafaudio")
+    assert parse_message(video) is video
+    assert parse_message(audio) is audio
 
 
 async def test_protocol_error_surfaces_from_the_reader() -> None:

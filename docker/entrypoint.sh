@@ -2,6 +2,7 @@
 # The image's entrypoint: the first argument names the role, the rest is passed on.
 #   api     migrate the database, then gunicorn (GUNICORN_WORKERS, default 3)
 #   ingest  the RTMP ingest and its transcoders
+#   hls     the HLS server, counting viewers behind nginx
 #   worker  the Celery worker (CELERY_CONCURRENCY, default 2)
 #   beat    the Celery beat scheduler (periodic jobs; run exactly one)
 #   manage  a Django management command, e.g. `manage createsuperuser`
@@ -28,6 +29,9 @@ case "$role" in
         ;;
     ingest)
         exec python -m rtmp_ingest "$@"
+        ;;
+    hls)
+        exec python -m hls_out "$@"
         ;;
     worker)
         exec celery -A workers worker --loglevel "${LOG_LEVEL:-INFO}" \

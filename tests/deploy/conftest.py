@@ -27,6 +27,7 @@ from tests.deploy.servers import (
     start_nginx,
     stop_process,
 )
+from tests.netutil import free_port
 from transcoder import flv
 from transcoder.live import LiveTranscode
 
@@ -131,8 +132,14 @@ def fake_api() -> Iterator[FakeApi]:
 def nginx(stream: Workspace, fake_api: FakeApi) -> Iterator[RunningServer]:
     prefix = stream.folder / "nginx"
     prefix.mkdir()
+    # Nothing listens on the viewer-counting port: every HLS check also shows the client's answer
+    # does not depend on hls_out being up.
     server = start_nginx(
-        prefix=prefix, hls_root=stream.hls_root, media_root=stream.media_root, api_port=fake_api.port
+        prefix=prefix,
+        hls_root=stream.hls_root,
+        media_root=stream.media_root,
+        api_port=fake_api.port,
+        hls_port=free_port(),
     )
     yield server
     stop_process(server.process)

@@ -101,7 +101,10 @@ class RunningServer:
         return f"http://{self.host}:{self.port}"
 
 
-def start_nginx(*, prefix: Path, hls_root: Path, media_root: Path, api_port: int) -> RunningServer:
+def start_nginx(
+    *, prefix: Path, hls_root: Path, media_root: Path, api_port: int, hls_port: int
+) -> RunningServer:
+    """`hls_port` is where viewer counting is mirrored to: hls_out's port, or a closed one."""
     (prefix / "temp").mkdir(parents=True, exist_ok=True)
     port = free_port()
     site = prefix / "tidecast.conf"
@@ -111,6 +114,7 @@ def start_nginx(*, prefix: Path, hls_root: Path, media_root: Path, api_port: int
             {
                 "TIDECAST_LISTEN": f"127.0.0.1:{port}",
                 "TIDECAST_API_UPSTREAM": f"127.0.0.1:{api_port}",
+                "TIDECAST_HLS_UPSTREAM": f"127.0.0.1:{hls_port}",
                 "TIDECAST_HLS_ROOT": str(hls_root),
                 "TIDECAST_MEDIA_ROOT": str(media_root),
             },
@@ -125,7 +129,9 @@ def start_nginx(*, prefix: Path, hls_root: Path, media_root: Path, api_port: int
     return RunningServer(name="nginx", port=port, process=process)
 
 
-def start_hls_out(*, hls_root: Path, log: Path) -> RunningServer:
+def start_hls_out(
+    *, hls_root: Path, log: Path, environment: Mapping[str, str] | None = None
+) -> RunningServer:
     port = free_port()
     env = {
         **os.environ,
@@ -134,6 +140,7 @@ def start_hls_out(*, hls_root: Path, log: Path) -> RunningServer:
         "HLS_ROOT": str(hls_root),
         "HLS_WORKERS": "1",
         "INGEST_SHARED_SECRET": "",
+        **(environment or {}),
     }
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -168,9 +175,8 @@ def start_fake_api() -> FakeApi:
     class Handler(http.server.BaseHTTPRequestHandler):
         def answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            request = {"method": self.command, "path": self.path}
+            body = self.rfile.read(length) if length else b""
+            request = {"method": self.command, "path": self.path, "body": body.decode("utf-8", "replace")}
             request.update({name.lower(): value for name, value in self.headers.items()})
             seen.append(request)
             body = json.dumps({"detail": "Not found.", "code": "not_found", "request": request}).encode()

@@ -16,8 +16,8 @@ import yaml
 from tests.deploy.servers import NGINX_TEMPLATE, REPO, template_names
 
 DOCKER = REPO / "docker"
-SERVICES = {"postgres", "rabbitmq", "api", "ingest", "worker", "beat", "nginx"}
-TIDECAST_SERVICES = {"api", "ingest", "worker", "beat"}
+SERVICES = {"postgres", "rabbitmq", "api", "ingest", "worker", "beat", "hls", "nginx"}
+TIDECAST_SERVICES = {"api", "ingest", "worker", "beat", "hls"}
 SECRETS = ("SECRET_KEY", "INGEST_SHARED_SECRET", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD")
 
 
@@ -136,7 +136,7 @@ def test_health_checks_and_start_order(rendered: dict[str, Any]) -> None:
     assert waits_for("api") == {"postgres": healthy, "rabbitmq": healthy}
     assert waits_for("worker") == {"postgres": healthy, "rabbitmq": healthy}
     assert waits_for("ingest") == {"api": healthy}
-    assert waits_for("nginx") == {"api": healthy}
+    assert waits_for("nginx") == {"api": healthy, "hls": "service_started"}
     assert waits_for("beat") == {"rabbitmq": healthy}
 
 
@@ -151,7 +151,7 @@ def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -
     assert mounts("rabbitmq")["rabbitmq"][0] == "/var/lib/rabbitmq"
     # The ingest writes HLS; nginx serves it; only the ingest may write it.
     assert mounts("ingest")["hls"] == (services["ingest"]["environment"]["HLS_ROOT"], False)
-    for name in ("api", "worker", "nginx"):
+    for name in ("api", "worker", "hls", "nginx"):
         assert mounts(name)["hls"][1] is True, name
     for name in ("api", "worker"):
         assert mounts(name)["media"] == (services[name]["environment"]["MEDIA_ROOT"], False)
@@ -172,6 +172,23 @@ def test_nginx_gets_the_project_config_with_every_template_name(rendered: dict[s
     mounted = {target for source, target, _ in mounts if not source.startswith("/")}
     assert {environment["TIDECAST_HLS_ROOT"], environment["TIDECAST_MEDIA_ROOT"]} == mounted
     assert environment["TIDECAST_API_UPSTREAM"] == "api:8000"
+    assert (
+        environment["TIDECAST_HLS_UPSTREAM"]
+        == f"hls:{rendered['services']['hls']['environment']['HLS_PORT']}"
+    )
+
+
+def test_hls_out_counts_viewers_behind_nginx_only(rendered: dict[str, Any]) -> None:
+    """It trusts X-Real-IP, so nothing but nginx may reach it: no published port."""
+    hls = rendered["services"]["hls"]
+    environment = hls["environment"]
+    assert hls["command"] == ["hls"]
+    assert environment["HLS_TRUST_PROXY_HEADERS"] == "1"
+    assert environment["HLS_HOST"] == "0.0.0.0"  # noqa: S104 - inside its container
+    assert environment["API_BASE_URL"] == "http://api:8000"
+    assert environment["INGEST_SHARED_SECRET"] == env_example()["INGEST_SHARED_SECRET"]
+    assert "ports" not in hls
+    assert hls["healthcheck"]["test"] == ["CMD", "tidecast-healthcheck", "tcp", environment["HLS_PORT"]]
 
 
 def test_the_dockerfile_copies_only_what_exists() -> None:

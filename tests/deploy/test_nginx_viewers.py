@@ -4,7 +4,9 @@ comes from nginx's static serving alone."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,3 +119,18 @@ def test_the_answer_is_the_static_one_whether_hls_out_is_up_or_down(
     assert comparable(down) == comparable(request(nginx, "GET", MASTER))
     assert down.status == 200
     assert down.body.startswith(b"#EXTM3U")
+
+
+def test_mirroring_adds_no_wait_on_a_keep_alive_connection(counting_site: CountingSite) -> None:
+    """A corked answer would wait for the kernel's 200 ms flush on each request after the first."""
+    connection = http.client.HTTPConnection(counting_site.nginx.host, counting_site.nginx.port, timeout=5)
+    try:
+        started = time.monotonic()
+        for _ in range(6):
+            connection.request("GET", MASTER, headers={"User-Agent": "player-one"})
+            response = connection.getresponse()
+            assert response.status == 200
+            response.read()
+        assert time.monotonic() - started < 0.6
+    finally:
+        connection.close()

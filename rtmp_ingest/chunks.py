@@ -1,13 +1,15 @@
 """Sans-IO RTMP chunk stream decoder and encoder (Adobe RTMP 1.0, section 5.3).
 
 `ChunkStreamDecoder.feed()` takes raw bytes received after the handshake and returns the complete
-messages they finish. It never does I/O, never raises anything but `ProtocolError`, and keeps every
-buffer bounded by `ChunkLimits`.
+messages they finish; `push()` then `pull()` does the same within a budget of messages and bytes per
+call. It never does I/O, never raises anything but `ProtocolError`, and keeps every buffer bounded
+by `ChunkLimits`.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
 from dataclasses import dataclass
 
 __all__ = [
@@ -106,9 +108,12 @@ class ChunkStreamDecoder:
         self.limits = limits if limits is not None else ChunkLimits()
         self._chunk_size = DEFAULT_CHUNK_SIZE
         self._streams: dict[int, _ChunkStream] = {}
-        self._unparsed = b""
+        # Received bytes not decoded yet: `_input[_offset:]`.
+        self._input = b""
+        self._offset = 0
         self._pending_bytes = 0
         self.bytes_received = 0
+        self.bytes_decoded = 0
         self._acked_bytes = 0
         # Bytes after which an Acknowledgement is due; 0 disables acknowledgements.
         self.ack_window = ack_window
@@ -128,7 +133,7 @@ class ChunkStreamDecoder:
     @property
     def buffered_bytes(self) -> int:
         """Bytes held by the decoder: unparsed input plus half-assembled messages."""
-        return len(self._unparsed) + self._pending_bytes
+        return len(self._input) - self._offset + self._pending_bytes
 
     @property
     def pending_bytes(self) -> int:
@@ -143,21 +148,45 @@ class ChunkStreamDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[RtmpMessage]:
         """Consume received bytes; return the messages they complete, in order."""
+        self.push(data)
+        return self.pull()
+
+    def push(self, data: bytes | bytearray | memoryview) -> None:
+        """Take received bytes; `pull()` decodes them. Pull until it returns nothing before pushing more."""
         self.bytes_received += len(data)
-        buf = self._unparsed + bytes(data) if self._unparsed else bytes(data)
+        if self._offset < len(self._input):
+            self._input = self._input[self._offset :] + data
+        else:
+            self._input = bytes(data)
+        self._offset = 0
+
+    def pull(self, max_messages: int = sys.maxsize, max_bytes: int = sys.maxsize) -> list[RtmpMessage]:
+        """The next complete messages: about `max_messages` (an aggregate counts its parts) decoded
+        from at most `max_bytes` (or one chunk if it is larger); an empty list once input runs out."""
         messages: list[RtmpMessage] = []
-        pos = self._parse(buf, messages)
-        self._unparsed = buf[pos:]
-        if len(self._unparsed) > self.limits.max_buffered_bytes:
-            raise ProtocolError("too many unparsed bytes buffered")
+        begin = self._offset
+        pos, starved = self._parse(self._input, begin, messages, max_messages, max_bytes)
+        self._offset = pos
+        self.bytes_decoded += pos - begin
+        if starved:
+            if len(self._input) - pos > self.limits.max_buffered_bytes:
+                raise ProtocolError("too many unparsed bytes buffered")
+            if pos == len(self._input):
+                self._input = b""
+                self._offset = 0
         return messages
 
-    def _parse(self, buf: bytes, out: list[RtmpMessage]) -> int:
-        """Decode every complete chunk of `buf`; return the offset of the first incomplete one."""
+    def _parse(
+        self, buf: bytes, begin: int, out: list[RtmpMessage], max_messages: int, max_bytes: int
+    ) -> tuple[int, bool]:
+        """Decode complete chunks of `buf` from `begin` within the budgets; return the offset reached
+        and whether decoding stopped for want of input (rather than budget)."""
         end = len(buf)
-        pos = 0
+        pos = begin
         streams = self._streams
         while pos < end:
+            if len(out) >= max_messages:
+                return pos, False
             start = pos
             first = buf[pos]
             fmt = first >> 6
@@ -166,7 +195,7 @@ class ChunkStreamDecoder:
             if cs_id < 2:
                 extra = cs_id + 1
                 if pos + extra > end:
-                    return start
+                    return start, True
                 cs_id = buf[pos] + 64 if cs_id == 0 else buf[pos] + (buf[pos + 1] << 8) + 64
                 pos += extra
 
@@ -184,7 +213,7 @@ class ChunkStreamDecoder:
             type_id = stream.type_id
             if fmt == 0:
                 if pos + 11 > end:
-                    return start
+                    return start, True
                 ts_hi, ts_lo, len_hi, len_lo, type_id = _TYPE1.unpack_from(buf, pos)
                 (stream_id,) = _U32_LE.unpack_from(buf, pos + 7)
                 pos += 11
@@ -192,14 +221,14 @@ class ChunkStreamDecoder:
                 length = (len_hi << 16) | len_lo
             elif fmt == 1:
                 if pos + 7 > end:
-                    return start
+                    return start, True
                 ts_hi, ts_lo, len_hi, len_lo, type_id = _TYPE1.unpack_from(buf, pos)
                 pos += 7
                 field = (ts_hi << 16) | ts_lo
                 length = (len_hi << 16) | len_lo
             elif fmt == 2:
                 if pos + 3 > end:
-                    return start
+                    return start, True
                 ts_hi, ts_lo = _U8_U16.unpack_from(buf, pos)
                 pos += 3
                 field = (ts_hi << 16) | ts_lo
@@ -212,7 +241,7 @@ class ChunkStreamDecoder:
             ext_value = 0
             if extended:
                 if pos + 4 > end:
-                    return start
+                    return start, True
                 (ext_value,) = _U32.unpack_from(buf, pos)
                 pos += 4
 
@@ -228,7 +257,9 @@ class ChunkStreamDecoder:
             take = min(self._chunk_size, length - received)
             chunk_end = pos + take
             if chunk_end > end:
-                return start
+                return start, True
+            if chunk_end - begin > max_bytes and start != begin:
+                return start, False
 
             # The whole chunk is here: commit its header to the chunk stream state.
             if is_new:
@@ -272,7 +303,7 @@ class ChunkStreamDecoder:
             stream.parts = None
             stream.received = 0
             self._complete(cs_id, stream, bytes(parts), out)
-        return pos
+        return pos, True
 
     def _complete(self, cs_id: int, stream: _ChunkStream, payload: bytes, out: list[RtmpMessage]) -> None:
         type_id = stream.type_id

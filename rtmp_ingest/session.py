@@ -70,10 +70,10 @@ class SessionLimits:
     # Fairness. A read that has to wait for the peer lets every other task run, so a publisher at real
     # time needs no yields of its own. Only while received bytes are already waiting (a backlog: a flood,
     # or a publisher pushing faster than real time) does the reader yield to the loop, after
-    # `yield_bytes` decoded or `messages_per_yield` messages handed out, whichever comes first. Bytes
-    # are decoded `decode_slice` at a time, which bounds the work of one decoder call (a flood of
-    # 1-byte chunks decodes ~2048 messages per 4 KiB slice).
-    decode_slice: int = 4096
+    # `yield_bytes` decoded or `messages_per_yield` messages handed out, whichever comes first. One
+    # decoder call decodes at most `decode_slice` bytes (or one larger chunk) and the messages still
+    # in the budget, which bounds its work whatever the chunk size.
+    decode_slice: int = 32 * 1024
     yield_bytes: int = 64 * 1024
     messages_per_yield: int = 32
     # Once media flows, the kernel wakes the reader about once per this much media (see watermark.py):
@@ -197,30 +197,39 @@ class IngestSession(SessionManager):  # type: ignore[misc]
         reader = self.reader
         loop = asyncio.get_running_loop()
         decode_slice = limits.decode_slice
+        yield_bytes = limits.yield_bytes
+        messages_per_yield = limits.messages_per_yield
         work_bytes = work_messages = 0  # done since the other tasks last had the loop
         media_flowing = False
         while True:
             if not has_backlog(reader):
                 # The read below waits for the peer: the other tasks run meanwhile.
                 work_bytes = work_messages = 0
-            data = memoryview(await self._read())
+            data = await self._read()
             if media_flowing:
                 self.watermark.on_read(len(data), loop.time())
-            for offset in range(0, len(data), decode_slice):
-                if work_bytes >= limits.yield_bytes:
-                    work_bytes = work_messages = 0
+            decoder.push(data)
+            while True:
+                over_budget = work_bytes >= yield_bytes or work_messages >= messages_per_yield
+                if over_budget:
+                    max_messages, max_bytes = messages_per_yield, decode_slice
+                else:
+                    max_messages = messages_per_yield - work_messages
+                    max_bytes = min(decode_slice, yield_bytes - work_bytes)
+                decoded = decoder.bytes_decoded
+                messages = decoder.pull(max_messages, max_bytes)
+                progress = decoder.bytes_decoded - decoded
+                if not progress:
+                    break  # at most an incomplete chunk is left: read more
+                if over_budget:
+                    # Only now, with work in hand: an empty pull must not cost a loop turn. The
+                    # messages just decoded are handled in the next turn.
                     await self._yield_to_others()
-                piece = data[offset : offset + decode_slice]
-                messages = decoder.feed(piece)
-                work_bytes += len(piece)
-                sequence = decoder.take_acknowledgement()
-                if sequence is not None:
-                    await self._acknowledge(sequence)
+                    work_bytes, work_messages = 0, len(messages)
+                else:
+                    work_bytes += progress
+                    work_messages += len(messages)
                 for message in messages:
-                    if work_messages >= limits.messages_per_yield:
-                        work_bytes = work_messages = 0
-                        await self._yield_to_others()
-                    work_messages += 1
                     type_id = message.msg_type_id
                     # Audio and video are most messages: built as their final message class at once.
                     if type_id == MSG_VIDEO:
@@ -240,6 +249,10 @@ class IngestSession(SessionManager):  # type: ignore[misc]
                         message.msg_stream_id,
                         message.payload,
                     )
+            # Once per read, after its messages: a Window Acknowledgement Size among them applies.
+            sequence = decoder.take_acknowledgement()
+            if sequence is not None:
+                await self._acknowledge(sequence)
 
     async def _yield_to_others(self) -> None:
         self.fairness_yields += 1

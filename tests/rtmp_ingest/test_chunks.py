@@ -386,3 +386,51 @@ def test_encode_message_round_trips(timestamp: int, cs_id: int) -> None:
         chunk_size=128,
     )
     assert decode(data) == [RtmpMessage(cs_id, 9, 7, timestamp, payload)]
+
+
+# --- push / pull --------------------------------------------------------------------------------
+
+
+def media_message(timestamp: int, size: int) -> bytes:
+    return encode_message(
+        chunk_stream_id=6,
+        msg_type_id=9,
+        msg_stream_id=1,
+        timestamp=timestamp,
+        payload=bytes(size),
+        chunk_size=128,
+    )
+
+
+def test_pull_hands_out_at_most_max_messages_per_call() -> None:
+    decoder = ChunkStreamDecoder()
+    data = b"".join(media_message(i, 10) for i in range(7))
+    decoder.push(data)
+    batches = [decoder.pull(3) for _ in range(4)]
+    assert [stamps(batch) for batch in batches] == [[0, 1, 2], [3, 4, 5], [6], []]
+    assert decoder.bytes_decoded == decoder.bytes_received == len(data)
+    assert decoder.buffered_bytes == 0
+
+
+def test_pull_decodes_at_most_max_bytes_but_always_one_chunk() -> None:
+    decoder = ChunkStreamDecoder()
+    data = media_message(5, 1000)  # eight chunks: 12 + 128 bytes, then seven of 1 + at most 128
+    decoder.push(data)
+    assert decoder.pull(max_bytes=1) == []
+    assert decoder.bytes_decoded == 12 + 128
+    assert decoder.pull(max_bytes=300) == []
+    assert decoder.bytes_decoded == 12 + 128 + 2 * 129
+    (message,) = decoder.pull()
+    assert (message.timestamp, len(message.payload)) == (5, 1000)
+    assert decoder.bytes_decoded == len(data)
+
+
+def test_push_keeps_the_undecoded_rest_of_an_incomplete_chunk() -> None:
+    decoder = ChunkStreamDecoder()
+    data = media_message(1, 100) + media_message(2, 100)
+    decoder.push(data[:150])
+    assert stamps(decoder.pull()) == [1]
+    assert decoder.buffered_bytes == 150 - 112
+    decoder.push(data[150:])
+    assert stamps(decoder.pull()) == [2]
+    assert decoder.buffered_bytes == 0

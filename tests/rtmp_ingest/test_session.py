@@ -134,13 +134,13 @@ async def test_protocol_error_surfaces_from_the_reader() -> None:
 
 
 async def test_acknowledgement_sent_when_the_window_is_crossed() -> None:
-    limits = SessionLimits(ack_window=3000, idle_timeout=1)
+    limits = SessionLimits(ack_window=3000, idle_timeout=1, read_size=4096)
     frames = b"".join(media(4, 8, 20 * i, b"x" * 100) for i in range(50))  # 50 * 112 = 5600 bytes
     writer = FakeWriter()
     session = IngestSession(reader_with(frames), writer, limits=limits)
     assert len(await collect(session)) == 50
     acks = ChunkStreamDecoder().feed(bytes(writer.written))
-    # Acknowledgements are checked after each decoded slice (4096 bytes by default).
+    # Acknowledgements are checked after the messages of each read (4096 bytes here).
     assert acks == [RtmpMessage(2, 3, 0, 0, struct.pack(">I", 4096))]
     assert session.total_read_bytes == 5600
 
@@ -149,7 +149,7 @@ async def test_acknowledgement_follows_the_window_the_peer_announces() -> None:
     data = chunk(0, 2, struct.pack(">I", 1000), length=4, type_id=5)  # 16 bytes
     data += b"".join(media(4, 8, i, b"y" * 100) for i in range(20))  # 2240 bytes
     writer = FakeWriter()
-    session = IngestSession(reader_with(data), writer, limits=SessionLimits(decode_slice=1024))
+    session = IngestSession(reader_with(data), writer, limits=SessionLimits(read_size=1024))
     await collect(session)
     acks = ChunkStreamDecoder().feed(bytes(writer.written))
     assert [struct.unpack(">I", m.payload)[0] for m in acks] == [1024, 2048]
@@ -207,7 +207,7 @@ async def watch_loop_turns(
 
     async def ticker() -> None:
         while True:
-            seen_at_ticks.append((consumed[0], session.decoder.bytes_received))
+            seen_at_ticks.append((consumed[0], session.decoder.bytes_decoded))
             await asyncio.sleep(0)
 
     def count(_: Chunk) -> None:
@@ -218,7 +218,7 @@ async def watch_loop_turns(
     _, error = await read_until_end(session, count)
     task.cancel()
     assert isinstance(error, StreamClosedException)
-    seen_at_ticks.append((consumed[0], session.decoder.bytes_received))
+    seen_at_ticks.append((consumed[0], session.decoder.bytes_decoded))
     return seen_at_ticks
 
 
@@ -250,7 +250,8 @@ async def test_a_flood_of_large_messages_yields_every_yield_bytes() -> None:
     seen_at_ticks = await watch_loop_turns(session, flood, limits)
     assert seen_at_ticks[-1] == (41, len(flood))
     _, most_bytes = largest_steps(seen_at_ticks)
-    assert most_bytes <= limits.yield_bytes + limits.decode_slice
+    # A decoder call always completes at least one chunk: at most one 4096-byte chunk beyond the budgets.
+    assert most_bytes <= limits.yield_bytes + limits.decode_slice + 4096 + 18
     assert session.fairness_yields >= len(flood) // (limits.yield_bytes + limits.decode_slice)
 
 

@@ -5,6 +5,10 @@ from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
 
+# The real Celery worker fixtures, defined once for the whole session: the worker tests and the
+# metrics tests share one worker and one queue.
+pytest_plugins = ["tests.workers.celery_worker"]
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory) -> None:

@@ -9,10 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.metrics.scrape import Samples, free_port, scrape, value, wait_for
-from tests.workers.conftest import Worker, worker_setup
+from tests.workers.celery_worker import Worker
 from workers import app as celery_app
-
-__all__ = ["worker_setup"]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER_START_TIMEOUT = 30.0
 
 
-def test_database_url() -> str:
+def worker_database_url() -> str:
     db = connection.settings_dict
     if db["ENGINE"] == "django.db.backends.sqlite3":
         name = str(db["NAME"])
@@ -137,7 +137,7 @@ def worker_setup(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterat
     override.enable()
     _use_queue(queue)
     with django_db_blocker.unblock():
-        database_url = test_database_url()
+        database_url = worker_database_url()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "api.settings.test",

@@ -34,7 +34,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from netutil import free_port, wait_listening  # noqa: E402
 
 from transcoder.command import build_hls_command  # noqa: E402 - after the path insert
 from transcoder.ladder import DEFAULT_VARIANTS, SourceInfo, build_ladder  # noqa: E402
@@ -103,22 +104,6 @@ def make_source(path: Path, seconds: int) -> None:
          "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv", str(path)],
         check=True,
     )  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_listening(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
 
 
 def x264_options(kbps: int, preset: str) -> list[str]:
@@ -361,7 +346,7 @@ def run_tidecast(work: Path, source: Path, media_seconds: float, preset: str) ->
         [sys.executable, __file__, "--serve-ingest", "--preset", preset], env=env, cwd=REPO
     )
     try:
-        wait_listening(port)
+        wait_listening(port, timeout=15.0)
         variants = [root / VIDEO_URL / name / "index.m3u8" for name in ("source", "720p", "480p", "360p")]
         watcher = PlaylistWatcher(master=root / f"{VIDEO_URL}.m3u8", variants=variants, edge=variants[-1])
         return run_publish(
@@ -462,7 +447,7 @@ def run_nginx(work: Path, source: Path, media_seconds: float, preset: str, *, on
     )
     nginx = subprocess.Popen(["nginx", "-c", str(folder / "nginx.conf"), "-p", str(folder)])
     try:
-        wait_listening(port)
+        wait_listening(port, timeout=15.0)
         watcher = PlaylistWatcher(master=master, variants=variants, edge=variants[-1])
         started = time.monotonic()
         result = run_publish(

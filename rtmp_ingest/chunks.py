@@ -1,9 +1,13 @@
 """Sans-IO RTMP chunk stream decoder and encoder (Adobe RTMP 1.0, section 5.3).
 
-`ChunkStreamDecoder.feed()` takes raw bytes received after the handshake and returns the complete
-messages they finish; `push()` then `pull()` does the same within a budget of messages and bytes per
-call. It never does I/O, never raises anything but `ProtocolError`, and keeps every buffer bounded
-by `ChunkLimits`.
+`ChunkStreamDecoder.decode()` reads complete chunks straight out of a buffer the caller owns (the
+connection's receive buffer) and returns the messages they finish and how far it got; what is left is
+at most one incomplete chunk, which the caller keeps for the next call. `feed()`, or `push()` then
+`pull()`, do the same on bytes handed over. It never does I/O, never raises anything but
+`ProtocolError`, and keeps every buffer bounded by `ChunkLimits`.
+
+Copies: a message that fits one chunk is copied once out of the buffer; a longer one is gathered as
+views of its chunks and joined once when complete, so a frame costs one copy however it is chunked.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import struct
 import sys
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -74,8 +79,7 @@ class ChunkLimits:
             raise ValueError("message, pending and chunk stream limits must be positive")
 
 
-@dataclass(frozen=True, slots=True)
-class RtmpMessage:
+class RtmpMessage(NamedTuple):
     """One complete RTMP message; `timestamp` is absolute, in milliseconds, modulo 2**32."""
 
     chunk_stream_id: int
@@ -85,10 +89,15 @@ class RtmpMessage:
     payload: bytes
 
 
+Buffer = bytes | bytearray | memoryview
+
+
 class _ChunkStream:
     """What the previous headers of one chunk stream established, and the message in progress."""
 
-    __slots__ = ("delta", "extended", "length", "parts", "received", "stream_id", "timestamp", "type_id")
+    __slots__ = (
+        "borrowed", "delta", "extended", "length", "parts", "received", "stream_id", "timestamp", "type_id",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.timestamp = 0
@@ -97,7 +106,10 @@ class _ChunkStream:
         self.type_id = 0
         self.stream_id = 0
         self.extended = False  # the last type 0/1/2 header carried 0xFFFFFF: type 3 chunks repeat it
-        self.parts: bytearray | None = None  # payload of the message in progress
+        # The payload received so far of the message in progress: views of the caller's buffer while
+        # `decode()` runs (`borrowed`), joined into bytes of our own before it returns.
+        self.parts: list[Buffer] | None = None
+        self.borrowed = False
         self.received = 0
 
 
@@ -115,6 +127,7 @@ class ChunkStreamDecoder:
         self.bytes_received = 0
         self.bytes_decoded = 0
         self._acked_bytes = 0
+        self._borrowing: list[_ChunkStream] = []  # streams whose `parts` view the buffer being decoded
         # Bytes after which an Acknowledgement is due; 0 disables acknowledgements.
         self.ack_window = ack_window
 
@@ -146,14 +159,14 @@ class ChunkStreamDecoder:
         self._acked_bytes = self.bytes_received
         return self.bytes_received & TIMESTAMP_MASK
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[RtmpMessage]:
+    def feed(self, data: Buffer) -> list[RtmpMessage]:
         """Consume received bytes; return the messages they complete, in order."""
         self.push(data)
         return self.pull()
 
-    def push(self, data: bytes | bytearray | memoryview) -> None:
+    def push(self, data: Buffer) -> None:
         """Take received bytes; `pull()` decodes them. Pull until it returns nothing before pushing more."""
-        self.bytes_received += len(data)
+        self.count_received(len(data))
         if self._offset < len(self._input):
             self._input = self._input[self._offset :] + data
         else:
@@ -161,27 +174,55 @@ class ChunkStreamDecoder:
         self._offset = 0
 
     def pull(self, max_messages: int = sys.maxsize, max_bytes: int = sys.maxsize) -> list[RtmpMessage]:
-        """The next complete messages: about `max_messages` (an aggregate counts its parts) decoded
-        from at most `max_bytes` (or one chunk if it is larger); an empty list once input runs out."""
-        messages: list[RtmpMessage] = []
-        begin = self._offset
-        pos, starved = self._parse(self._input, begin, messages, max_messages, max_bytes)
-        self._offset = pos
-        self.bytes_decoded += pos - begin
-        if starved:
-            if len(self._input) - pos > self.limits.max_buffered_bytes:
-                raise ProtocolError("too many unparsed bytes buffered")
-            if pos == len(self._input):
-                self._input = b""
-                self._offset = 0
+        """The next complete messages of what was pushed, within the budgets of `decode()`."""
+        messages, self._offset = self.decode(
+            self._input, self._offset, len(self._input), max_messages, max_bytes
+        )
+        if self._offset == len(self._input):
+            self._input = b""
+            self._offset = 0
         return messages
 
+    def count_received(self, nbytes: int) -> None:
+        """Account for bytes received (acknowledgements count them), when the caller decodes in place."""
+        self.bytes_received += nbytes
+
+    def decode(
+        self,
+        buf: Buffer,
+        begin: int,
+        end: int,
+        max_messages: int = sys.maxsize,
+        max_bytes: int = sys.maxsize,
+    ) -> tuple[list[RtmpMessage], int]:
+        """Decode complete chunks of `buf[begin:end]`: about `max_messages` messages (an aggregate counts
+        its parts) from at most `max_bytes` (or one chunk if it is larger). Returns them and the offset
+        reached; `buf[offset:end]` is left for the next call. Nothing of `buf` is kept afterwards."""
+        messages: list[RtmpMessage] = []
+        try:
+            pos, starved = self._parse(buf, begin, end, messages, max_messages, max_bytes)
+        finally:
+            self._keep_borrowed_parts()
+        self.bytes_decoded += pos - begin
+        if starved and end - pos > self.limits.max_buffered_bytes:
+            raise ProtocolError("too many unparsed bytes buffered")
+        return messages, pos
+
+    def _keep_borrowed_parts(self) -> None:
+        # Half-assembled messages may hold views of the caller's buffer, which it reuses once we return.
+        borrowing = self._borrowing
+        for stream in borrowing:
+            if stream.parts is not None:
+                stream.parts = [b"".join(stream.parts)]
+            stream.borrowed = False
+        borrowing.clear()
+
     def _parse(
-        self, buf: bytes, begin: int, out: list[RtmpMessage], max_messages: int, max_bytes: int
+        self, buf: Buffer, begin: int, end: int, out: list[RtmpMessage], max_messages: int, max_bytes: int
     ) -> tuple[int, bool]:
-        """Decode complete chunks of `buf` from `begin` within the budgets; return the offset reached
+        """Decode complete chunks of `buf[begin:end]` within the budgets; return the offset reached
         and whether decoding stopped for want of input (rather than budget)."""
-        end = len(buf)
+        view = memoryview(buf)
         pos = begin
         streams = self._streams
         while pos < end:
@@ -283,26 +324,47 @@ class ChunkStreamDecoder:
                     stream.type_id = type_id
 
             if not continuing and take == length:
-                payload = buf[pos:chunk_end]
+                payload = bytes(view[pos:chunk_end])
                 pos = chunk_end
                 self._complete(cs_id, stream, payload, out)
                 continue
             parts = stream.parts
             if parts is None:
-                parts = stream.parts = bytearray()
+                parts = stream.parts = []
             self._pending_bytes += take
             if self._pending_bytes > self.limits.max_pending_bytes:
                 raise ProtocolError("too many bytes of incomplete messages")
-            parts += buf[pos:chunk_end]
+            parts.append(view[pos:chunk_end])
+            if not stream.borrowed:
+                stream.borrowed = True
+                self._borrowing.append(stream)
             pos = chunk_end
             received += take
+            if received < length and cs_id < 64:
+                # Encoders send the rest of a message as type 3 chunks of the same chunk stream, one
+                # after the other: read those here while they are whole, as the general path would
+                # (a one-byte header, and the extended timestamp repeated if the message has one).
+                next_header = 0xC0 | cs_id
+                header_bytes = 5 if extended else 1
+                chunk_size = self._chunk_size
+                while received < length and pos < end and buf[pos] == next_header:
+                    take = min(chunk_size, length - received)
+                    chunk_end = pos + header_bytes + take
+                    if chunk_end > end or chunk_end - begin > max_bytes:
+                        break
+                    self._pending_bytes += take
+                    if self._pending_bytes > self.limits.max_pending_bytes:
+                        raise ProtocolError("too many bytes of incomplete messages")
+                    parts.append(view[pos + header_bytes : chunk_end])
+                    pos = chunk_end
+                    received += take
             if received < length:
                 stream.received = received
                 continue
             self._pending_bytes -= length
             stream.parts = None
             stream.received = 0
-            self._complete(cs_id, stream, bytes(parts), out)
+            self._complete(cs_id, stream, b"".join(parts), out)
         return pos, True
 
     def _complete(self, cs_id: int, stream: _ChunkStream, payload: bytes, out: list[RtmpMessage]) -> None:

@@ -434,3 +434,49 @@ def test_push_keeps_the_undecoded_rest_of_an_incomplete_chunk() -> None:
     decoder.push(data[150:])
     assert stamps(decoder.pull()) == [2]
     assert decoder.buffered_bytes == 0
+
+
+# --- decoding in place, from the caller's buffer -------------------------------------------------
+
+
+def test_decode_in_place_keeps_half_messages_when_the_buffer_is_reused() -> None:
+    decoder = ChunkStreamDecoder()
+    data = media_message(7, 1000)  # 8 chunks
+    buffer = bytearray(4096)
+    first = 500  # ends in the middle of the fourth chunk
+    buffer[:first] = data[:first]
+    messages, reached = decoder.decode(buffer, 0, first)
+    assert messages == []
+    assert reached == 12 + 128 + 2 * 129
+    # The caller moves the rest to the front and overwrites everything after it, as a receive buffer does.
+    rest = data[reached:]
+    buffer[:] = bytes(len(buffer))
+    buffer[: len(rest)] = rest
+    buffer[len(rest) :] = b"\xee" * (len(buffer) - len(rest))
+    messages, reached = decoder.decode(memoryview(buffer), 0, len(rest))
+    assert reached == len(rest)
+    assert [(m.timestamp, m.payload) for m in messages] == [(7, bytes(1000))]
+    assert decoder.pending_bytes == 0
+
+
+def test_continuation_run_stops_at_another_chunk_stream_and_at_the_budget() -> None:
+    video = bytes(range(250)) * 4  # 1000 bytes: 8 chunks of 128
+    audio = b"A" * 300  # 3 chunks
+    data = chunk(0, 6, video[:128], field=100, length=1000, type_id=9, stream_id=1)
+    data += b"".join(chunk(3, 6, video[i : i + 128]) for i in range(128, 512, 128))
+    data += chunk(0, 4, audio[:128], field=90, length=300, type_id=8, stream_id=1)
+    data += chunk(3, 6, video[512:640])
+    data += chunk(3, 4, audio[128:256]) + chunk(3, 4, audio[256:])
+    data += b"".join(chunk(3, 6, video[i : i + 128]) for i in range(640, 1000, 128))
+    expected = [(4, 90, audio), (6, 100, video)]
+    assert [(m.chunk_stream_id, m.timestamp, m.payload) for m in decode(data)] == expected
+    for budget in (1, 129, 300, 700):
+        decoder = ChunkStreamDecoder()
+        decoder.push(data)
+        out: list[RtmpMessage] = []
+        while decoder.bytes_decoded < len(data):
+            before = decoder.bytes_decoded
+            out += decoder.pull(max_bytes=budget)
+            # Within the budget, or one chunk (at most a 12-byte header and 128 bytes) beyond an empty one.
+            assert 0 < decoder.bytes_decoded - before <= max(budget, 12 + 128)
+        assert [(m.chunk_stream_id, m.timestamp, m.payload) for m in out] == expected

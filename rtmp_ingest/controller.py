@@ -33,7 +33,13 @@ from rtmp_ingest._pyrtmp import (
 from rtmp_ingest.api_client import IngestApiClient, PublishDenial, PublishGrant
 from rtmp_ingest.chunks import ProtocolError
 from rtmp_ingest.flv import TAG_AUDIO, TAG_VIDEO, MediaStats
-from rtmp_ingest.messages import command_chunk, parse_message, status_object
+from rtmp_ingest.messages import (
+    IngestAudioMessage,
+    IngestVideoMessage,
+    command_chunk,
+    parse_message,
+    status_object,
+)
 from rtmp_ingest.publish import (
     AuthorizationDenied,
     AuthorizationGranted,
@@ -50,6 +56,7 @@ from rtmp_ingest.publish import (
     StopMedia,
     StopRequested,
 )
+from rtmp_ingest.receive import ReceiveBuffer
 from rtmp_ingest.session import IngestSession, SessionLimits
 from rtmp_ingest.settings import IngestSettings
 from rtmp_ingest.sinks import MediaSink
@@ -59,7 +66,7 @@ from transcoder.logs import current_video
 logger = logging.getLogger(__name__)
 
 SinkFactory = Callable[[PublishGrant], MediaSink]
-SessionFactory = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]
+SessionFactory = Callable[[ReceiveBuffer, asyncio.StreamWriter], Any]
 MIN_CHUNK_SIZE, MAX_CHUNK_SIZE = 64, 65536
 WRITE_TIMEOUT = 5.0
 SINK_STOP_TIMEOUT = 15.0
@@ -111,7 +118,7 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
         # (result, reason) -> publishes: "accepted"/"" or "refused"/the API's reason. Read by metrics.
         self.publishes: Counter[tuple[str, str]] = Counter()
 
-    def _ingest_session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> IngestSession:
+    def _ingest_session(self, reader: ReceiveBuffer, writer: asyncio.StreamWriter) -> IngestSession:
         limits = SessionLimits(
             handshake_timeout=self._settings.handshake_timeout,
             idle_timeout=self._settings.idle_timeout,
@@ -121,7 +128,7 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
 
     # --- connection loop --------------------------------------------------------------------------
 
-    async def client_callback(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def client_callback(self, reader: ReceiveBuffer, writer: asyncio.StreamWriter) -> None:
         session = self._session_factory(reader, writer)
         conn = Connection(session=session, writer=writer, peer_ip=peer_ip(writer))
         self._connections[session] = conn
@@ -172,8 +179,14 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
                 if now + idle > expires:
                     expires = now + idle + slack
                     deadline.reschedule(expires)
-                message = parse_message(chunk)
-                await self._dispatch(session, message)
+                # Media is most messages, and the session already built it as its message class.
+                chunk_class = type(chunk)
+                if chunk_class is IngestVideoMessage:
+                    await self.on_video_message(session, chunk)
+                elif chunk_class is IngestAudioMessage:
+                    await self.on_audio_message(session, chunk)
+                else:
+                    await self._dispatch(session, parse_message(chunk))
 
     async def _dispatch(self, session: Any, message: Any) -> None:
         if isinstance(message, VideoMessage):

@@ -14,11 +14,12 @@ from collections import Counter
 
 from rtmp_ingest.api_client import IngestApiClient
 from rtmp_ingest.controller import IngestController, SessionFactory, SinkFactory, peer_ip
+from rtmp_ingest.receive import IngestProtocol, ReceiveBuffer
 from rtmp_ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
 
-STREAM_READER_LIMIT = 256 * 1024  # bytes buffered per connection before the transport pauses reading
+RECEIVE_BUFFER_BYTES = 256 * 1024  # per connection; reading pauses before it fills (receive.py)
 
 
 class ConnectionLimiter:
@@ -63,13 +64,16 @@ class IngestServer:
         )
         self._server: asyncio.Server | None = None
         self._stopped = asyncio.Event()
+        self._connection_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._on_client,
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: IngestProtocol(
+                self._on_client, buffer_size=RECEIVE_BUFFER_BYTES, tasks=self._connection_tasks
+            ),
             host=list(self.settings.hosts),
             port=self.settings.port,
-            limit=STREAM_READER_LIMIT,
             reuse_address=True,
         )
         for sock in self._server.sockets:
@@ -81,7 +85,7 @@ class IngestServer:
             return []
         return [int(sock.getsockname()[1]) for sock in self._server.sockets]
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _on_client(self, reader: ReceiveBuffer, writer: asyncio.StreamWriter) -> None:
         ip = peer_ip(writer)
         if not self.limiter.try_acquire(ip):
             logger.warning("connection from %s refused: connection limit reached", ip)

@@ -2,9 +2,10 @@
 
 `IngestSession` keeps the SessionManager API the controllers use (handshake, read_chunks_from_stream,
 write_chunk_to_stream, drain, reader/writer_chunk_size, peername) and replaces its insides: bounded
-handshake reads, a timeout on every read and drain, the `ChunkStreamDecoder`, acknowledgements once
-the window is crossed, yields to the event loop while it works through a backlog so one client cannot
-starve the others, and batched reads once media flows (`ReceiveWatermark`).
+handshake reads, a timeout on every read and drain, the `ChunkStreamDecoder` decoding in place in the
+connection's `ReceiveBuffer`, acknowledgements once the window is crossed, yields to the event loop
+while it works through a backlog so one client cannot starve the others, and batched reads once
+media flows (`ReceiveWatermark`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from rtmp_ingest.chunks import (
     encode_message,
 )
 from rtmp_ingest.messages import IngestAudioMessage, IngestVideoMessage
+from rtmp_ingest.receive import ReceiveBuffer
 from rtmp_ingest.watermark import ReceiveWatermark
 
 __all__ = [
@@ -37,7 +39,6 @@ __all__ = [
     "SessionTimeout",
     "WriteTimeout",
     "format_peer",
-    "has_backlog",
 ]
 
 RTMP_VERSION = 3
@@ -66,15 +67,14 @@ class SessionLimits:
     handshake_timeout: float = 10.0
     idle_timeout: float = 30.0
     write_timeout: float = 10.0
-    read_size: int = 256 * 1024
     # Fairness. A read that has to wait for the peer lets every other task run, so a publisher at real
     # time needs no yields of its own. Only while received bytes are already waiting (a backlog: a flood,
     # or a publisher pushing faster than real time) does the reader yield to the loop, after
     # `yield_bytes` decoded or `messages_per_yield` messages handed out, whichever comes first. One
     # decoder call decodes at most `decode_slice` bytes (or one larger chunk) and the messages still
     # in the budget, which bounds its work whatever the chunk size.
-    decode_slice: int = 32 * 1024
-    yield_bytes: int = 64 * 1024
+    decode_slice: int = 64 * 1024
+    yield_bytes: int = 128 * 1024
     messages_per_yield: int = 32
     # Once media flows, the kernel wakes the reader about once per this much media (see watermark.py):
     # a tenth of a second of latency, which HLS never notices, for a fraction of the wakeups.
@@ -87,20 +87,10 @@ class SessionLimits:
     def __post_init__(self) -> None:
         if min(self.handshake_timeout, self.idle_timeout, self.write_timeout) <= 0:
             raise ValueError("timeouts must be positive")
-        if min(self.read_size, self.decode_slice, self.yield_bytes, self.messages_per_yield) < 1:
-            raise ValueError("read_size, decode_slice, yield_bytes and messages_per_yield must be positive")
+        if min(self.decode_slice, self.yield_bytes, self.messages_per_yield) < 1:
+            raise ValueError("decode_slice, yield_bytes and messages_per_yield must be positive")
         if self.media_batch_seconds < 0:
             raise ValueError("media_batch_seconds must not be negative")
-
-
-def has_backlog(reader: asyncio.StreamReader) -> bool:
-    """Whether received bytes are already waiting, so that the next read returns without suspending.
-
-    StreamReader has no public accessor for its buffer; `_buffer` has been there since asyncio began.
-    Without it, assume a backlog: the yield budgets then run across reads, which is only less lazy.
-    """
-    buffer = getattr(reader, "_buffer", None)
-    return buffer is None or len(buffer) > 0
 
 
 def format_peer(peer: object) -> str:
@@ -114,7 +104,7 @@ def format_peer(peer: object) -> str:
 class IngestSession(SessionManager):  # type: ignore[misc]
     def __init__(
         self,
-        reader: asyncio.StreamReader,
+        reader: ReceiveBuffer,
         writer: asyncio.StreamWriter,
         reader_chunk_size: int = 128,
         writer_chunk_size: int = 128,
@@ -173,56 +163,79 @@ class IngestSession(SessionManager):  # type: ignore[misc]
         except asyncio.IncompleteReadError as error:
             raise StreamClosedException() from error
 
-    async def _read(self) -> bytes:
+    async def _wait_for_data(self, seen: int) -> None:
+        """Until bytes beyond the first `seen` arrive; IdleTimeout after the idle timeout, and while
+        reads are batched, a late batch flushed (see watermark.py). One timer per wait."""
+        buffer: ReceiveBuffer = self.reader
         watermark = self.watermark
-        watchdog = None
-        if watermark.batching and not has_backlog(self.reader):
-            watchdog = asyncio.get_running_loop().call_later(watermark.late_after, watermark.flush)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        idle_at = now + self.limits.idle_timeout
+        timed_out = False
+        timer: asyncio.TimerHandle
+
+        def on_timer() -> None:
+            nonlocal timer, timed_out
+            if watermark.batching and loop.time() < idle_at:
+                watermark.flush()
+                timer = loop.call_at(idle_at, on_timer)
+            else:
+                timed_out = True
+                buffer.set_exception(IdleTimeout("no data from the peer in time"))
+
+        first = now + watermark.late_after if watermark.batching else idle_at
+        timer = loop.call_at(min(first, idle_at), on_timer)
         try:
-            async with asyncio.timeout(self.limits.idle_timeout):
-                data: bytes = await self.reader.read(self.limits.read_size)
-        except TimeoutError as error:
-            raise IdleTimeout("no data from the peer in time") from error
+            await buffer.wait_for_data(seen)
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
-        if not data:
-            raise StreamClosedException()
-        return data
+            timer.cancel()
+        if buffer.received > seen and not timed_out:
+            return
+        if buffer.error is not None:
+            raise buffer.error
+        raise StreamClosedException()
 
     async def read_chunks_from_stream(self) -> AsyncIterator[Any]:
         """Complete messages as pyrtmp `Chunk`s (media already as their message class), until EOF."""
         limits = self.limits
         decoder = self.decoder
-        reader = self.reader
+        buffer: ReceiveBuffer = self.reader
+        data = buffer.data
+        watermark = self.watermark
         loop = asyncio.get_running_loop()
         decode_slice = limits.decode_slice
         yield_bytes = limits.yield_bytes
         messages_per_yield = limits.messages_per_yield
         work_bytes = work_messages = 0  # done since the other tasks last had the loop
         media_flowing = False
+        seen = 0  # bytes received that the decoder has been given
         while True:
-            if not has_backlog(reader):
-                # The read below waits for the peer: the other tasks run meanwhile.
+            if buffer.received == seen:
+                # Only an incomplete chunk (or nothing) is waiting: wait for the peer, and the other
+                # tasks run meanwhile.
                 work_bytes = work_messages = 0
-            data = await self._read()
-            if media_flowing:
-                self.watermark.on_read(len(data), loop.time())
-            decoder.push(data)
+                await self._wait_for_data(seen)
             while True:
+                if buffer.received != seen:  # new bytes: after a wait, or read during a yield
+                    arrived = buffer.received - seen
+                    seen = buffer.received
+                    decoder.count_received(arrived)
+                    if media_flowing:
+                        watermark.on_read(arrived, loop.time())
                 over_budget = work_bytes >= yield_bytes or work_messages >= messages_per_yield
                 if over_budget:
                     max_messages, max_bytes = messages_per_yield, decode_slice
                 else:
                     max_messages = messages_per_yield - work_messages
                     max_bytes = min(decode_slice, yield_bytes - work_bytes)
-                decoded = decoder.bytes_decoded
-                messages = decoder.pull(max_messages, max_bytes)
-                progress = decoder.bytes_decoded - decoded
+                start = buffer.start
+                messages, reached = decoder.decode(data, start, buffer.end, max_messages, max_bytes)
+                progress = reached - start
                 if not progress:
                     break  # at most an incomplete chunk is left: read more
+                buffer.consume(progress)
                 if over_budget:
-                    # Only now, with work in hand: an empty pull must not cost a loop turn. The
+                    # Only now, with work in hand: an empty decode must not cost a loop turn. The
                     # messages just decoded are handled in the next turn.
                     await self._yield_to_others()
                     work_bytes, work_messages = 0, len(messages)
@@ -259,6 +272,8 @@ class IngestSession(SessionManager):  # type: ignore[misc]
         await asyncio.sleep(0)
 
     async def _acknowledge(self, sequence: int) -> None:
+        if self.writer.is_closing():
+            return  # the peer is gone: nothing left to acknowledge
         self.writer.write(
             encode_message(
                 chunk_stream_id=PROTOCOL_CONTROL_CHUNK_STREAM,

@@ -7,6 +7,7 @@ import struct
 from dataclasses import dataclass, field
 
 from rtmp_ingest._pyrtmp import SessionManager, StreamClosedException
+from rtmp_ingest.receive import ReceiveBuffer
 
 EXT = 0xFFFFFF
 
@@ -140,6 +141,21 @@ class FakeWriter:
 
     def close(self) -> None:
         self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def received(data: bytes, *, eof: bool = True) -> ReceiveBuffer:
+    """A connection's receive buffer already holding `data` (sized for it), ended unless `eof=False`."""
+    buffer = ReceiveBuffer(max(len(data) + RECEIVE_SLACK, 2 * RECEIVE_SLACK), min_free=RECEIVE_SLACK)
+    buffer.feed_data(data)
+    if eof:
+        buffer.feed_eof()
+    return buffer
+
+
+RECEIVE_SLACK = 64 * 1024
 
 
 def reader_with(data: bytes, *, eof: bool = True) -> asyncio.StreamReader:

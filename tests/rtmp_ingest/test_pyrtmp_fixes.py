@@ -13,8 +13,9 @@ from rtmp_ingest._pyrtmp import Chunk, MessageFactory, SessionManager, StreamClo
 from rtmp_ingest.amf import decode_all, encode_values
 from rtmp_ingest.chunks import ChunkLimits, ChunkStreamDecoder, ProtocolError
 from rtmp_ingest.messages import Metadata, NSPublish, parse_message
+from rtmp_ingest.receive import ReceiveBuffer
 from rtmp_ingest.session import HandshakeTimeout, IngestSession, SessionLimits
-from tests.rtmp_ingest.rtmp_bytes import EXT, FakeWriter, Msg, chunk, pyrtmp_messages, reader_with
+from tests.rtmp_ingest.rtmp_bytes import EXT, FakeWriter, Msg, chunk, pyrtmp_messages, reader_with, received
 
 
 def ours(data: bytes) -> list[Msg]:
@@ -81,7 +82,7 @@ async def test_message_size_and_pending_bytes_are_bounded() -> None:
 
 async def test_handshake_times_out() -> None:
     stalled = IngestSession(
-        reader_with(b"\x03", eof=False), FakeWriter(), limits=SessionLimits(handshake_timeout=0.1)
+        received(b"\x03", eof=False), FakeWriter(), limits=SessionLimits(handshake_timeout=0.1)
     )
     with pytest.raises(HandshakeTimeout):
         await stalled.handshake()
@@ -114,7 +115,7 @@ async def test_reading_yields_to_other_tasks() -> None:
         assert count == 3001
         return ticks[0]
 
-    assert await run(IngestSession(reader_with(flood), FakeWriter())) >= 3000 // 32
+    assert await run(IngestSession(received(flood), FakeWriter())) >= 3000 // 32
     assert await run(SessionManager(reader_with(flood), FakeWriter())) == 0
 
 
@@ -150,9 +151,7 @@ def test_object_form_and_utf8_metadata() -> None:
 
 def test_ipv6_peername() -> None:
     writer = FakeWriter(("::1", 51000, 0, 0))
-    assert (
-        IngestSession(asyncio.StreamReader(loop=asyncio.new_event_loop()), writer).peername == "[::1]:51000"
-    )
+    assert IngestSession(ReceiveBuffer(), writer).peername == "[::1]:51000"
     with pytest.raises(ValueError, match="too many values"):
         _ = SessionManager(None, writer).peername
 
@@ -160,7 +159,7 @@ def test_ipv6_peername() -> None:
 async def test_received_bytes_are_counted_in_bytes_and_acknowledged() -> None:
     data = b"".join(chunk(0, 4, b"x" * 100, length=100, type_id=8, stream_id=1) for _ in range(10))
     writer = FakeWriter()
-    session = IngestSession(reader_with(data), writer, limits=SessionLimits(ack_window=1000))
+    session = IngestSession(received(data), writer, limits=SessionLimits(ack_window=1000))
     async for _ in _until_closed(session):
         pass
     assert session.total_read_bytes == len(data)

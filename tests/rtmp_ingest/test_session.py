@@ -1,4 +1,4 @@
-"""IngestSession over asyncio StreamReaders and a recording writer (no sockets)."""
+"""IngestSession over receive buffers and a recording writer (no sockets), and over real TCP."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from rtmp_ingest._pyrtmp import Chunk, SetChunkSize, StreamClosedException
 from rtmp_ingest.chunks import ChunkLimits, ChunkStreamDecoder, ProtocolError, RtmpMessage, encode_message
 from rtmp_ingest.messages import IngestAudioMessage, IngestVideoMessage, parse_message
+from rtmp_ingest.receive import IngestProtocol, ReceiveBuffer
 from rtmp_ingest.session import (
     HandshakeTimeout,
     IdleTimeout,
@@ -22,7 +23,7 @@ from rtmp_ingest.session import (
     WriteTimeout,
     format_peer,
 )
-from tests.rtmp_ingest.rtmp_bytes import FakeWriter, chunk, handshake_bytes, reader_with, set_chunk_size
+from tests.rtmp_ingest.rtmp_bytes import FakeWriter, chunk, handshake_bytes, received, set_chunk_size
 
 FAST = SessionLimits(handshake_timeout=0.2, idle_timeout=0.2, write_timeout=0.2)
 
@@ -63,7 +64,7 @@ async def collect(session: IngestSession) -> list[Chunk]:
 async def test_handshake_answers_s0_s1_s2_echoing_c1() -> None:
     data = handshake_bytes()
     writer = FakeWriter()
-    session = IngestSession(reader_with(data), writer, limits=FAST)
+    session = IngestSession(received(data), writer, limits=FAST)
     await session.handshake()
     assert len(writer.written) == 1 + 1536 + 1536
     assert writer.written[0] == 3
@@ -71,37 +72,37 @@ async def test_handshake_answers_s0_s1_s2_echoing_c1() -> None:
 
 
 async def test_handshake_timeout() -> None:
-    session = IngestSession(reader_with(b"\x03" + bytes(100), eof=False), FakeWriter(), limits=FAST)
+    session = IngestSession(received(b"\x03" + bytes(100), eof=False), FakeWriter(), limits=FAST)
     with pytest.raises(HandshakeTimeout):
         await session.handshake()
     assert issubclass(HandshakeTimeout, TimeoutError)
 
 
 async def test_handshake_refuses_other_versions_without_waiting_for_c1() -> None:
-    session = IngestSession(reader_with(b"\x06", eof=False), FakeWriter(), limits=FAST)
+    session = IngestSession(received(b"\x06", eof=False), FakeWriter(), limits=FAST)
     with pytest.raises(ProtocolError, match="version 6"):
         await session.handshake()
 
 
 async def test_handshake_eof_is_a_closed_stream() -> None:
-    session = IngestSession(reader_with(b"\x03" + bytes(10)), FakeWriter(), limits=FAST)
+    session = IngestSession(received(b"\x03" + bytes(10)), FakeWriter(), limits=FAST)
     with pytest.raises(StreamClosedException):
         await session.handshake()
 
 
 async def test_idle_timeout_after_messages() -> None:
-    reader = reader_with(handshake_bytes() + media(4, 8, 10, b"a"), eof=False)
+    reader = received(handshake_bytes() + media(4, 8, 10, b"a"), eof=False)
     session = IngestSession(reader, FakeWriter(), limits=FAST)
     await session.handshake()
-    received, error = await read_until_end(session)
+    got, error = await read_until_end(session)
     assert isinstance(error, IdleTimeout)
-    assert [ch.payload for ch in received] == [b"a"]
+    assert [ch.payload for ch in got] == [b"a"]
 
 
 async def test_messages_come_out_as_pyrtmp_chunks_with_set_chunk_size_applied() -> None:
     big = bytes(range(256)) * 40
     data = handshake_bytes() + set_chunk_size(4096) + media(6, 9, 1000, big, chunk_size=4096)
-    session = IngestSession(reader_with(data), FakeWriter(), limits=FAST)
+    session = IngestSession(received(data), FakeWriter(), limits=FAST)
     await session.handshake()
     chunks = await collect(session)
     assert [(c.msg_type_id, c.timestamp, c.msg_length) for c in chunks] == [(1, 0, 4), (9, 1000, len(big))]
@@ -115,7 +116,7 @@ async def test_messages_come_out_as_pyrtmp_chunks_with_set_chunk_size_applied() 
 async def test_media_comes_out_as_its_message_class_which_parse_message_keeps() -> None:
     data = handshake_bytes() + media(6, 9, 40, b"\x17\x01video") + media(4, 8, 41, b"\xafaudio")
     data += media(3, 20, 0, b"\x02\x00\x04play")
-    session = IngestSession(reader_with(data), FakeWriter(), limits=FAST)
+    session = IngestSession(received(data), FakeWriter(), limits=FAST)
     await session.handshake()
     video, audio, command = await collect(session)
     assert type(video) is IngestVideoMessage
@@ -128,17 +129,33 @@ async def test_media_comes_out_as_its_message_class_which_parse_message_keeps() 
 
 
 async def test_protocol_error_surfaces_from_the_reader() -> None:
-    session = IngestSession(reader_with(set_chunk_size(1)), FakeWriter(), limits=FAST)
+    session = IngestSession(received(set_chunk_size(1)), FakeWriter(), limits=FAST)
     _, error = await read_until_end(session)
     assert isinstance(error, ProtocolError)
 
 
+async def collect_read_in_pieces(session: IngestSession, data: bytes, size: int) -> list[Chunk]:
+    """Collect while `data` arrives `size` bytes per read, a millisecond apart, then EOF."""
+    buffer: ReceiveBuffer = session.reader
+
+    async def publisher() -> None:
+        for offset in range(0, len(data), size):
+            await asyncio.sleep(0.001)
+            buffer.feed_data(data[offset : offset + size])
+        buffer.feed_eof()
+
+    task = asyncio.create_task(publisher())
+    got = await collect(session)
+    await task
+    return got
+
+
 async def test_acknowledgement_sent_when_the_window_is_crossed() -> None:
-    limits = SessionLimits(ack_window=3000, idle_timeout=1, read_size=4096)
+    limits = SessionLimits(ack_window=3000, idle_timeout=1)
     frames = b"".join(media(4, 8, 20 * i, b"x" * 100) for i in range(50))  # 50 * 112 = 5600 bytes
     writer = FakeWriter()
-    session = IngestSession(reader_with(frames), writer, limits=limits)
-    assert len(await collect(session)) == 50
+    session = IngestSession(ReceiveBuffer(), writer, limits=limits)
+    assert len(await collect_read_in_pieces(session, frames, 4096)) == 50
     acks = ChunkStreamDecoder().feed(bytes(writer.written))
     # Acknowledgements are checked after the messages of each read (4096 bytes here).
     assert acks == [RtmpMessage(2, 3, 0, 0, struct.pack(">I", 4096))]
@@ -149,8 +166,8 @@ async def test_acknowledgement_follows_the_window_the_peer_announces() -> None:
     data = chunk(0, 2, struct.pack(">I", 1000), length=4, type_id=5)  # 16 bytes
     data += b"".join(media(4, 8, i, b"y" * 100) for i in range(20))  # 2240 bytes
     writer = FakeWriter()
-    session = IngestSession(reader_with(data), writer, limits=SessionLimits(read_size=1024))
-    await collect(session)
+    session = IngestSession(ReceiveBuffer(), writer)
+    await collect_read_in_pieces(session, data, 1024)
     acks = ChunkStreamDecoder().feed(bytes(writer.written))
     assert [struct.unpack(">I", m.payload)[0] for m in acks] == [1024, 2048]
 
@@ -165,14 +182,14 @@ async def test_acknowledgement_follows_the_window_the_peer_announces() -> None:
     ],
 )
 async def test_peername_for_ipv4_and_ipv6(peer: object, text: str, ip: str) -> None:
-    session = IngestSession(asyncio.StreamReader(), FakeWriter(peer))
+    session = IngestSession(ReceiveBuffer(), FakeWriter(peer))
     assert session.peername == text == format_peer(peer)
     assert session.client_ip == ip
 
 
 async def test_written_messages_decode_with_the_writer_chunk_size() -> None:
     writer = FakeWriter()
-    session = IngestSession(asyncio.StreamReader(), writer)
+    session = IngestSession(ReceiveBuffer(), writer)
     session.write_chunk_to_stream(SetChunkSize(chunk_size=8192))
     session.writer_chunk_size = 8192
     payload = b"p" * 10_000
@@ -191,7 +208,7 @@ async def test_written_messages_decode_with_the_writer_chunk_size() -> None:
 async def test_drain_times_out_when_the_peer_does_not_read() -> None:
     writer = FakeWriter()
     writer.block_drain = True
-    session = IngestSession(asyncio.StreamReader(), writer, limits=FAST)
+    session = IngestSession(ReceiveBuffer(), writer, limits=FAST)
     with pytest.raises(WriteTimeout):
         await session.drain()
 
@@ -231,7 +248,7 @@ async def test_a_flood_of_tiny_messages_leaves_the_loop_responsive() -> None:
     # 256 KiB of 2-byte messages (1-byte type 3 header + 1 byte): the message budget bounds each turn.
     flood = chunk(0, 4, b"z", field=1, length=1, type_id=8, stream_id=1) + b"\xc4z" * 131_072
     limits = SessionLimits(idle_timeout=5)
-    session = IngestSession(reader_with(flood), FakeWriter(), limits=limits)
+    session = IngestSession(received(flood), FakeWriter(), limits=limits)
     seen_at_ticks = await watch_loop_turns(session, flood, limits)
     assert seen_at_ticks[-1] == (131_073, len(flood))
     most_messages, most_bytes = largest_steps(seen_at_ticks)
@@ -246,7 +263,7 @@ async def test_a_flood_of_large_messages_yields_every_yield_bytes() -> None:
     frames = b"".join(media(6, 9, 33 * i, bytes(60_000), chunk_size=4096) for i in range(40))
     flood = set_chunk_size(4096) + frames
     limits = SessionLimits(idle_timeout=5, yield_bytes=32 * 1024)
-    session = IngestSession(reader_with(flood), FakeWriter(), limits=limits)
+    session = IngestSession(received(flood), FakeWriter(), limits=limits)
     seen_at_ticks = await watch_loop_turns(session, flood, limits)
     assert seen_at_ticks[-1] == (41, len(flood))
     _, most_bytes = largest_steps(seen_at_ticks)
@@ -258,7 +275,7 @@ async def test_a_flood_of_large_messages_yields_every_yield_bytes() -> None:
 async def test_a_publisher_at_real_time_costs_no_extra_loop_turns() -> None:
     # Frames arrive one by one and each read waits for the next: nothing to be fair about, even with
     # budgets of one frame per turn.
-    reader = asyncio.StreamReader()
+    reader = ReceiveBuffer()
     limits = SessionLimits(idle_timeout=5, yield_bytes=32_768, messages_per_yield=1, media_batch_seconds=0)
     session = IngestSession(reader, FakeWriter(), limits=limits)
     frames = [media(6, 9, 33 * i, bytes(20_000), chunk_size=128) for i in range(30)]
@@ -270,12 +287,12 @@ async def test_a_publisher_at_real_time_costs_no_extra_loop_turns() -> None:
         reader.feed_eof()
 
     task = asyncio.create_task(publisher())
-    received = await collect(session)
+    got = await collect(session)
     await task
-    assert len(received) == 30
+    assert len(got) == 30
     assert session.fairness_yields == 0
     # The same bytes all at once are a backlog: the reader yields.
-    backlog = IngestSession(reader_with(b"".join(frames)), FakeWriter(), limits=limits)
+    backlog = IngestSession(received(b"".join(frames)), FakeWriter(), limits=limits)
     assert len(await collect(backlog)) == 30
     assert backlog.fairness_yields >= 29
 
@@ -287,11 +304,10 @@ class CountingSession(IngestSession):
         super().__init__(*args, **kwargs)
         self.read_at: list[float] = []
 
-    async def _read(self) -> bytes:
+    async def _wait_for_data(self, seen: int) -> None:
         self.highest_watermark = max(self.highest_watermark, self.watermark.lowat)
-        data = await super()._read()
+        await super()._wait_for_data(seen)
         self.read_at.append(asyncio.get_running_loop().time())
-        return data
 
 
 async def publish_over_tcp(
@@ -304,7 +320,7 @@ async def publish_over_tcp(
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(reader: ReceiveBuffer, writer: asyncio.StreamWriter) -> None:
         session = CountingSession(reader, writer, limits=limits)
         sessions.append(session)
         try:
@@ -317,7 +333,10 @@ async def publish_over_tcp(
             writer.close()
             done.set()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    tasks: set[asyncio.Task[None]] = set()
+    server = await loop.create_server(
+        lambda: IngestProtocol(serve, buffer_size=256 * 1024, tasks=tasks), "127.0.0.1", 0
+    )
     port = server.sockets[0].getsockname()[1]
     _, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(set_chunk_size(4096) + chunk(0, 3, b"c", length=1, type_id=20))

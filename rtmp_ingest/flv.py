@@ -15,32 +15,41 @@ TAG_AUDIO = 8
 TAG_VIDEO = 9
 TAG_SCRIPT = 18
 MAX_TAG_BODY = 0xFFFFFF
-FILE_HEADER = b"FLV\x01\x05" + struct.pack(">I", 9) + b"\x00\x00\x00\x00"  # audio + video, PreviousTagSize0
+FILE_SIGNATURE = b"FLV\x01\x05" + struct.pack(">I", 9)  # version 1, audio + video, 9-byte header
+FILE_HEADER = FILE_SIGNATURE + b"\x00\x00\x00\x00"  # and PreviousTagSize0
 
 
 _TAG_HEADER = struct.Struct(">II3x")  # type + 24-bit size, 24-bit timestamp + its high byte, stream id 0
 _PREVIOUS_TAG_SIZE = struct.Struct(">I")
+_TAG_START = struct.Struct(">III3x")  # the previous tag's PreviousTagSize, then this tag's header
 
 
 def tag(tag_type: int, timestamp_ms: int, body: bytes) -> bytes:
     """One FLV tag with its PreviousTagSize. FLV keeps 32 bits of timestamp, split 24 + 8."""
-    out = bytearray()
-    append_tag(out, tag_type, timestamp_ms, body)
-    return bytes(out)
-
-
-def append_tag(out: bytearray, tag_type: int, timestamp_ms: int, body: bytes) -> None:
-    """`tag()` written straight onto `out`, the body copied once."""
     size = len(body)
     if size > MAX_TAG_BODY:
         raise ValueError(f"tag body of {size} bytes exceeds the FLV limit")
     ts = timestamp_ms & 0xFFFFFFFF
-    out += _TAG_HEADER.pack((tag_type << 24) | size, ((ts & 0xFFFFFF) << 8) | (ts >> 24))
-    out += body
-    out += _PREVIOUS_TAG_SIZE.pack(11 + size)
+    header = _TAG_HEADER.pack((tag_type << 24) | size, ((ts & 0xFFFFFF) << 8) | (ts >> 24))
+    return header + body + _PREVIOUS_TAG_SIZE.pack(11 + size)
 
 
-def metadata_tag(metadata: Mapping[str, object]) -> bytes:
+def tag_start(previous_body_size: int | None, tag_type: int, timestamp_ms: int, body_size: int) -> bytes:
+    """What goes between the body of the previous tag (None: the file signature) and this tag's body:
+    the previous tag's PreviousTagSize and this tag's header. `file_end()` closes the last tag."""
+    if body_size > MAX_TAG_BODY:
+        raise ValueError(f"tag body of {body_size} bytes exceeds the FLV limit")
+    ts = timestamp_ms & 0xFFFFFFFF
+    previous = 0 if previous_body_size is None else 11 + previous_body_size
+    return _TAG_START.pack(previous, (tag_type << 24) | body_size, ((ts & 0xFFFFFF) << 8) | (ts >> 24))
+
+
+def file_end(last_body_size: int | None) -> bytes:
+    """The last tag's PreviousTagSize (PreviousTagSize0 if there was no tag)."""
+    return _PREVIOUS_TAG_SIZE.pack(0 if last_body_size is None else 11 + last_body_size)
+
+
+def metadata_body(metadata: Mapping[str, object]) -> bytes:
     """onMetaData as an AMF0 ECMA array of the numbers, booleans and strings in `metadata`."""
     entries = b""
     count = 0
@@ -50,8 +59,7 @@ def metadata_tag(metadata: Mapping[str, object]) -> bytes:
             name = str(key).encode()[:0xFFFF]
             entries += struct.pack(">H", len(name)) + name + encoded
             count += 1
-    body = b"\x02\x00\x0aonMetaData" + b"\x08" + struct.pack(">I", count) + entries + b"\x00\x00\x09"
-    return tag(TAG_SCRIPT, 0, body)
+    return b"\x02\x00\x0aonMetaData" + b"\x08" + struct.pack(">I", count) + entries + b"\x00\x00\x09"
 
 
 def _amf0_value(value: object) -> bytes | None:

@@ -29,9 +29,18 @@ def test_tag_layout_splits_the_timestamp_24_plus_8() -> None:
     assert data[:11] == bytes([9, 0, 0, 6, 0x34, 0x56, 0x78, 0x12, 0, 0, 0])
     assert data[11:17] == b"\x17\x01body"
     assert data[17:] == struct.pack(">I", 17)
-    out = bytearray(b"prefix")
-    flv.append_tag(out, flv.TAG_VIDEO, 0x12345678, b"\x17\x01body")
-    assert bytes(out) == b"prefix" + data
+
+
+def test_tag_start_and_file_end_frame_tags_as_tag_does() -> None:
+    bodies = [(flv.TAG_VIDEO, 0x12345678, b"\x17\x01body"), (flv.TAG_AUDIO, 40, b"\xaf\x01aac")]
+    pieces = [flv.FILE_SIGNATURE]
+    previous = None
+    for tag_type, timestamp, body in bodies:
+        pieces += [flv.tag_start(previous, tag_type, timestamp, len(body)), body]
+        previous = len(body)
+    pieces.append(flv.file_end(previous))
+    assert b"".join(pieces) == flv.FILE_HEADER + b"".join(flv.tag(*args) for args in bodies)
+    assert flv.FILE_SIGNATURE + flv.file_end(None) == flv.FILE_HEADER
 
 
 def test_media_stats_over_the_window() -> None:

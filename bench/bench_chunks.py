@@ -16,6 +16,7 @@ from collections.abc import Callable
 from rtmp_ingest._pyrtmp import MessageFactory, SessionManager, StreamClosedException
 from rtmp_ingest.chunks import ChunkStreamDecoder, encode_message
 from rtmp_ingest.messages import parse_message
+from rtmp_ingest.receive import ReceiveBuffer
 from rtmp_ingest.session import IngestSession, SessionLimits
 
 CHUNK_SIZE = 4096
@@ -93,18 +94,28 @@ async def _read_all(session: SessionManager, parse: Callable[[object], object]) 
     return count
 
 
-def session_run(
-    data: bytes, make: Callable[[asyncio.StreamReader], SessionManager], parse: Callable[[object], object]
-) -> int:
+def session_run(make: Callable[[], SessionManager], parse: Callable[[object], object]) -> int:
     async def main() -> int:
-        reader = asyncio.StreamReader(limit=len(data) + 1)
-        reader.feed_data(data)
-        reader.feed_eof()
-        session = make(reader)
+        session = make()
         session.reader_chunk_size = CHUNK_SIZE
         return await _read_all(session, parse)
 
     return asyncio.run(main())
+
+
+def received(data: bytes) -> ReceiveBuffer:
+    """The stream already received, whole: the session decodes in place, as from the socket."""
+    buffer = ReceiveBuffer(len(data) + 65536)
+    buffer.feed_data(data)
+    buffer.feed_eof()
+    return buffer
+
+
+def stream_reader(data: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader(limit=len(data) + 1)
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
 
 
 def main() -> None:
@@ -120,13 +131,15 @@ def main() -> None:
         (
             "tidecast IngestSession + parse_message",
             lambda: session_run(
-                data, lambda r: IngestSession(r, _NullWriter(), limits=limits), parse_message
+                lambda: IngestSession(received(data), _NullWriter(), limits=limits), parse_message
             ),
             5,
         ),
         (
             "pyrtmp SessionManager + MessageFactory",
-            lambda: session_run(data, lambda r: SessionManager(r, _NullWriter()), MessageFactory.from_chunk),
+            lambda: session_run(
+                lambda: SessionManager(stream_reader(data), _NullWriter()), MessageFactory.from_chunk
+            ),
             1,
         ),
     ]

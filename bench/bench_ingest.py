@@ -1,6 +1,6 @@
 """RTMP ingest cost: Tidecast's ingest, plain pyrtmp and nginx-rtmp, side by side, recording to disk.
 
-    .venv/bin/python bench/bench_ingest.py [--seconds 20] [--publishers 8]
+    .venv/bin/python bench/bench_ingest.py [--seconds 20] [--rounds 3] [--publishers 8]
 
 A 6 Mbps 1080p30 H.264/AAC source is encoded once, then published with `ffmpeg -c copy` (so the
 publisher costs almost nothing) to each server in turn, each one writing what it receives to disk:
@@ -9,7 +9,9 @@ Tidecast with its FLV recording sink, pyrtmp with its README-style FLV writer, n
 
 - CPU-seconds per media second at real time (`-re`): the time the scheduler ran the server's
   threads (/proc/<pid>/task/*/schedstat, nanoseconds; nginx: master + worker), and beside it the
-  user + system ticks of /proc/<pid>/stat, which miss part of short wakeups;
+  user + system ticks of /proc/<pid>/stat, which miss part of short wakeups. All servers run at
+  once and take turns, round after round, so that a slow spell of a shared machine hits them
+  alike; the median round is reported, with the spread of the rounds;
 - maximum throughput in MB/s without `-re` (the publisher pushes as fast as the server takes it);
 - N concurrent real-time publishers: how many finished within 10 % of the time a publisher alone takes.
 
@@ -24,6 +26,7 @@ import json
 import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -230,32 +233,47 @@ def start_nginx(work_dir: Path) -> Server:
 
 @dataclass
 class Figures:
-    cpu_per_media_second: float
-    cpu_ticks_per_media_second: float
-    max_mb_per_second: float
-    concurrent_ok: int
-    concurrent_slowest: float
+    cpu_rounds: list[float]
+    cpu_ticks_rounds: list[float]
+    max_mb_per_second: float = 0.0
+    concurrent_ok: int = 0
+    concurrent_slowest: float = 0.0
+
+    @property
+    def cpu_per_media_second(self) -> float:
+        return statistics.median(self.cpu_rounds)
+
+    @property
+    def cpu_ticks_per_media_second(self) -> float:
+        return statistics.median(self.cpu_ticks_rounds)
 
 
-def measure(server: Server, source: Path, media_seconds: float, publishers: int) -> Figures:
-    size_mb = source.stat().st_size / 1e6
-
+def realtime_cpu(server: Server, source: Path, media_seconds: float, key: str) -> tuple[float, float, float]:
+    """(scheduled CPU-s, tick CPU-s) per media second of one real-time publish, and its wall time."""
     before_scheduled, before_ticks = cpu_seconds(server.process.pid)
     started = time.monotonic()
-    publisher = publish(source, server.url("realtime"), realtime=True)
+    publisher = publish(source, server.url(key), realtime=True)
     if publisher.wait() != 0:
         raise SystemExit(f"{server.name}: real-time publish failed: {publisher.stderr.read().decode()}")  # type: ignore[union-attr]
-    alone = time.monotonic() - started  # what one publisher takes here, ffmpeg's own start-up included
+    took = time.monotonic() - started  # ffmpeg's own start-up included
     time.sleep(0.5)
     after_scheduled, after_ticks = cpu_seconds(server.process.pid)
-    cpu = (after_scheduled - before_scheduled) / media_seconds
-    cpu_ticks = (after_ticks - before_ticks) / media_seconds
+    return (
+        (after_scheduled - before_scheduled) / media_seconds,
+        (after_ticks - before_ticks) / media_seconds,
+        took,
+    )
 
+
+def throughput_and_concurrency(
+    server: Server, source: Path, figures: Figures, alone: float, publishers: int
+) -> None:
+    size_mb = source.stat().st_size / 1e6
     started = time.monotonic()
     publisher = publish(source, server.url("flat-out"), realtime=False)
     if publisher.wait() != 0:
         raise SystemExit(f"{server.name}: flat-out publish failed: {publisher.stderr.read().decode()}")  # type: ignore[union-attr]
-    throughput = size_mb / (time.monotonic() - started)
+    figures.max_mb_per_second = size_mb / (time.monotonic() - started)
 
     # Held at real time: exited cleanly, at most 10 % later than one publisher alone (8 ffmpeg start-ups share 2 cores).
     started = time.monotonic()
@@ -267,12 +285,16 @@ def measure(server: Server, source: Path, media_seconds: float, publishers: int)
         took = time.monotonic() - started
         slowest = max(slowest, took)
         held += code == 0 and took <= alone * 1.10
-    return Figures(cpu, cpu_ticks, throughput, held, slowest / alone)
+    figures.concurrent_ok = held
+    figures.concurrent_slowest = slowest / alone
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=20, help="media length of the source")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="real-time CPU rounds per server, taken in turns"
+    )
     parser.add_argument("--publishers", type=int, default=8, help="concurrent real-time publishers")
     parser.add_argument("--only", choices=["tidecast", "pyrtmp", "nginx-rtmp"], action="append")
     args = parser.parse_args()
@@ -289,17 +311,29 @@ def main() -> None:
             "pyrtmp": start_pyrtmp,
             "nginx-rtmp": start_nginx,
         }
+        servers: dict[str, Server] = {}
         results: dict[str, Figures] = {}
-        for name, start in starters.items():
-            if args.only and name not in args.only:
-                continue
-            work_dir = tmp_dir / name
-            work_dir.mkdir()
-            print(f"measuring {name}...", flush=True)
-            server = start(work_dir)
-            try:
-                results[name] = measure(server, source, media_seconds, args.publishers)
-            finally:
+        alone: dict[str, float] = {}
+        try:
+            for name, start in starters.items():
+                if args.only and name not in args.only:
+                    continue
+                work_dir = tmp_dir / name
+                work_dir.mkdir()
+                servers[name] = start(work_dir)
+                results[name] = Figures([], [])
+            for round_number in range(args.rounds):
+                for name, server in servers.items():
+                    print(f"round {round_number + 1}/{args.rounds}: {name}...", flush=True)
+                    cpu, ticks, took = realtime_cpu(server, source, media_seconds, f"round{round_number}")
+                    results[name].cpu_rounds.append(cpu)
+                    results[name].cpu_ticks_rounds.append(ticks)
+                    alone[name] = min(alone.get(name, took), took)
+            for name, server in servers.items():
+                print(f"throughput and {args.publishers} publishers: {name}...", flush=True)
+                throughput_and_concurrency(server, source, results[name], alone[name], args.publishers)
+        finally:
+            for server in servers.values():
                 server.stop()
 
     print()
@@ -308,17 +342,31 @@ def main() -> None:
     )
     nginx = results.get("nginx-rtmp")
     print(
-        f"{'server':<12} {'CPU-s/media-s':>14} {'(ticks)':>8} {'vs nginx':>9} {'max MB/s':>9} "
-        f"{'real-time':>10} {'slowest vs alone':>17}"
+        f"{'server':<12} {'CPU-s/media-s':>14} {'rounds min-max':>16} {'(ticks)':>8} {'vs nginx':>9} "
+        f"{'max MB/s':>9} {'real-time':>10} {'slowest vs alone':>17}"
     )
     for name, fig in results.items():
         ratio = f"{fig.cpu_per_media_second / nginx.cpu_per_media_second:.2f}x" if nginx else "-"
+        spread = f"{min(fig.cpu_rounds):.4f}-{max(fig.cpu_rounds):.4f}"
         print(
-            f"{name:<12} {fig.cpu_per_media_second:>14.4f} {fig.cpu_ticks_per_media_second:>8.4f} "
+            f"{name:<12} {fig.cpu_per_media_second:>14.4f} {spread:>16} {fig.cpu_ticks_per_media_second:>8.4f} "
             f"{ratio:>9} {fig.max_mb_per_second:>9.1f} "
             f"{fig.concurrent_ok:>7}/{args.publishers:<2} {fig.concurrent_slowest:>16.2f}x"
         )
-    print(json.dumps({name: vars(fig) for name, fig in results.items()}))
+    if nginx:
+        # Round by round, each server against nginx-rtmp in the same round: the ratio that noise moves least.
+        for name, fig in results.items():
+            if fig is not nginx:
+                ratios = [cpu / ref for cpu, ref in zip(fig.cpu_rounds, nginx.cpu_rounds, strict=True)]
+                print(f"{name} vs nginx-rtmp by round: " + ", ".join(f"{r:.2f}x" for r in ratios))
+    print(
+        json.dumps(
+            {
+                name: {**vars(fig), "cpu_per_media_second": fig.cpu_per_media_second}
+                for name, fig in results.items()
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

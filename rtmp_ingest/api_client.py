@@ -162,6 +162,7 @@ class IngestApiClient:
                 timeout=self._timeout,
                 headers={SECRET_HEADER: self._secret},
                 connector=aiohttp.TCPConnector(limit=32),
+                cookie_jar=aiohttp.DummyCookieJar(),  # the hooks set no cookies; skip the jar on every call
             )
         async with self._session.post(f"{self._base_url}/api/internal/{hook}", json=payload) as response:
             raw = await response.content.read(MAX_RESPONSE_BYTES + 1)

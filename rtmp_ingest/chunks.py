@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -113,10 +114,39 @@ class _ChunkStream:
         self.received = 0
 
 
-class ChunkStreamDecoder:
-    """Incremental decoder of the peer-to-us chunk stream of one connection."""
+M = TypeVar("M")
+# Builds a complete message from (chunk stream id, type id, message stream id, timestamp, payload).
+MessageFactory = Callable[[int, int, int, int, bytes], M]
 
-    def __init__(self, limits: ChunkLimits | None = None, *, ack_window: int = 0) -> None:
+
+class ChunkStreamDecoder(Generic[M]):
+    """Incremental decoder of the peer-to-us chunk stream of one connection.
+
+    Complete messages come out as `RtmpMessage`s, or as whatever `make_message` builds from the same
+    fields (the session builds pyrtmp's message classes directly, with no intermediate object)."""
+
+    @overload
+    def __init__(
+        self: ChunkStreamDecoder[RtmpMessage], limits: ChunkLimits | None = None, *, ack_window: int = 0
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        limits: ChunkLimits | None = None,
+        *,
+        ack_window: int = 0,
+        make_message: MessageFactory[M],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        limits: ChunkLimits | None = None,
+        *,
+        ack_window: int = 0,
+        make_message: MessageFactory[Any] = RtmpMessage,
+    ) -> None:
+        self._make_message = make_message
         self.limits = limits if limits is not None else ChunkLimits()
         self._chunk_size = DEFAULT_CHUNK_SIZE
         self._streams: dict[int, _ChunkStream] = {}
@@ -128,6 +158,7 @@ class ChunkStreamDecoder:
         self.bytes_decoded = 0
         self._acked_bytes = 0
         self._borrowing: list[_ChunkStream] = []  # streams whose `parts` view the buffer being decoded
+        self.starved = True  # the last decode() used up its input (at most an incomplete chunk is left)
         # Bytes after which an Acknowledgement is due; 0 disables acknowledgements.
         self.ack_window = ack_window
 
@@ -159,7 +190,7 @@ class ChunkStreamDecoder:
         self._acked_bytes = self.bytes_received
         return self.bytes_received & TIMESTAMP_MASK
 
-    def feed(self, data: Buffer) -> list[RtmpMessage]:
+    def feed(self, data: Buffer) -> list[M]:
         """Consume received bytes; return the messages they complete, in order."""
         self.push(data)
         return self.pull()
@@ -173,7 +204,7 @@ class ChunkStreamDecoder:
             self._input = bytes(data)
         self._offset = 0
 
-    def pull(self, max_messages: int = sys.maxsize, max_bytes: int = sys.maxsize) -> list[RtmpMessage]:
+    def pull(self, max_messages: int = sys.maxsize, max_bytes: int = sys.maxsize) -> list[M]:
         """The next complete messages of what was pushed, within the budgets of `decode()`."""
         messages, self._offset = self.decode(
             self._input, self._offset, len(self._input), max_messages, max_bytes
@@ -194,16 +225,18 @@ class ChunkStreamDecoder:
         end: int,
         max_messages: int = sys.maxsize,
         max_bytes: int = sys.maxsize,
-    ) -> tuple[list[RtmpMessage], int]:
+    ) -> tuple[list[M], int]:
         """Decode complete chunks of `buf[begin:end]`: about `max_messages` messages (an aggregate counts
         its parts) from at most `max_bytes` (or one chunk if it is larger). Returns them and the offset
-        reached; `buf[offset:end]` is left for the next call. Nothing of `buf` is kept afterwards."""
-        messages: list[RtmpMessage] = []
+        reached; `buf[offset:end]` is left for the next call. Nothing of `buf` is kept afterwards.
+        `starved` then tells whether it stopped for want of input (rather than for a budget)."""
+        messages: list[M] = []
         try:
             pos, starved = self._parse(buf, begin, end, messages, max_messages, max_bytes)
         finally:
             self._keep_borrowed_parts()
         self.bytes_decoded += pos - begin
+        self.starved = starved
         if starved and end - pos > self.limits.max_buffered_bytes:
             raise ProtocolError("too many unparsed bytes buffered")
         return messages, pos
@@ -218,7 +251,7 @@ class ChunkStreamDecoder:
         borrowing.clear()
 
     def _parse(
-        self, buf: Buffer, begin: int, end: int, out: list[RtmpMessage], max_messages: int, max_bytes: int
+        self, buf: Buffer, begin: int, end: int, out: list[M], max_messages: int, max_bytes: int
     ) -> tuple[int, bool]:
         """Decode complete chunks of `buf[begin:end]` within the budgets; return the offset reached
         and whether decoding stopped for want of input (rather than budget)."""
@@ -367,23 +400,22 @@ class ChunkStreamDecoder:
             self._complete(cs_id, stream, b"".join(parts), out)
         return pos, True
 
-    def _complete(self, cs_id: int, stream: _ChunkStream, payload: bytes, out: list[RtmpMessage]) -> None:
+    def _complete(self, cs_id: int, stream: _ChunkStream, payload: bytes, out: list[M]) -> None:
         type_id = stream.type_id
-        message = RtmpMessage(cs_id, type_id, stream.stream_id, stream.timestamp, payload)
-        if type_id == MSG_AGGREGATE:
-            out.extend(split_aggregate(message))
-            return
         if type_id <= MSG_SET_PEER_BANDWIDTH:
-            self._apply_protocol_control(message)
-        out.append(message)
+            self._apply_protocol_control(type_id, payload)
+        elif type_id == MSG_AGGREGATE:
+            aggregate = RtmpMessage(cs_id, type_id, stream.stream_id, stream.timestamp, payload)
+            out.extend(self._make_message(*part) for part in split_aggregate(aggregate))
+            return
+        out.append(self._make_message(cs_id, type_id, stream.stream_id, stream.timestamp, payload))
 
-    def _apply_protocol_control(self, message: RtmpMessage) -> None:
-        type_id = message.msg_type_id
+    def _apply_protocol_control(self, type_id: int, payload: bytes) -> None:
         if type_id not in (MSG_SET_CHUNK_SIZE, MSG_ABORT, MSG_WINDOW_ACK_SIZE):
             return
-        if len(message.payload) < 4:
+        if len(payload) < 4:
             raise ProtocolError(f"protocol control message {type_id} shorter than 4 bytes")
-        (value,) = _U32.unpack_from(message.payload)
+        (value,) = _U32.unpack_from(payload)
         if type_id == MSG_SET_CHUNK_SIZE:
             self.chunk_size = value  # applies to the very next chunk
         elif type_id == MSG_ABORT:

@@ -339,11 +339,13 @@ class IngestController(SimpleRTMPController):  # type: ignore[misc]  # pyrtmp is
 
     async def _media(self, session: Any, tag_type: int, message: Any) -> None:
         conn = self._connections[session]
-        if conn.sink is None or conn.stop_reason is not None:
+        sink = conn.sink
+        if sink is None or conn.stop_reason is not None:
             return  # media before Publish.Start, or after a stop: dropped
-        payload = bytes(message.payload)
-        conn.media.add(tag_type, message.timestamp, payload)
-        await conn.sink.feed(tag_type, message.timestamp, payload)
+        payload = message.payload  # bytes of its own, made by the decoder
+        timestamp = message.timestamp
+        conn.media.add(tag_type, timestamp, payload)
+        await sink.feed(tag_type, timestamp, payload)
 
     async def _write(self, session: Any, chunk: Chunk) -> None:
         session.write_chunk_to_stream(chunk)

@@ -87,45 +87,55 @@ def is_codec_header(tag_type: int, body: bytes) -> bool:
 
 
 class MediaStats:
-    """Rolling figures over the last `window_ms` of media timestamps; O(1) per tag."""
+    """Rolling figures over the last `window_s` seconds of media timestamps, in per-second buckets:
+    a tag costs a few additions, a snapshot a handful, and the memory is fixed."""
 
-    def __init__(self, *, window_ms: int = 5000) -> None:
-        self._window_ms = window_ms
-        self._bytes: deque[tuple[int, int]] = deque(maxlen=4096)  # (timestamp, size) of every tag
-        self._frames: deque[int] = deque(maxlen=1024)  # video frame timestamps
+    def __init__(self, *, window_s: int = 5) -> None:
+        self._window_s = window_s
+        # (media second, bytes, video frames) of the last whole seconds, oldest first.
+        self._seconds: deque[tuple[int, int, int]] = deque(maxlen=window_s)
+        self._second: int | None = None  # the media second being counted
+        self._bytes = 0
+        self._frames = 0
         self._last_keyframe_ms: int | None = None
         self._keyframe_interval_ms = 0
         self.total_bytes = 0
 
     def add(self, tag_type: int, timestamp_ms: int, body: bytes) -> None:
-        self.total_bytes += len(body)
-        # Only the window is kept, so a snapshot looks at a few hundred tags, not thousands.
-        horizon = timestamp_ms - self._window_ms
-        sizes = self._bytes
-        sizes.append((timestamp_ms, len(body)))
-        while sizes[0][0] < horizon:
-            sizes.popleft()
-        if tag_type != TAG_VIDEO or is_codec_header(tag_type, body):
+        size = len(body)
+        self.total_bytes += size
+        second = timestamp_ms // 1000
+        if second != self._second:
+            self._next_second(second)
+        self._bytes += size
+        # Video frames, not the codec configuration (AVC/HEVC sequence headers).
+        if tag_type != TAG_VIDEO or size < 2 or (body[1] == 0 and body[0] & 0x0F in (7, 12)):
             return
-        frames = self._frames
-        frames.append(timestamp_ms)
-        while frames[0] < horizon:
-            frames.popleft()
-        if is_video_keyframe(body):
+        self._frames += 1
+        if body[0] >> 4 == 1:  # keyframe
             if self._last_keyframe_ms is not None and timestamp_ms > self._last_keyframe_ms:
                 self._keyframe_interval_ms = timestamp_ms - self._last_keyframe_ms
             self._last_keyframe_ms = timestamp_ms
 
+    def _next_second(self, second: int) -> None:
+        current = self._second
+        if current is not None and second < current:
+            return  # a tag from a second already counted (audio and video interleave): count it here
+        if current is not None:
+            if second - current > self._window_s:
+                self._seconds.clear()  # a gap longer than the window: nothing before it is recent
+            else:
+                self._seconds.append((current, self._bytes, self._frames))
+        self._second, self._bytes, self._frames = second, 0, 0
+
     def snapshot(self) -> dict[str, float]:
-        latest = max((ts for ts, _ in self._bytes), default=0)
-        start = latest - self._window_ms
-        in_window = [(ts, size) for ts, size in self._bytes if ts > start]
-        window_bytes = sum(size for _, size in in_window)
-        covered_ms = max(latest - min((ts for ts, _ in in_window), default=latest), 1000)
-        recent = [ts for ts in self._frames if ts > start]
-        span_ms = (max(recent) - min(recent)) if len(recent) > 1 else 0
+        """Over the whole seconds in the window (the second in progress while there are none)."""
+        seconds = list(self._seconds) or [(self._second or 0, self._bytes, self._frames)]
+        covered_s = max(seconds[-1][0] - seconds[0][0] + 1, 1)
+        window_bytes = sum(entry[1] for entry in seconds)
+        frames = sum(entry[2] for entry in seconds)
         return {
-            "bitrate_kbps": round(window_bytes * 8 / covered_ms, 1),
-            "fps": round((len(recent) - 1) * 1000 / span_ms, 2) if span_ms else 0.0,
+            "bitrate_kbps": round(window_bytes * 8 / covered_s / 1000, 1),
+            "fps": round(frames / covered_s, 2),
             "keyframe_interval": round(self._keyframe_interval_ms / 1000, 3),
         }

@@ -73,7 +73,7 @@ class SessionLimits:
     # `yield_bytes` decoded or `messages_per_yield` messages handed out, whichever comes first. One
     # decoder call decodes at most `decode_slice` bytes (or one larger chunk) and the messages still
     # in the budget, which bounds its work whatever the chunk size.
-    decode_slice: int = 64 * 1024
+    decode_slice: int = 128 * 1024
     yield_bytes: int = 128 * 1024
     messages_per_yield: int = 32
     # Once media flows, the kernel wakes the reader about once per this much media (see watermark.py):
@@ -91,6 +91,18 @@ class SessionLimits:
             raise ValueError("decode_slice, yield_bytes and messages_per_yield must be positive")
         if self.media_batch_seconds < 0:
             raise ValueError("media_batch_seconds must not be negative")
+
+
+def make_chunk(chunk_stream_id: int, type_id: int, stream_id: int, timestamp: int, payload: bytes) -> Any:
+    """A complete message as pyrtmp's Chunk, audio and video already as their message classes (most
+    messages are media: built once, as what the controller dispatches on)."""
+    if type_id == MSG_VIDEO:
+        chunk_class: type[Any] = IngestVideoMessage
+    elif type_id == MSG_AUDIO:
+        chunk_class = IngestAudioMessage
+    else:
+        chunk_class = Chunk
+    return chunk_class(0, chunk_stream_id, timestamp, len(payload), type_id, stream_id, payload)
 
 
 def format_peer(peer: object) -> str:
@@ -112,8 +124,13 @@ class IngestSession(SessionManager):  # type: ignore[misc]
         limits: SessionLimits | None = None,
     ) -> None:
         self.limits = limits if limits is not None else SessionLimits()
-        self.decoder = ChunkStreamDecoder(self.limits.chunks, ack_window=self.limits.ack_window)
+        self.decoder = ChunkStreamDecoder(
+            self.limits.chunks, ack_window=self.limits.ack_window, make_message=make_chunk
+        )
         self.fairness_yields = 0  # times the reader gave the loop away in the middle of a backlog
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_deadline = 0.0
+        self._waiting = False
         self.watermark = ReceiveWatermark(
             writer.get_extra_info("socket"), batch_seconds=self.limits.media_batch_seconds
         )
@@ -165,35 +182,42 @@ class IngestSession(SessionManager):  # type: ignore[misc]
 
     async def _wait_for_data(self, seen: int) -> None:
         """Until bytes beyond the first `seen` arrive; IdleTimeout after the idle timeout, and while
-        reads are batched, a late batch flushed (see watermark.py). One timer per wait."""
+        reads are batched, a late batch flushed (see watermark.py)."""
         buffer: ReceiveBuffer = self.reader
         watermark = self.watermark
         loop = asyncio.get_running_loop()
         now = loop.time()
-        idle_at = now + self.limits.idle_timeout
-        timed_out = False
-        timer: asyncio.TimerHandle
-
-        def on_timer() -> None:
-            nonlocal timer, timed_out
-            if watermark.batching and loop.time() < idle_at:
-                watermark.flush()
-                timer = loop.call_at(idle_at, on_timer)
-            else:
-                timed_out = True
-                buffer.set_exception(IdleTimeout("no data from the peer in time"))
-
-        first = now + watermark.late_after if watermark.batching else idle_at
-        timer = loop.call_at(min(first, idle_at), on_timer)
+        # The idle timer is armed once and re-armed only when it fires early, not for every wait.
+        self._idle_deadline = now + self.limits.idle_timeout
+        if self._idle_timer is None:
+            self._idle_timer = loop.call_at(self._idle_deadline, self._on_idle_timer)
+        late = loop.call_at(now + watermark.late_after, watermark.flush) if watermark.batching else None
+        self._waiting = True
         try:
             await buffer.wait_for_data(seen)
         finally:
-            timer.cancel()
-        if buffer.received > seen and not timed_out:
-            return
+            self._waiting = False
+            if late is not None:
+                late.cancel()
         if buffer.error is not None:
             raise buffer.error
-        raise StreamClosedException()
+        if buffer.received == seen:
+            raise StreamClosedException()
+
+    def _stop_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _on_idle_timer(self) -> None:
+        loop = asyncio.get_running_loop()
+        if not self._waiting:
+            self._idle_timer = None  # the next wait arms it again
+        elif loop.time() < self._idle_deadline:
+            self._idle_timer = loop.call_at(self._idle_deadline, self._on_idle_timer)
+        else:
+            self._idle_timer = None
+            self.reader.set_exception(IdleTimeout("no data from the peer in time"))
 
     async def read_chunks_from_stream(self) -> AsyncIterator[Any]:
         """Complete messages as pyrtmp `Chunk`s (media already as their message class), until EOF."""
@@ -209,63 +233,52 @@ class IngestSession(SessionManager):  # type: ignore[misc]
         work_bytes = work_messages = 0  # done since the other tasks last had the loop
         media_flowing = False
         seen = 0  # bytes received that the decoder has been given
-        while True:
-            if buffer.received == seen:
-                # Only an incomplete chunk (or nothing) is waiting: wait for the peer, and the other
-                # tasks run meanwhile.
-                work_bytes = work_messages = 0
-                await self._wait_for_data(seen)
+        try:
             while True:
-                if buffer.received != seen:  # new bytes: after a wait, or read during a yield
-                    arrived = buffer.received - seen
-                    seen = buffer.received
-                    decoder.count_received(arrived)
-                    if media_flowing:
-                        watermark.on_read(arrived, loop.time())
-                over_budget = work_bytes >= yield_bytes or work_messages >= messages_per_yield
-                if over_budget:
-                    max_messages, max_bytes = messages_per_yield, decode_slice
-                else:
-                    max_messages = messages_per_yield - work_messages
-                    max_bytes = min(decode_slice, yield_bytes - work_bytes)
-                start = buffer.start
-                messages, reached = decoder.decode(data, start, buffer.end, max_messages, max_bytes)
-                progress = reached - start
-                if not progress:
-                    break  # at most an incomplete chunk is left: read more
-                buffer.consume(progress)
-                if over_budget:
-                    # Only now, with work in hand: an empty decode must not cost a loop turn. The
-                    # messages just decoded are handled in the next turn.
-                    await self._yield_to_others()
-                    work_bytes, work_messages = 0, len(messages)
-                else:
-                    work_bytes += progress
-                    work_messages += len(messages)
-                for message in messages:
-                    type_id = message.msg_type_id
-                    # Audio and video are most messages: built as their final message class at once.
-                    if type_id == MSG_VIDEO:
-                        chunk_class: type[Any] = IngestVideoMessage
-                        media_flowing = True
-                    elif type_id == MSG_AUDIO:
-                        chunk_class = IngestAudioMessage
-                        media_flowing = True
+                if buffer.received == seen:
+                    # Only an incomplete chunk (or nothing) is waiting: wait for the peer, and the other
+                    # tasks run meanwhile.
+                    work_bytes = work_messages = 0
+                    await self._wait_for_data(seen)
+                while True:
+                    if buffer.received != seen:  # new bytes: after a wait, or read during a yield
+                        arrived = buffer.received - seen
+                        seen = buffer.received
+                        decoder.count_received(arrived)
+                        if media_flowing:
+                            watermark.on_read(arrived, loop.time())
+                    over_budget = work_bytes >= yield_bytes or work_messages >= messages_per_yield
+                    if over_budget:
+                        max_messages, max_bytes = messages_per_yield, decode_slice
                     else:
-                        chunk_class = Chunk
-                    yield chunk_class(
-                        0,
-                        message.chunk_stream_id,
-                        message.timestamp,
-                        len(message.payload),
-                        type_id,
-                        message.msg_stream_id,
-                        message.payload,
-                    )
-            # Once per read, after its messages: a Window Acknowledgement Size among them applies.
-            sequence = decoder.take_acknowledgement()
-            if sequence is not None:
-                await self._acknowledge(sequence)
+                        max_messages = messages_per_yield - work_messages
+                        max_bytes = min(decode_slice, yield_bytes - work_bytes)
+                    start = buffer.start
+                    messages, reached = decoder.decode(data, start, buffer.end, max_messages, max_bytes)
+                    progress = reached - start
+                    if not progress:
+                        break  # at most an incomplete chunk is left: read more
+                    buffer.consume(progress)
+                    if over_budget:
+                        # Only now, with work in hand: an empty decode must not cost a loop turn. The
+                        # messages just decoded are handled in the next turn.
+                        await self._yield_to_others()
+                        work_bytes, work_messages = 0, len(messages)
+                    else:
+                        work_bytes += progress
+                        work_messages += len(messages)
+                    if not media_flowing:
+                        media_flowing = any(m.msg_type_id in (MSG_AUDIO, MSG_VIDEO) for m in messages)
+                    for message in messages:
+                        yield message
+                    if decoder.starved and buffer.received == seen:
+                        break  # nothing decodable is left, and nothing new came meanwhile: read more
+                # Once per read, after its messages: a Window Acknowledgement Size among them applies.
+                sequence = decoder.take_acknowledgement()
+                if sequence is not None:
+                    await self._acknowledge(sequence)
+        finally:
+            self._stop_idle_timer()  # closed or abandoned: its timer must not keep the connection
 
     async def _yield_to_others(self) -> None:
         self.fairness_yields += 1

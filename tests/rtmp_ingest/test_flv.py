@@ -44,14 +44,33 @@ def test_tag_start_and_file_end_frame_tags_as_tag_does() -> None:
 
 
 def test_media_stats_over_the_window() -> None:
-    stats = flv.MediaStats(window_ms=5000)
+    stats = flv.MediaStats(window_s=5)
+    stats.add(flv.TAG_VIDEO, 0, b"\x17\x00" + bytes(40))  # AVC sequence header: not a frame
     for n in range(600):  # 20 s of 30 fps video, 1000-byte frames, a keyframe every 2 s
         stats.add(flv.TAG_VIDEO, n * 1000 // 30, (b"\x17\x01" if n % 60 == 0 else b"\x27\x01") + bytes(998))
     snapshot = stats.snapshot()
     assert snapshot["fps"] == 30.0
     assert snapshot["keyframe_interval"] == 2.0
-    assert 235 <= snapshot["bitrate_kbps"] <= 245  # 30 kB/s
-    assert len(stats._frames) <= 5 * 30 + 2  # only the window is kept
+    assert snapshot["bitrate_kbps"] == 240.0  # 30 kB/s
+    assert len(stats._seconds) == 5  # only the window is kept
+
+
+def test_media_stats_before_a_whole_second_and_across_a_gap() -> None:
+    stats = flv.MediaStats(window_s=5)
+    for n in range(10):
+        stats.add(flv.TAG_VIDEO, n * 40, b"\x27\x01" + bytes(498))
+    assert stats.snapshot()["fps"] == 10.0  # the second in progress, while no whole one exists
+    stats.add(flv.TAG_AUDIO, 60_000, bytes(100))  # a minute later: the old seconds left the window
+    stats.add(flv.TAG_AUDIO, 61_000, bytes(100))
+    assert stats.snapshot() == {"bitrate_kbps": 0.8, "fps": 0.0, "keyframe_interval": 0.0}
+
+
+def test_media_stats_stay_bounded_under_a_flood_at_one_timestamp() -> None:
+    stats = flv.MediaStats(window_s=5)
+    for _ in range(20_000):
+        stats.add(flv.TAG_VIDEO, 1000, b"\x27\x01" + bytes(98))
+    assert len(stats._seconds) == 0
+    assert stats.snapshot()["bitrate_kbps"] == round(20_000 * 100 * 8 / 1000, 1)
 
 
 async def test_recording_sink_writes_every_tag_in_batches(tmp_path: Path) -> None:

@@ -97,6 +97,27 @@ async def test_idle_timeout_after_messages() -> None:
     got, error = await read_until_end(session)
     assert isinstance(error, IdleTimeout)
     assert [ch.payload for ch in got] == [b"a"]
+    assert session._idle_timer is None  # nothing left scheduled that keeps the connection alive
+
+
+async def test_idle_timer_is_armed_once_and_released_at_the_end() -> None:
+    reader = ReceiveBuffer()
+    session = IngestSession(reader, FakeWriter(), limits=SessionLimits(idle_timeout=5))
+    timers: list[object] = []
+
+    async def publisher() -> None:
+        for i in range(5):
+            await asyncio.sleep(0.001)
+            timers.append(session._idle_timer)
+            reader.feed_data(media(4, 8, i, b"a"))
+        reader.feed_eof()
+
+    task = asyncio.create_task(publisher())
+    assert len(await collect(session)) == 5
+    await task
+    assert timers[0] is not None
+    assert all(timer is timers[0] for timer in timers)
+    assert session._idle_timer is None
 
 
 async def test_messages_come_out_as_pyrtmp_chunks_with_set_chunk_size_applied() -> None:

@@ -54,8 +54,8 @@ class ReceiveBuffer:
         """The transport to pause and resume for flow control."""
         self._transport = transport
 
-    def get_buffer(self) -> memoryview:
-        """Where the next read goes: the free tail, after moving the waiting bytes to the front if it
+    def get_buffer(self, sizehint: int = -1) -> memoryview:
+        """Where the next read goes (whatever `sizehint` the loop passes): the free tail, after moving the waiting bytes to the front if it
         is short. Never empty: reading pauses before the waiting bytes could fill the buffer."""
         if self.start == self.end:
             self.start = self.end = 0
@@ -166,6 +166,9 @@ class IngestProtocol(asyncio.BufferedProtocol):
         self._handler = handler
         self._tasks = tasks
         self.buffer = ReceiveBuffer(buffer_size)
+        # The loop calls these on every read: straight to the buffer, without a frame of ours between.
+        self.get_buffer = self.buffer.get_buffer  # type: ignore[method-assign]
+        self.buffer_updated = self.buffer.buffer_updated  # type: ignore[method-assign]
         self._closed: asyncio.Future[None] | None = None
         self._connection_lost = False
         self._writing_paused = False
@@ -180,10 +183,10 @@ class IngestProtocol(asyncio.BufferedProtocol):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self.buffer.get_buffer()
+    def get_buffer(self, sizehint: int) -> memoryview:  # replaced per instance in __init__
+        return self.buffer.get_buffer(sizehint)
 
-    def buffer_updated(self, nbytes: int) -> None:
+    def buffer_updated(self, nbytes: int) -> None:  # replaced per instance in __init__
         self.buffer.buffer_updated(nbytes)
 
     def eof_received(self) -> bool:

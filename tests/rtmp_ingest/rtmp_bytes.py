@@ -159,6 +159,7 @@ RECEIVE_SLACK = 64 * 1024
 
 
 def reader_with(data: bytes, *, eof: bool = True) -> asyncio.StreamReader:
+    """A StreamReader holding `data`, for plain pyrtmp's SessionManager."""
     reader = asyncio.StreamReader(limit=2**20)
     reader.feed_data(data)
     if eof:

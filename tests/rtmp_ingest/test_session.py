@@ -237,7 +237,7 @@ async def test_drain_times_out_when_the_peer_does_not_read() -> None:
 async def watch_loop_turns(
     session: IngestSession, data: bytes, limits: SessionLimits
 ) -> list[tuple[int, int]]:
-    """Read `data` (all buffered at once, so StreamReader.read() never suspends) while another task
+    """Read `data` (all received at once, so no read ever waits for the peer) while another task
     notes (messages consumed, bytes decoded) at each of its turns."""
     session.limits = limits
     consumed = [0]

@@ -60,10 +60,7 @@ class ReceiveBuffer:
         if self.start == self.end:
             self.start = self.end = 0
         elif self.capacity - self.end < self._min_free and self.start > 0:
-            waiting = self.end - self.start
-            # Through a copy: the source and destination may overlap.
-            self.data[:waiting] = bytes(self._view[self.start : self.end])
-            self.start, self.end = 0, waiting
+            self._move_to_front()
         if self.end == self.capacity:
             raise BufferError("receive buffer full")  # reading was paused well before this
         return self._view[self.end :]
@@ -81,8 +78,7 @@ class ReceiveBuffer:
             raise BufferError("more data than the receive buffer holds")
         view = self.get_buffer()
         if len(data) > len(view):  # fits only once the waiting bytes move to the front
-            self.data[: self.waiting] = bytes(self._view[self.start : self.end])
-            self.start, self.end = 0, self.waiting
+            self._move_to_front()
             view = self._view[self.end :]
         view[: len(data)] = data
         self.buffer_updated(len(data))
@@ -135,6 +131,12 @@ class ReceiveBuffer:
         return self.take(nbytes)
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _move_to_front(self) -> None:
+        waiting = self.end - self.start
+        # Through a copy: the source and destination may overlap.
+        self.data[:waiting] = bytes(self._view[self.start : self.end])
+        self.start, self.end = 0, waiting
 
     def _pause(self) -> None:
         if not self._paused and self._transport is not None and not self._transport.is_closing():

@@ -56,12 +56,12 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy api workers rtmp_ingest transcoder hls_out
+	$(VENV)/bin/mypy api workers rtmp_ingest transcoder hls_out tidecast_common
 
 test: install browser-deps deploy-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy api workers rtmp_ingest transcoder hls_out
+	$(VENV)/bin/mypy api workers rtmp_ingest transcoder hls_out tidecast_common
 	$(PY) -m pytest
 
 clean:

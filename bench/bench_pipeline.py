@@ -48,8 +48,9 @@ sys.path.insert(0, str(REPO))
 
 from netutil import free_port, wait_listening  # noqa: E402
 
+from tidecast_common.ladder import DEFAULT_VARIANTS  # noqa: E402
 from transcoder.command import build_hls_command  # noqa: E402 - after the path insert
-from transcoder.ladder import DEFAULT_VARIANTS, SourceInfo, build_ladder  # noqa: E402
+from transcoder.ladder import SourceInfo, build_ladder  # noqa: E402
 
 SEGMENT_SECONDS = 2
 FPS = 30
@@ -314,8 +315,8 @@ def serve_ingest(preset: str) -> None:
     from rtmp_ingest.api_client import PublishGrant
     from rtmp_ingest.settings import IngestSettings
     from rtmp_ingest.sinks import MediaSink
+    from tidecast_common.logs import configure_logging
     from transcoder.live import LiveTranscode
-    from transcoder.logs import configure_logging
 
     settings = IngestSettings.from_env(os.environ)
     configure_logging(settings.log_level)

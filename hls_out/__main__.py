@@ -6,28 +6,34 @@ HLS_WORKERS processes share the port (default: one per CPU); with one, there is 
 from __future__ import annotations
 
 import os
+import sys
 
 from hls_out.metrics import start_metrics_endpoint
 from hls_out.settings import HlsSettings, worker_count
 from hls_out.workers import run, serve_one, serve_workers
-from transcoder.logs import configure_logging
+from tidecast_common.env import SettingsError
+from tidecast_common.logs import configure_logging
 
 
-def main() -> None:
-    settings = HlsSettings.from_environment(os.environ)
+def main() -> int:
+    try:
+        settings = HlsSettings.from_environment(os.environ)
+    except SettingsError as error:
+        print(f"hls_out: {error}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     settings.hls_root.mkdir(parents=True, exist_ok=True)
     count = worker_count(settings)
-    metrics_port = int(os.environ.get("HLS_METRICS_PORT") or 0)
-    if metrics_port:
+    if settings.metrics_port:
         start_metrics_endpoint(
-            host=os.environ.get("HLS_METRICS_HOST", "127.0.0.1"),
-            port=metrics_port,
+            host=settings.metrics_host,
+            port=settings.metrics_port,
             workers=count,
-            multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""),
+            multiprocess_dir=settings.multiprocess_dir,
         )
     run(serve_one(settings) if count == 1 else serve_workers(settings, count))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,17 +8,13 @@ so anything needing percent-encoding, any dot segment, backslash or NUL is refus
 from __future__ import annotations
 
 import os
-import re
 import stat
 from pathlib import Path
 from typing import NoReturn
 
-PREFIX = "/hls-live/"
-# The master `<url>.m3u8`, or `<url>/<rendition>/<file>` for variant playlists and segments.
-SERVABLE = re.compile(
-    r"/hls-live/(?:[a-z0-9]{16}\.m3u8"
-    r"|[a-z0-9]{16}/[A-Za-z0-9_-]{1,32}/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(?:m3u8|ts|m4s|mp4))"
-)
+from tidecast_common.layout import SERVABLE_PATH
+from tidecast_common.layout import URL_PREFIX as PREFIX
+
 HOSTILE = ("%", "\\", "\x00", "..", "//", "?", "#")
 MAX_PATH_LENGTH = 256
 
@@ -39,7 +35,7 @@ def hls_relative_path(request_path: str) -> str:
     """The path below the HLS root that `request_path` (raw, undecoded) names, checked for shape only."""
     # The shapes admit only [A-Za-z0-9_-], one "/" between parts and one "." before the suffix,
     # so a match holds no hostile token; anything else is refused, with the reason.
-    if not SERVABLE.fullmatch(request_path):
+    if not SERVABLE_PATH.fullmatch(request_path):
         _refuse(request_path)
     return request_path[len(PREFIX) :]
 

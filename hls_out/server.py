@@ -35,9 +35,10 @@ from hls_out.http import (
     response_head,
 )
 from hls_out.metrics import Kind, Traffic, request_kind
-from hls_out.paths import PREFIX, HlsPathError, resolve_hls_file
+from hls_out.paths import HlsPathError, resolve_hls_file
 from hls_out.settings import HlsSettings
 from hls_out.viewers import ViewerTracker, report_viewers_forever, session_key
+from tidecast_common.layout import URL_PREFIX as PREFIX
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from transcoder.logs import LogFormat, parse_log_format
+from tidecast_common.env import Env
+from tidecast_common.logs import LogFormat, parse_log_format
 
 
 @dataclass(frozen=True)
@@ -31,44 +32,42 @@ class HlsSettings:
     # Take the viewer's address from X-Real-IP. Anyone can send that header: turn it on only
     # when hls_out is reachable solely through a proxy that sets it (nginx in docker/).
     trust_proxy_headers: bool = False
+    # Prometheus scrape endpoint; port 0 turns it off. Several workers sum their figures through
+    # files in `multiprocess_dir`.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    multiprocess_dir: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> HlsSettings:
-        data_dir = Path(environ.get("TIDECAST_DATA_DIR", "data"))
+        env = Env(environ)
+        data_dir = env.path("TIDECAST_DATA_DIR", Path("data"))
         return cls(
-            host=environ.get("HLS_HOST", DEFAULTS.host),
-            port=int(environ.get("HLS_PORT", str(DEFAULTS.port))),
-            hls_root=Path(environ.get("HLS_ROOT", str(data_dir / "hls"))),
-            api_base_url=environ.get("API_BASE_URL", DEFAULTS.api_base_url).rstrip("/"),
-            ingest_shared_secret=environ.get("INGEST_SHARED_SECRET", ""),
-            viewer_window_seconds=float(
-                environ.get("HLS_VIEWER_WINDOW_SECONDS", str(DEFAULTS.viewer_window_seconds))
+            host=env.text("HLS_HOST", DEFAULTS.host),
+            port=env.integer("HLS_PORT", DEFAULTS.port, maximum=65535),
+            hls_root=env.path("HLS_ROOT", data_dir / "hls"),
+            api_base_url=env.text("API_BASE_URL", DEFAULTS.api_base_url).rstrip("/"),
+            ingest_shared_secret=env.text("INGEST_SHARED_SECRET"),
+            viewer_window_seconds=env.number(
+                "HLS_VIEWER_WINDOW_SECONDS", DEFAULTS.viewer_window_seconds, minimum=1
             ),
-            viewer_report_seconds=float(
-                environ.get("HLS_VIEWER_REPORT_SECONDS", str(DEFAULTS.viewer_report_seconds))
+            viewer_report_seconds=env.number(
+                "HLS_VIEWER_REPORT_SECONDS", DEFAULTS.viewer_report_seconds, minimum=0.1
             ),
-            cache_megabytes=int(environ.get("HLS_CACHE_MB", str(DEFAULTS.cache_megabytes))),
-            cache_file_megabytes=int(environ.get("HLS_CACHE_FILE_MB", str(DEFAULTS.cache_file_megabytes))),
-            max_connections=int(environ.get("HLS_MAX_CONNECTIONS", str(DEFAULTS.max_connections))),
-            workers=int(environ.get("HLS_WORKERS", str(DEFAULTS.workers))),
-            log_level=environ.get("LOG_LEVEL", DEFAULTS.log_level).upper(),
-            log_format=parse_log_format(environ.get("LOG_FORMAT", DEFAULTS.log_format)),
-            trust_proxy_headers=parse_flag(environ.get("HLS_TRUST_PROXY_HEADERS", "")),
+            cache_megabytes=env.integer("HLS_CACHE_MB", DEFAULTS.cache_megabytes),
+            cache_file_megabytes=env.integer("HLS_CACHE_FILE_MB", DEFAULTS.cache_file_megabytes),
+            max_connections=env.integer("HLS_MAX_CONNECTIONS", DEFAULTS.max_connections, minimum=1),
+            workers=env.integer("HLS_WORKERS", DEFAULTS.workers, maximum=256),
+            log_level=env.text("LOG_LEVEL", DEFAULTS.log_level).upper(),
+            log_format=parse_log_format(env.text("LOG_FORMAT", DEFAULTS.log_format)),
+            trust_proxy_headers=env.flag("HLS_TRUST_PROXY_HEADERS", default=False),
+            metrics_host=env.text("HLS_METRICS_HOST", DEFAULTS.metrics_host),
+            metrics_port=env.integer("HLS_METRICS_PORT", DEFAULTS.metrics_port, maximum=65535),
+            multiprocess_dir=env.text("PROMETHEUS_MULTIPROC_DIR"),
         )
 
 
 DEFAULTS = HlsSettings()
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
-
-
-def parse_flag(value: str) -> bool:
-    word = value.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ValueError(f"not a yes/no value: {value!r}")
 
 
 def worker_count(settings: HlsSettings) -> int:

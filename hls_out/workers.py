@@ -28,7 +28,7 @@ import uvloop
 from hls_out.server import HlsServer, start_viewer_reports
 from hls_out.settings import HlsSettings
 from hls_out.viewers import TouchBatch, ViewerTracker
-from transcoder.logs import configure_logging
+from tidecast_common.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 

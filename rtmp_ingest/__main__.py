@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import signal
 import sys
@@ -16,7 +15,7 @@ from rtmp_ingest.metrics import start_metrics_server
 from rtmp_ingest.server import IngestServer
 from rtmp_ingest.settings import IngestSettings, SettingsError
 from rtmp_ingest.sinks import FlvRecordingSink, MediaSink
-from transcoder.logs import configure_logging
+from tidecast_common.logs import configure_logging
 
 
 def sink_factory(settings: IngestSettings) -> SinkFactory:
@@ -33,7 +32,7 @@ def sink_factory(settings: IngestSettings) -> SinkFactory:
     def transcode(grant: PublishGrant) -> MediaSink:
         return LiveTranscode(
             video_url=grant.video_url,
-            ladder=[dataclasses.asdict(rendition) for rendition in grant.ladder],
+            ladder=grant.ladder,
             hls_root=settings.hls_root,
             segment_seconds=grant.segment_seconds,
             ffmpeg=settings.ffmpeg,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,22 +17,14 @@ from typing import Any
 
 import aiohttp
 
+from tidecast_common.ladder import LadderError, Variant, parse_variants
+from tidecast_common.layout import VIDEO_URL_PATTERN, is_video_url
+
 logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Ingest-Secret"  # noqa: S105 - a header name, not a secret
-_VIDEO_URL = re.compile(r"[a-z0-9]{16}")
-_RENDITION_NAME = re.compile(r"[a-z0-9_]{1,32}")
 MAX_RESPONSE_BYTES = 64 * 1024
 END_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
-
-
-@dataclass(frozen=True, slots=True)
-class Rendition:
-    name: str
-    height: int
-    video_kbps: int
-    audio_kbps: int
-    profile: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +32,7 @@ class PublishGrant:
     publish_id: str
     video_url: str
     channel: str
-    ladder: tuple[Rendition, ...]
+    ladder: tuple[Variant, ...]
     segment_seconds: int
     heartbeat_interval: float
 
@@ -179,13 +170,13 @@ class IngestApiClient:
 
 
 def parse_grant(body: Mapping[str, Any]) -> PublishGrant:
-    """Check every field of an allow answer; the video URL becomes a path, so it is held to [a-z0-9]{16}."""
+    """Check every field of an allow answer; the video URL becomes a path, so it is held to the video-url rule."""
     try:
         publish_id = str(uuid.UUID(str(body["publish_id"])))
         video_url = body["video_url"]
-        if not isinstance(video_url, str) or _VIDEO_URL.fullmatch(video_url) is None:
-            raise ApiResponseError("video_url is not 16 lowercase letters and digits")
-        ladder = tuple(_parse_rendition(item) for item in body.get("ladder", []))
+        if not isinstance(video_url, str) or not is_video_url(video_url):
+            raise ApiResponseError(f"video_url does not match {VIDEO_URL_PATTERN}")
+        ladder = parse_variants(body.get("ladder", []))
         segment_seconds = _positive_number(body.get("segment_seconds", 2), "segment_seconds")
         heartbeat = _positive_number(body.get("heartbeat_interval", 2), "heartbeat_interval")
         return PublishGrant(
@@ -196,25 +187,12 @@ def parse_grant(body: Mapping[str, Any]) -> PublishGrant:
             segment_seconds=int(segment_seconds),
             heartbeat_interval=float(heartbeat),
         )
+    except LadderError as error:
+        raise ApiResponseError(f"malformed ladder: {error}") from None
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, ApiResponseError):
             raise
         raise ApiResponseError(f"malformed grant: {type(error).__name__} {error}") from None
-
-
-def _parse_rendition(item: object) -> Rendition:
-    if not isinstance(item, dict):
-        raise ApiResponseError("ladder entries must be objects")
-    name = item.get("name")
-    if not isinstance(name, str) or _RENDITION_NAME.fullmatch(name) is None:
-        raise ApiResponseError("rendition name must be [a-z0-9_]{1,32}")
-    return Rendition(
-        name=name,
-        height=int(_positive_number(item.get("height"), "height")),
-        video_kbps=int(_positive_number(item.get("video_kbps"), "video_kbps")),
-        audio_kbps=int(_positive_number(item.get("audio_kbps"), "audio_kbps")),
-        profile=str(item.get("profile", "main"))[:16],
-    )
 
 
 def _positive_number(value: object, name: str) -> float:

@@ -32,7 +32,7 @@ from rtmp_ingest._pyrtmp import (
 )
 from rtmp_ingest.api_client import IngestApiClient, PublishDenial, PublishGrant
 from rtmp_ingest.chunks import ProtocolError
-from rtmp_ingest.flv import TAG_AUDIO, TAG_VIDEO, MediaStats
+from rtmp_ingest.media_stats import MediaStats
 from rtmp_ingest.messages import (
     IngestAudioMessage,
     IngestVideoMessage,
@@ -61,7 +61,8 @@ from rtmp_ingest.session import IngestSession, SessionLimits
 from rtmp_ingest.settings import IngestSettings
 from rtmp_ingest.sinks import MediaSink
 from rtmp_ingest.stream_keys import redact
-from transcoder.logs import current_video
+from tidecast_common.flv import TAG_AUDIO, TAG_VIDEO
+from tidecast_common.logs import current_video
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from rtmp_ingest._pyrtmp import (
     VideoMessage,
     WindowAcknowledgementSize,
 )
-from rtmp_ingest.amf import AmfValue, decode_values, encode_ecma_array, encode_values
+from tidecast_common.amf0 import AmfValue, decode_values, encode_ecma_array, encode_values
 
 __all__ = [
     "FCUnpublish",

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from transcoder.logs import LogFormat, parse_log_format
+from tidecast_common.env import Env, SettingsError
+from tidecast_common.logs import LogFormat, parse_log_format
+
+__all__ = ["IngestSettings", "SettingsError", "parse_hosts"]
 
 SinkKind = Literal["transcode", "record"]
-
-
-class SettingsError(ValueError):
-    """A missing or malformed environment variable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,36 +44,33 @@ class IngestSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
-        secret = environ.get("INGEST_SHARED_SECRET", "")
-        if not secret:
-            raise SettingsError("INGEST_SHARED_SECRET is required")
-        data_dir = Path(environ.get("TIDECAST_DATA_DIR", "data")).resolve()
-        sink = environ.get("INGEST_SINK", "transcode")
-        if sink not in ("transcode", "record"):
-            raise SettingsError("INGEST_SINK must be 'transcode' or 'record'")
+        env = Env(environ)
+        data_dir = env.path("TIDECAST_DATA_DIR", Path("data")).resolve()
         return cls(
-            shared_secret=secret,
-            hosts=parse_hosts(environ.get("RTMP_HOST", "127.0.0.1")),
-            port=_int(environ, "RTMP_PORT", 1935, minimum=0, maximum=65535),
-            app=environ.get("RTMP_APP", "streaming"),
-            api_base_url=environ.get("API_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            shared_secret=env.required("INGEST_SHARED_SECRET"),
+            hosts=parse_hosts(env.text("RTMP_HOST", "127.0.0.1")),
+            port=env.integer("RTMP_PORT", 1935, maximum=65535),
+            app=env.text("RTMP_APP", "streaming"),
+            api_base_url=env.text("API_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             data_dir=data_dir,
-            hls_root=Path(environ.get("HLS_ROOT", str(data_dir / "hls"))),
-            recordings_dir=Path(environ.get("INGEST_RECORDINGS_DIR", str(data_dir / "recordings"))),
-            sink="record" if sink == "record" else "transcode",
-            ffmpeg=environ.get("FFMPEG", "ffmpeg"),
-            handshake_timeout=_float(environ, "RTMP_HANDSHAKE_TIMEOUT", 10.0),
-            idle_timeout=_float(environ, "RTMP_IDLE_TIMEOUT", 30.0),
-            api_timeout=_float(environ, "INGEST_API_TIMEOUT", 2.5),
-            heartbeat_interval=_float(environ, "INGEST_HEARTBEAT_SECONDS", 2.0),
-            reject_delay=_float(environ, "RTMP_REJECT_DELAY", 0.3, maximum=0.9),
-            max_connections=_int(environ, "RTMP_MAX_CONNECTIONS", 256, minimum=1),
-            max_connections_per_ip=_int(environ, "RTMP_MAX_CONNECTIONS_PER_IP", 16, minimum=1),
-            shutdown_grace=_float(environ, "INGEST_SHUTDOWN_GRACE", 10.0),
-            log_level=environ.get("LOG_LEVEL", "INFO").upper(),
-            log_format=parse_log_format(environ.get("LOG_FORMAT", "plain")),
-            metrics_host=environ.get("INGEST_METRICS_HOST", "127.0.0.1"),
-            metrics_port=_int(environ, "INGEST_METRICS_PORT", 9101, minimum=0, maximum=65535),
+            hls_root=env.path("HLS_ROOT", data_dir / "hls"),
+            recordings_dir=env.path("INGEST_RECORDINGS_DIR", data_dir / "recordings"),
+            sink="record"
+            if env.choice("INGEST_SINK", "transcode", ("transcode", "record")) == "record"
+            else "transcode",
+            ffmpeg=env.text("FFMPEG", "ffmpeg"),
+            handshake_timeout=env.number("RTMP_HANDSHAKE_TIMEOUT", 10.0),
+            idle_timeout=env.number("RTMP_IDLE_TIMEOUT", 30.0),
+            api_timeout=env.number("INGEST_API_TIMEOUT", 2.5),
+            heartbeat_interval=env.number("INGEST_HEARTBEAT_SECONDS", 2.0),
+            reject_delay=env.number("RTMP_REJECT_DELAY", 0.3, maximum=0.9),
+            max_connections=env.integer("RTMP_MAX_CONNECTIONS", 256, minimum=1),
+            max_connections_per_ip=env.integer("RTMP_MAX_CONNECTIONS_PER_IP", 16, minimum=1),
+            shutdown_grace=env.number("INGEST_SHUTDOWN_GRACE", 10.0),
+            log_level=env.text("LOG_LEVEL", "INFO").upper(),
+            log_format=parse_log_format(env.text("LOG_FORMAT", "plain")),
+            metrics_host=env.text("INGEST_METRICS_HOST", "127.0.0.1"),
+            metrics_port=env.integer("INGEST_METRICS_PORT", 9101, maximum=65535),
         )
 
 
@@ -89,31 +85,3 @@ def parse_hosts(value: str) -> tuple[str, ...]:
     if hosts == ("::",):
         return ("0.0.0.0", "::")  # noqa: S104 - asked for explicitly with "::"
     return hosts
-
-
-def _int(
-    environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int = 1 << 31
-) -> int:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer") from None
-    if not minimum <= value <= maximum:
-        raise SettingsError(f"{name} must be between {minimum} and {maximum}")
-    return value
-
-
-def _float(environ: Mapping[str, str], name: str, default: float, *, maximum: float = 3600.0) -> float:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number") from None
-    if not 0 <= value <= maximum:
-        raise SettingsError(f"{name} must be between 0 and {maximum}")
-    return value

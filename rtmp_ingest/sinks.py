@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from rtmp_ingest import flv
+from tidecast_common import flv
 
 logger = logging.getLogger(__name__)
 

@@ -15,10 +15,9 @@ from typing import Any
 
 import ffmpeg
 
+from tidecast_common.layout import SEGMENT_PATTERN, VARIANT_PLAYLIST
 from transcoder.ladder import Rendition
 
-VARIANT_PLAYLIST = "index.m3u8"
-SEGMENT_PATTERN = "seg_%05d.ts"
 HLS_FLAGS = ("independent_segments", "temp_file", "program_date_time")
 # On a restart the playlists go on where the dead process left them: append_list marks its first
 # new segment with #EXT-X-DISCONTINUITY. Not discont_start: it would also insert one above the

@@ -1,4 +1,5 @@
-"""The rendition ladder: which qualities a live stream gets, derived from the source it really sends.
+"""This stream's renditions: the configured ladder (`tidecast_common.ladder`) applied to the source
+the publisher really sends.
 
 Heights in a `Variant` name the *short side* of the picture, so a portrait 1080x1920 source gets a
 "720p" rendition of 720x1280: the same pixel budget as a landscape 720p, and the name still says
@@ -8,11 +9,11 @@ side (the passthrough `source` rendition already covers the source's own size): 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-SOURCE_NAME = "source"
+from tidecast_common.ladder import SOURCE_NAME, Variant
+
 DEFAULT_FPS = 30.0
 # Used for BANDWIDTH when the publisher's metadata does not state its bitrates.
 FALLBACK_SOURCE_VIDEO_KBPS = 6000
@@ -20,54 +21,6 @@ FALLBACK_AUDIO_KBPS = 128
 # Above the target average, how far the encoder may go, and its rate-control buffer.
 MAXRATE_FACTOR = 1.1
 BUFSIZE_FACTOR = 2.0
-PROFILES = ("baseline", "main", "high")
-
-
-@dataclass(frozen=True, slots=True)
-class Variant:
-    """One configured quality: `height` is the short side of the picture."""
-
-    name: str
-    height: int
-    video_kbps: int
-    audio_kbps: int
-    profile: str = "main"
-
-    def __post_init__(self) -> None:
-        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f"variant name {self.name!r} must be letters, digits, '-' or '_'")
-        if self.name == SOURCE_NAME:
-            raise ValueError(f"{SOURCE_NAME!r} is implied and cannot be configured")
-        if self.height < 2 or self.video_kbps <= 0 or self.audio_kbps <= 0:
-            raise ValueError(f"variant {self.name!r} needs a positive height and bitrates")
-        if self.profile not in PROFILES:
-            raise ValueError(f"variant {self.name!r}: profile must be one of {PROFILES}")
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Variant:
-        return cls(
-            name=str(data["name"]),
-            height=int(data["height"]),
-            video_kbps=int(data["video_kbps"]),
-            audio_kbps=int(data["audio_kbps"]),
-            profile=str(data.get("profile", "main")),
-        )
-
-
-DEFAULT_VARIANTS: tuple[Variant, ...] = (
-    Variant("720p", 720, 2800, 128, "main"),
-    Variant("480p", 480, 1400, 96, "main"),
-    Variant("360p", 360, 800, 96, "baseline"),
-)
-
-
-def parse_variants(items: Iterable[Variant | Mapping[str, Any]]) -> tuple[Variant, ...]:
-    """Variants from settings or the API's JSON ladder; names must be unique."""
-    variants = tuple(item if isinstance(item, Variant) else Variant.from_mapping(item) for item in items)
-    names = [variant.name for variant in variants]
-    if len(set(names)) != len(names):
-        raise ValueError(f"duplicate rendition names in {names}")
-    return variants
 
 
 @dataclass(frozen=True, slots=True)

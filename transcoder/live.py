@@ -22,7 +22,6 @@ import contextlib
 import ctypes
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -32,23 +31,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from transcoder import flv
+from tidecast_common import flv
+from tidecast_common.ladder import Variant, parse_variants
+from tidecast_common.layout import VIDEO_URL_PATTERN, HlsLayout, is_video_url
+from transcoder import codecs
 from transcoder.command import build_hls_command
-from transcoder.ladder import (
-    MAXRATE_FACTOR,
-    Rendition,
-    SourceInfo,
-    Variant,
-    build_ladder,
-    parse_variants,
-)
-from transcoder.playlists import atomic_write_text, ensure_endlist, master_playlist, variant_playlist
+from transcoder.ladder import MAXRATE_FACTOR, Rendition, SourceInfo, build_ladder
+from transcoder.playlists import atomic_write_text, ensure_endlist, master_playlist
 from transcoder.progress import ProgressParser
 from transcoder.source import audio_codec_tag, source_info
 
 logger = logging.getLogger(__name__)
 
-VIDEO_URL_PATTERN = re.compile(r"[a-z0-9]{16}")
 STDERR_TAIL_LINES = 40
 STDERR_LINE_LIMIT = 16 * 1024
 MASTER_POLL_SECONDS = 0.1
@@ -92,15 +86,15 @@ class LiveTranscode:
         stop_timeout: float = 10.0,
         write_timeout: float = 10.0,
     ) -> None:
-        if not VIDEO_URL_PATTERN.fullmatch(video_url):
-            raise ValueError("video_url must be 16 lowercase letters or digits")
+        if not is_video_url(video_url):
+            raise ValueError(f"video_url must match {VIDEO_URL_PATTERN}")
         if segment_seconds < 1:
             raise ValueError("segment_seconds must be at least 1")
         self.video_url = video_url
         self._variants = parse_variants(ladder)
-        self._hls_root = Path(hls_root)
-        self._output_dir = self._hls_root / video_url
-        self._master_path = self._hls_root / f"{video_url}.m3u8"
+        self._layout = HlsLayout(Path(hls_root))
+        self._output_dir = self._layout.video_dir(video_url)
+        self._master_path = self._layout.master(video_url)
         self._segment_seconds = segment_seconds
         self._ffmpeg = ffmpeg
         self._preset = preset
@@ -212,7 +206,7 @@ class LiveTranscode:
     def _observe(self, tag_type: int, timestamp_ms: int, payload: bytes) -> bool:
         """Keep the headers a (re)start needs; True when this tag is a video keyframe to start on."""
         if tag_type == flv.TAG_VIDEO:
-            video = flv.video_tag_info(payload)
+            video = codecs.video_tag_info(payload)
             self._video_codec = self._video_codec or video.codec
             self._count_video(timestamp_ms, len(payload))
             if video.sequence_header:
@@ -220,7 +214,7 @@ class LiveTranscode:
                 return False
             return video.keyframe and (self._avc_header is not None or video.codec != "h264")
         if tag_type == flv.TAG_AUDIO:
-            audio = flv.audio_tag_info(payload)
+            audio = codecs.audio_tag_info(payload)
             self._audio_codec = self._audio_codec or audio.codec
             if audio.sequence_header:
                 self._aac_header = payload
@@ -274,7 +268,9 @@ class LiveTranscode:
         )
         self._started_at = time.monotonic()
         # A stream taken over after an ingest crash continues its playlists too.
-        continuing = any(variant_playlist(self._output_dir, r.name).exists() for r in self._renditions)
+        continuing = any(
+            self._layout.variant_playlist(self.video_url, r.name).exists() for r in self._renditions
+        )
         await self._spawn(restart=continuing)
         return self._process is not None
 
@@ -398,7 +394,7 @@ class LiveTranscode:
     async def _write_master_when_ready(self) -> None:
         """Publish the master once every rendition has a playlist, so players find them all."""
         while not self._master_written:
-            if all(variant_playlist(self._output_dir, r.name).exists() for r in self._renditions):
+            if all(self._layout.variant_playlist(self.video_url, r.name).exists() for r in self._renditions):
                 self._write_master(self._renditions)
                 return
             await asyncio.sleep(MASTER_POLL_SECONDS)
@@ -432,9 +428,11 @@ class LiveTranscode:
 
     def _finalize_playlists(self) -> None:
         """Every variant ends with #EXT-X-ENDLIST and the master lists those that exist: a VOD."""
-        present = [r for r in self._renditions if variant_playlist(self._output_dir, r.name).exists()]
+        present = [
+            r for r in self._renditions if self._layout.variant_playlist(self.video_url, r.name).exists()
+        ]
         for rendition in present:
-            if ensure_endlist(variant_playlist(self._output_dir, rendition.name)):
+            if ensure_endlist(self._layout.variant_playlist(self.video_url, rendition.name)):
                 logger.info("stream %s: closed the %s playlist", self.video_url, rendition.name)
         if present and (not self._master_written or len(present) != len(self._renditions)):
             self._write_master(present)

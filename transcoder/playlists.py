@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from transcoder.command import VARIANT_PLAYLIST
+from tidecast_common.layout import variant_uri
 from transcoder.ladder import Rendition
 
 ENDLIST = "#EXT-X-ENDLIST"
@@ -60,12 +60,8 @@ def master_playlist(
             f"#EXT-X-STREAM-INF:BANDWIDTH={rendition.bandwidth},AVERAGE-BANDWIDTH={average},"
             f'RESOLUTION={rendition.width}x{rendition.height},FRAME-RATE={fps:.3f},CODECS="{codecs}"'
         )
-        lines.append(f"{video_url}/{rendition.name}/{VARIANT_PLAYLIST}")
+        lines.append(variant_uri(video_url, rendition.name))
     return "\n".join(lines) + "\n"
-
-
-def variant_playlist(output_dir: Path, rendition_name: str) -> Path:
-    return output_dir / rendition_name / VARIANT_PLAYLIST
 
 
 def ensure_endlist(path: Path) -> bool:

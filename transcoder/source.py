@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from transcoder.flv import FlvError, parse_sps, sps_from_avc_sequence_header
+from tidecast_common.flv import FlvError
+from transcoder.codecs import parse_sps, sps_from_avc_sequence_header
 from transcoder.ladder import DEFAULT_FPS, SourceInfo
 
 # onMetaData codec ids: numbers from the FLV spec, or FourCC strings from newer encoders.

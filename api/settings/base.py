@@ -4,8 +4,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
-from transcoder.logs import logging_config, parse_log_format
+from tidecast_common.ladder import LadderError, parse_ladder_json
+from tidecast_common.logs import logging_config, parse_log_format
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -172,15 +174,14 @@ PUBLIC_HLS_URL = env.str("PUBLIC_HLS_URL", default="http://127.0.0.1:8080/hls-li
 HLS_ROOT = Path(env.str("HLS_ROOT", default=str(DATA_DIR / "hls")))
 # A live video whose ingest has not sent a heartbeat for this long is considered gone.
 LIVE_HEARTBEAT_TIMEOUT_SECONDS = env.int("LIVE_HEARTBEAT_TIMEOUT_SECONDS", default=30)
-# The rendition ladder sent to the ingest; "source" is always added first (passthrough).
-TRANSCODE_LADDER = env.json(
-    "TRANSCODE_LADDER",
-    default=[
-        {"name": "720p", "height": 720, "video_kbps": 2800, "audio_kbps": 128, "profile": "main"},
-        {"name": "480p", "height": 480, "video_kbps": 1400, "audio_kbps": 96, "profile": "main"},
-        {"name": "360p", "height": 360, "video_kbps": 800, "audio_kbps": 96, "profile": "baseline"},
-    ],
-)
+# The rendition ladder sent to the ingest; "source" is always added first (passthrough). A bad
+# ladder stops every process at start rather than refusing the first publish.
+try:
+    TRANSCODE_LADDER = [
+        rung.to_mapping() for rung in parse_ladder_json(env.str("TRANSCODE_LADDER", default=""))
+    ]
+except LadderError as error:
+    raise ImproperlyConfigured(str(error)) from None
 HLS_SEGMENT_SECONDS = env.int("HLS_SEGMENT_SECONDS", default=2)
 
 # --- Uploads -----------------------------------------------------------------------------------

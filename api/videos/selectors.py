@@ -8,6 +8,7 @@ from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from api.channels.models import Channel
 from api.core.errors import NotFound
 from api.videos.models import Video, VideoStatus
+from tidecast_common.layout import master_url
 
 PUBLIC_STATUSES = (VideoStatus.LIVE, VideoStatus.ENDED)
 SEARCH_MAX_LENGTH = 100
@@ -15,7 +16,7 @@ _CHANNEL_PUBLIC_FIELDS = ("channel__id", "channel__name", "channel__title")
 
 
 def video_playback_url(*, url: str) -> str:
-    return f"{settings.PUBLIC_HLS_URL.rstrip('/')}/{url}.m3u8"
+    return master_url(settings.PUBLIC_HLS_URL, url)
 
 
 def video_list_for_channel(*, channel: Channel) -> QuerySet[Video]:

@@ -7,8 +7,6 @@ then heartbeats every couple of seconds and reports the end (idempotently).
 from __future__ import annotations
 
 import logging
-import secrets
-import string
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,11 +25,10 @@ from api.core.errors import NotFound, PermissionDenied
 from api.core.images import validate_image_upload
 from api.videos.models import Video, VideoStatus
 from api.videos.thumbnails import live_thumbnail_schedule_if_due, video_thumbnail_resize_schedule
+from tidecast_common.layout import new_video_url
 
 logger = logging.getLogger(__name__)
 
-VIDEO_URL_ALPHABET = string.ascii_lowercase + string.digits
-VIDEO_URL_LENGTH = 16  # 36**16 ~ 2**82: not guessable, not sequential
 HEARTBEAT_INTERVAL_SECONDS = 2
 _IMAGE_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 
@@ -56,13 +53,9 @@ class HeartbeatVerdict:
     reason: str = ""  # "key_rotated" | "ended" when not proceeding
 
 
-def video_url_generate() -> str:
-    return "".join(secrets.choice(VIDEO_URL_ALPHABET) for _ in range(VIDEO_URL_LENGTH))
-
-
 def _unused_video_url() -> str:
     for _ in range(5):
-        url = video_url_generate()
+        url = new_video_url()
         if not Video.objects.filter(url=url).exists():
             return url
     raise RuntimeError("Could not draw an unused video url")  # 5 collisions in 2**82: a broken RNG

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import subprocess
 import time
 from enum import StrEnum
@@ -28,6 +27,13 @@ from django.db import transaction
 
 from api.core.imaging import OUTPUT_EXTENSION, ImageDecodeError, fit_renditions
 from api.videos.models import Video, VideoStatus
+from tidecast_common.layout import (
+    INIT_SEGMENT,
+    MEDIA_SEGMENT_SUFFIXES,
+    VARIANT_PLAYLIST,
+    HlsLayout,
+    is_video_url,
+)
 from workers.dispatch import QueueUnavailable, task_enqueue, task_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -38,8 +44,6 @@ THUMBNAIL_BOXES = ((1280, 720), (320, 4096))  # the full picture, then a 320-pix
 LIVE_THUMBNAIL_INTERVAL_SECONDS = 30
 FFMPEG_TIMEOUT_SECONDS = 15
 LIVE_THUMBNAIL_MAX_WIDTH = 1280
-_VIDEO_URL = re.compile(r"[a-z0-9]{1,32}")
-_SEGMENT_SUFFIXES = (".ts", ".m4s")
 
 
 class ThumbnailOutcome(StrEnum):
@@ -161,20 +165,22 @@ def _lowest_rendition_folder(video_folder: Path) -> Path | None:
 def live_segment_newest(*, video_url: str) -> Path | None:
     """The newest complete segment of the lowest rendition: the last one the playlist lists, else
     the newest segment file on disk."""
-    if not _VIDEO_URL.fullmatch(video_url):
+    if not is_video_url(video_url):
         return None
-    folder = _lowest_rendition_folder(Path(settings.HLS_ROOT) / video_url)
+    folder = _lowest_rendition_folder(HlsLayout(Path(settings.HLS_ROOT)).video_dir(video_url))
     if folder is None:
         return None
-    playlist = folder / "index.m3u8"
+    playlist = folder / VARIANT_PLAYLIST
     if playlist.is_file():
         entries = [line.strip() for line in playlist.read_text(errors="replace").splitlines()]
         listed = [
-            line for line in entries if line and not line.startswith("#") and line.endswith(_SEGMENT_SUFFIXES)
+            line
+            for line in entries
+            if line and not line.startswith("#") and line.endswith(MEDIA_SEGMENT_SUFFIXES)
         ]
         if listed and "/" not in listed[-1] and (folder / listed[-1]).is_file():
             return folder / listed[-1]
-    segments = [path for path in folder.iterdir() if path.suffix in _SEGMENT_SUFFIXES and path.is_file()]
+    segments = [path for path in folder.iterdir() if path.suffix in MEDIA_SEGMENT_SUFFIXES and path.is_file()]
     return max(segments, key=lambda path: path.stat().st_mtime_ns, default=None)
 
 
@@ -182,7 +188,7 @@ def live_frame_grab_command(*, segment: Path, ffmpeg: str = "ffmpeg") -> list[st
     """ffmpeg argv writing one JPEG frame of `segment` to stdout (an fMP4 segment needs its init
     segment first: it is read through the concat protocol)."""
     source = str(segment)
-    init = segment.parent / "init.mp4"
+    init = segment.parent / INIT_SEGMENT
     if segment.suffix == ".m4s" and init.is_file():
         source = f"concat:{init}|{segment}"
     return [

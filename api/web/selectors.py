@@ -12,8 +12,8 @@ from django.db.models import Q, QuerySet
 from api.channels.models import Channel
 from api.videos.models import Video, VideoStatus
 from api.videos.selectors import video_playback_url
+from tidecast_common.layout import is_video_url
 
-_VIDEO_URL_RE = re.compile(r"[a-z0-9]{1,32}")
 _CHANNEL_NAME_RE = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 # Public pages never even load the stream key columns.
 _SECRET_COLUMNS = ("stream_key_hash", "stream_key_ciphertext", "stream_key_prefix")
@@ -124,7 +124,7 @@ def video_search(*, query: str, limit: int = 48) -> list[VideoCard]:
 
 
 def video_get_public(*, url: str) -> VideoCard | None:
-    if not _VIDEO_URL_RE.fullmatch(url):
+    if not is_video_url(url):
         return None
     video = _public_videos().filter(url=url).first()
     return video_card(video=video) if video is not None else None

@@ -72,3 +72,36 @@ def test_local_settings_generate_private_secrets_in_the_data_folder(tmp_path):
         secret = tmp_path / name
         assert len(secret.read_text()) >= 48
         assert secret.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    ("ladder", "reason"),
+    [
+        ("not json", "not JSON"),
+        ('{"name": "720p"}', "JSON list"),
+        ('[{"name": "720p", "height": 720, "video_kbps": 2800}]', "audio_kbps"),
+        ('[{"name": "../x", "height": 720, "video_kbps": 2800, "audio_kbps": 128}]', "rendition name"),
+        ('[{"name": "source", "height": 720, "video_kbps": 2800, "audio_kbps": 128}]', "implied"),
+    ],
+)
+def test_a_bad_ladder_stops_the_api_at_start(tmp_path, ladder, reason):
+    result = load_settings("api.settings.local", tmp_path, TRANSCODE_LADDER=ladder)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert reason in result.stderr
+
+
+def test_the_ladder_from_the_environment_reaches_the_settings_as_mappings(tmp_path):
+    ladder = '[{"name": "540p", "height": 540, "video_kbps": 2000, "audio_kbps": 128}]'
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings as s; "
+         "import json; print(json.dumps(s.TRANSCODE_LADDER))"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "api.settings.local", "TIDECAST_DATA_DIR": str(tmp_path),
+             "TRANSCODE_LADDER": ladder},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {"name": "540p", "height": 540, "video_kbps": 2000, "audio_kbps": 128, "profile": "main"}
+    ]

@@ -28,7 +28,7 @@ from tests.deploy.servers import (
     stop_process,
 )
 from tests.netutil import free_port
-from transcoder import flv
+from tidecast_common import flv
 from transcoder.live import LiveTranscode
 
 URL = "deploytest000001"

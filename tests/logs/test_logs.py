@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from transcoder.logs import LogFormat, configure_logging, current_video, logging_config, parse_log_format
+from tidecast_common.logs import LogFormat, configure_logging, current_video, logging_config, parse_log_format
 
 Configure = Callable[[str, LogFormat], io.StringIO]
 

@@ -18,11 +18,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from rtmp_ingest.amf import decode_values, encode_values
 from rtmp_ingest.api_client import IngestApiClient, PublishGrant
 from rtmp_ingest.chunks import ChunkStreamDecoder, encode_message
 from rtmp_ingest.server import IngestServer
 from rtmp_ingest.settings import IngestSettings
+from tidecast_common.amf0 import decode_values, encode_values
 
 SECRET = "controller-test-secret"
 GOOD_KEY = "tc_good-key-0123456789abcdef"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from rtmp_ingest import flv
+from rtmp_ingest.media_stats import MediaStats
 from rtmp_ingest.sinks import FlvRecordingSink
+from tidecast_common import flv
 
 
 def read_tags(data: bytes) -> list[tuple[int, int, bytes]]:
@@ -44,7 +45,7 @@ def test_tag_start_and_file_end_frame_tags_as_tag_does() -> None:
 
 
 def test_media_stats_over_the_window() -> None:
-    stats = flv.MediaStats(window_s=5)
+    stats = MediaStats(window_s=5)
     stats.add(flv.TAG_VIDEO, 0, b"\x17\x00" + bytes(40))  # AVC sequence header: not a frame
     for n in range(600):  # 20 s of 30 fps video, 1000-byte frames, a keyframe every 2 s
         stats.add(flv.TAG_VIDEO, n * 1000 // 30, (b"\x17\x01" if n % 60 == 0 else b"\x27\x01") + bytes(998))
@@ -56,7 +57,7 @@ def test_media_stats_over_the_window() -> None:
 
 
 def test_media_stats_before_a_whole_second_and_across_a_gap() -> None:
-    stats = flv.MediaStats(window_s=5)
+    stats = MediaStats(window_s=5)
     for n in range(10):
         stats.add(flv.TAG_VIDEO, n * 40, b"\x27\x01" + bytes(498))
     assert stats.snapshot()["fps"] == 10.0  # the second in progress, while no whole one exists
@@ -66,7 +67,7 @@ def test_media_stats_before_a_whole_second_and_across_a_gap() -> None:
 
 
 def test_media_stats_stay_bounded_under_a_flood_at_one_timestamp() -> None:
-    stats = flv.MediaStats(window_s=5)
+    stats = MediaStats(window_s=5)
     for _ in range(20_000):
         stats.add(flv.TAG_VIDEO, 1000, b"\x27\x01" + bytes(98))
     assert len(stats._seconds) == 0

@@ -19,14 +19,6 @@ from rtmp_ingest._pyrtmp import (
     VideoMessage,
     WindowAcknowledgementSize,
 )
-from rtmp_ingest.amf import (
-    AmfError,
-    decode_all,
-    decode_values,
-    encode_ecma_array,
-    encode_value,
-    encode_values,
-)
 from rtmp_ingest.messages import (
     FCUnpublish,
     Metadata,
@@ -36,6 +28,14 @@ from rtmp_ingest.messages import (
     command_chunk,
     parse_message,
     status_object,
+)
+from tidecast_common.amf0 import (
+    AmfError,
+    decode_all,
+    decode_values,
+    encode_ecma_array,
+    encode_value,
+    encode_values,
 )
 
 

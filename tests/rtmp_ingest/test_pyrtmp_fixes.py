@@ -10,12 +10,12 @@ import textwrap
 import pytest
 
 from rtmp_ingest._pyrtmp import Chunk, MessageFactory, SessionManager, StreamClosedException
-from rtmp_ingest.amf import decode_all, encode_values
 from rtmp_ingest.chunks import ChunkLimits, ChunkStreamDecoder, ProtocolError
 from rtmp_ingest.messages import Metadata, NSPublish, parse_message
 from rtmp_ingest.receive import ReceiveBuffer
 from rtmp_ingest.session import HandshakeTimeout, IngestSession, SessionLimits
 from tests.rtmp_ingest.rtmp_bytes import EXT, FakeWriter, Msg, chunk, pyrtmp_messages, reader_with, received
+from tidecast_common.amf0 import decode_all, encode_values
 
 
 def ours(data: bytes) -> list[Msg]:

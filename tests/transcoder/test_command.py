@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tidecast_common.ladder import DEFAULT_VARIANTS
 from transcoder.command import build_hls_command
-from transcoder.ladder import DEFAULT_VARIANTS, SourceInfo, build_ladder
+from transcoder.ladder import SourceInfo, build_ladder
 
 GOLDEN = Path(__file__).parent / "golden"
 OUT = Path("/srv/hls/abcdefgh12345678")

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from transcoder import flv
+from tidecast_common import flv
+from transcoder import codecs
 
 
 def first_sequence_header(path: Path) -> bytes:
     for item in flv.iter_tags(path.read_bytes()):
-        if item.tag_type == flv.TAG_VIDEO and flv.video_tag_info(item.payload).sequence_header:
+        if item.tag_type == flv.TAG_VIDEO and codecs.video_tag_info(item.payload).sequence_header:
             return item.payload
     raise AssertionError("no AVC sequence header")
 
@@ -62,10 +63,14 @@ def test_metadata_tag_encodes_numbers_booleans_and_strings() -> None:
 
 
 def test_tag_kinds() -> None:
-    assert flv.video_tag_info(b"\x17\x00") == flv.VideoTagInfo("h264", keyframe=True, sequence_header=True)
-    assert flv.video_tag_info(b"\x27\x01") == flv.VideoTagInfo("h264", keyframe=False, sequence_header=False)
-    assert flv.audio_tag_info(b"\xaf\x00") == flv.AudioTagInfo("aac", sequence_header=True)
-    assert flv.audio_tag_info(b"\x2f") == flv.AudioTagInfo("mp3", sequence_header=False)
+    assert codecs.video_tag_info(b"\x17\x00") == codecs.VideoTagInfo(
+        "h264", keyframe=True, sequence_header=True
+    )
+    assert codecs.video_tag_info(b"\x27\x01") == codecs.VideoTagInfo(
+        "h264", keyframe=False, sequence_header=False
+    )
+    assert codecs.audio_tag_info(b"\xaf\x00") == codecs.AudioTagInfo("aac", sequence_header=True)
+    assert codecs.audio_tag_info(b"\x2f") == codecs.AudioTagInfo("mp3", sequence_header=False)
 
 
 @pytest.mark.parametrize(
@@ -76,13 +81,13 @@ def test_sps_gives_the_encoded_size_and_rate(
     flv_factory: Callable[..., Path], width: int, height: int, fps: int
 ) -> None:
     path = flv_factory(width=width, height=height, seconds=0.2, fps=fps, audio=False)
-    sps = flv.parse_sps(flv.sps_from_avc_sequence_header(first_sequence_header(path)))
+    sps = codecs.parse_sps(codecs.sps_from_avc_sequence_header(first_sequence_header(path)))
     assert (sps.width, sps.height, sps.fps) == (width, height, fps)
     assert sps.codec_tag.startswith("avc1.42")  # ultrafast is constrained baseline
 
 
 def test_garbage_sps_is_refused() -> None:
     with pytest.raises(flv.FlvError):
-        flv.parse_sps(b"\x68\x00")
+        codecs.parse_sps(b"\x68\x00")
     with pytest.raises(flv.FlvError):
-        flv.sps_from_avc_sequence_header(b"\x17\x00\x00\x00\x00\x02")
+        codecs.sps_from_avc_sequence_header(b"\x17\x00\x00\x00\x00\x02")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from transcoder import flv
-from transcoder.ladder import DEFAULT_VARIANTS
+from tidecast_common import flv
+from tidecast_common.ladder import DEFAULT_VARIANTS
 from transcoder.live import LiveTranscode
 
 URL = "abcdefgh12345678"
@@ -155,7 +155,8 @@ async def test_ffmpeg_killed_mid_stream_restarts_with_a_discontinuity(
 CHILD = """
 import asyncio, os, sys
 from pathlib import Path
-from transcoder import flv
+from tidecast_common import flv
+from transcoder import codecs
 from transcoder.live import LiveTranscode
 
 async def main():

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transcoder.ladder import DEFAULT_VARIANTS, SourceInfo, build_ladder
+from tidecast_common.ladder import DEFAULT_VARIANTS
+from transcoder.ladder import SourceInfo, build_ladder
 from transcoder.playlists import atomic_write_text, ensure_endlist, h264_codec_tag, master_playlist
 from transcoder.source import audio_codec_tag, source_info
 

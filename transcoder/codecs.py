@@ -1,108 +1,18 @@
-"""FLV: muxing the tags the ingest hands over, reading FLV files, and the codec headers inside.
-
-Only what the live pipeline needs: the file header, tags with their PreviousTagSize, an AMF0
-onMetaData script tag, the AVC/AAC packet headers, and an SPS parser for the picture size,
-profile, level and frame rate.
+"""What the transcoder reads inside FLV tag bodies: the AVC/AAC packet headers, and an SPS parser
+for the picture size, profile, level and frame rate. Tags themselves are `tidecast_common.flv`.
 """
 
 from __future__ import annotations
 
-import math
-import struct
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-TAG_AUDIO = 8
-TAG_VIDEO = 9
-TAG_SCRIPT = 18
-CODEC_AVC = 7
-SOUND_AAC = 10
+from tidecast_common.flv import CODEC_AVC, SOUND_AAC, FlvError
+
 AVC_SEQUENCE_HEADER = 0
 AAC_SEQUENCE_HEADER = 0
 FRAME_KEY = 1
-HEADER_SIZE = 9
-TAG_HEADER_SIZE = 11
-MAX_TAG_DATA = 0xFFFFFF
 SOUND_FORMATS = {0: "pcm", 2: "mp3", 10: "aac", 11: "speex"}
 VIDEO_CODECS = {2: "h263", 7: "h264", 12: "hevc"}
-
-
-class FlvError(ValueError):
-    """Malformed FLV data."""
-
-
-def file_header(*, has_audio: bool, has_video: bool) -> bytes:
-    """The 9-byte FLV header followed by PreviousTagSize0."""
-    flags = (0x04 if has_audio else 0) | (0x01 if has_video else 0)
-    return b"FLV\x01" + bytes([flags]) + struct.pack(">I", HEADER_SIZE) + b"\x00\x00\x00\x00"
-
-
-def tag(tag_type: int, timestamp_ms: int, payload: bytes) -> bytes:
-    """One tag: 11-byte header, body, PreviousTagSize. Timestamps wrap at 2**32 ms as FLV does."""
-    if len(payload) > MAX_TAG_DATA:
-        raise FlvError(f"tag body of {len(payload)} bytes exceeds the FLV limit")
-    timestamp = timestamp_ms & 0xFFFFFFFF
-    header = (
-        bytes([tag_type])
-        + len(payload).to_bytes(3, "big")
-        + (timestamp & 0xFFFFFF).to_bytes(3, "big")
-        + bytes([timestamp >> 24])
-        + b"\x00\x00\x00"
-    )
-    return header + payload + struct.pack(">I", TAG_HEADER_SIZE + len(payload))
-
-
-def metadata_tag(metadata: Mapping[str, object]) -> bytes:
-    """An onMetaData script tag with the numbers, booleans and strings of `metadata`."""
-    body = _amf_string_value("onMetaData") + b"\x08" + struct.pack(">I", len(metadata))
-    for key, value in metadata.items():
-        encoded = _amf_value(value)
-        if encoded is not None:
-            body += _amf_key(str(key)) + encoded
-    body += b"\x00\x00\x09"
-    return tag(TAG_SCRIPT, 0, body)
-
-
-def _amf_key(key: str) -> bytes:
-    raw = key.encode()[:0xFFFF]
-    return struct.pack(">H", len(raw)) + raw
-
-
-def _amf_string_value(value: str) -> bytes:
-    return b"\x02" + _amf_key(value)
-
-
-def _amf_value(value: object) -> bytes | None:
-    if isinstance(value, bool):
-        return b"\x01" + bytes([value])
-    if isinstance(value, int | float) and math.isfinite(value):
-        return b"\x00" + struct.pack(">d", float(value))
-    if isinstance(value, str):
-        return _amf_string_value(value)
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class FlvTag:
-    tag_type: int
-    timestamp_ms: int
-    payload: bytes
-
-
-def iter_tags(data: bytes) -> Iterator[FlvTag]:
-    """The tags of a whole FLV file (used by tests and benchmarks to play a file into the pipeline)."""
-    if len(data) < HEADER_SIZE + 4 or data[:3] != b"FLV":
-        raise FlvError("not an FLV file")
-    offset = int.from_bytes(data[5:9], "big") + 4
-    while offset + TAG_HEADER_SIZE <= len(data):
-        tag_type = data[offset] & 0x1F
-        size = int.from_bytes(data[offset + 1 : offset + 4], "big")
-        timestamp = int.from_bytes(data[offset + 4 : offset + 7], "big") | (data[offset + 7] << 24)
-        start = offset + TAG_HEADER_SIZE
-        if start + size > len(data):
-            raise FlvError("truncated tag")
-        yield FlvTag(tag_type, timestamp, data[start : start + size])
-        offset = start + size + 4
 
 
 @dataclass(frozen=True, slots=True)

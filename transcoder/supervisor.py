@@ -299,21 +299,21 @@ class SupervisedProcess:
             logger.debug("%s: %s", self.name, line)
 
     async def _finish(self, process: asyncio.subprocess.Process) -> int:
-        """Close stdin so the child finishes on EOF; SIGTERM, then SIGKILL, if it does not."""
-        if process.stdin is not None:
-            process.stdin.close()
-            with contextlib.suppress(OSError):
-                await process.stdin.wait_closed()
-        try:
-            return await asyncio.wait_for(process.wait(), timeout=self._limits.finish_timeout_seconds)
-        except TimeoutError:
-            logger.warning("%s: %d did not finish, terminating it", self.name, process.pid)
+        """Close stdin so the child finishes on EOF; SIGTERM, then SIGKILL, if it does not. The close
+        is inside the first timeout too: a child that reads nothing never lets its pipe flush."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._limits.finish_timeout_seconds):
+                if process.stdin is not None:
+                    process.stdin.close()
+                    with contextlib.suppress(OSError):
+                        await process.stdin.wait_closed()
+                return await process.wait()
+        logger.warning("%s: %d did not finish, terminating it", self.name, process.pid)
         with contextlib.suppress(ProcessLookupError):
             process.terminate()
-        try:
+        with contextlib.suppress(TimeoutError):
             return await asyncio.wait_for(process.wait(), timeout=self._limits.terminate_timeout_seconds)
-        except TimeoutError:
-            logger.warning("%s: %d ignored SIGTERM, killing it", self.name, process.pid)
+        logger.warning("%s: %d ignored SIGTERM, killing it", self.name, process.pid)
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         return await process.wait()

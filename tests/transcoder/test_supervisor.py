@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,16 @@ async def test_stop_terminates_a_child_that_ignores_eof() -> None:
     started = time.monotonic()
     assert await process.stop() == -signal.SIGTERM
     assert time.monotonic() - started < 2.0
+
+
+async def test_stop_is_bounded_while_a_write_is_stuck_in_the_pipe() -> None:
+    process = supervised(["sleep", "30"], limits=replace(FAST, write_timeout_seconds=30.0))
+    await process.start()
+    stuck = asyncio.create_task(process.write(b"x" * (4 * 1024 * 1024)))
+    await asyncio.sleep(0.1)
+    assert not stuck.done()
+    assert await asyncio.wait_for(process.stop(), timeout=3.0) == -signal.SIGTERM
+    assert not await asyncio.wait_for(stuck, timeout=3.0)
 
 
 async def test_stop_kills_a_child_that_ignores_sigterm() -> None:

@@ -98,18 +98,18 @@ class LiveTranscode:
         """Raises TranscodeFailed once ffmpeg has given up (see the module docstring)."""
         if self._stopping or not payload:
             return
-        process = self._process
-        if process.failed:
-            raise TranscodeFailed(f"stream {self.video_url}: the transcoder failed")
         try:
             keyframe = self._source.observe(tag_type, timestamp_ms, payload)
         except flv.FlvError as error:
             logger.warning("stream %s: dropping a malformed tag: %s", self.video_url, error)
             return
-        if process.runs == 0 and not (keyframe and await self._start()):
-            return
+        process = self._process
+        if keyframe and process.runs == 0:
+            await self._start()
+        if process.failed:
+            raise TranscodeFailed(f"stream {self.video_url}: the transcoder failed")
         if not process.running:
-            return  # between a crash and its restart: this media is lost
+            return  # not started yet, or between a crash and its restart: this media is lost
         data = self._source.bytes_for_run(
             process.runs, tag_type=tag_type, timestamp_ms=timestamp_ms, payload=payload, keyframe=keyframe
         )
@@ -154,24 +154,21 @@ class LiveTranscode:
 
     # --- composition ---------------------------------------------------------------------------
 
-    async def _start(self) -> bool:
+    async def _start(self) -> None:
         """The first start, once the source is known: its ladder, then ffmpeg."""
         source = self._source.probe()
         if source is None:
             logger.warning("stream %s: keyframe before the picture size is known", self.video_url)
-            return False
+            return
         self._renditions = build_ladder(
             source=source, variants=self._variants, segment_seconds=self._segment_seconds
         )
         logger.info("stream %s: renditions %s", self.video_url,
                     ", ".join(f"{r.name} {r.width}x{r.height}" for r in self._renditions))  # fmt: skip
-        if not await self._process.start():
-            return False
-        if not self._playlists.master_written:
+        if await self._process.start() and not self._playlists.master_written:
             self._master_task = asyncio.create_task(
                 self._playlists.publish_master_when_ready(self._renditions)
             )
-        return True
 
     def _command(self, restart: bool) -> list[str]:
         """The argv of each ffmpeg start. A stream taken over after an ingest crash finds its

@@ -14,6 +14,9 @@ writes to its stdin with `drain()` under a timeout, keeps a bounded tail of its 
 No child outlives its supervisor: it runs in a session of its own (a Ctrl-C on the terminal reaches
 the parent, which stops it in order), and on Linux the kernel sends it SIGTERM when the parent dies
 (PR_SET_PDEATHSIG, armed between fork and exec).
+
+It is one module of some 300 lines because spawning, writing, watching and stopping share one
+child and one state (`ProcessState`); the restart budget is apart (`RestartBudget`), and pure.
 """
 
 from __future__ import annotations

@@ -101,7 +101,10 @@ async def test_a_missing_ffmpeg_fails_at_the_first_keyframe(
     transcode = LiveTranscode(
         video_url=URL, ladder=[], hls_root=tmp_path, ffmpeg=str(tmp_path / "no-ffmpeg"), on_exit=exits.append
     )
+    header, keyframe = [t for t in flv.iter_tags(source.read_bytes()) if t.tag_type == flv.TAG_VIDEO][:2]
+    await transcode.feed(header.tag_type, header.timestamp_ms, header.payload)
+    assert not transcode.failed
     with pytest.raises(TranscodeFailed):
-        await feed_file(transcode, source)
+        await transcode.feed(keyframe.tag_type, keyframe.timestamp_ms, keyframe.payload)
     assert transcode.failed
     assert [(e.returncode, e.outcome) for e in exits] == [(None, ExitOutcome.FAILED)]

@@ -19,7 +19,10 @@ from tidecast_common.logs import configure_logging
 
 
 def sink_factory(settings: IngestSettings) -> SinkFactory:
-    """LiveTranscode (HLS renditions) by default; INGEST_SINK=record keeps the raw FLV instead."""
+    """LiveTranscode (HLS renditions) by default; INGEST_SINK=record keeps the raw FLV instead.
+
+    A LiveTranscode whose ffmpeg gave up raises TranscodeFailed from `feed()`, which ends the
+    publish: the publisher is disconnected and the video ends."""
     if settings.sink == "record":
 
         def record(grant: PublishGrant) -> MediaSink:
@@ -28,6 +31,9 @@ def sink_factory(settings: IngestSettings) -> SinkFactory:
         return record
 
     from transcoder.live import LiveTranscode
+    from transcoder.settings import TranscoderSettings
+
+    transcoder_settings = TranscoderSettings.from_env(os.environ)
 
     def transcode(grant: PublishGrant) -> MediaSink:
         return LiveTranscode(
@@ -36,6 +42,7 @@ def sink_factory(settings: IngestSettings) -> SinkFactory:
             hls_root=settings.hls_root,
             segment_seconds=grant.segment_seconds,
             ffmpeg=settings.ffmpeg,
+            settings=transcoder_settings,
         )
 
     return transcode

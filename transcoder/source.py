@@ -1,10 +1,20 @@
-"""What the publisher sends, worked out from the RTMP metadata and the codec sequence headers."""
+"""What the publisher sends: its FLV tags as they come in, and its size, rate and codecs.
+
+`LiveSource` sits between the ingest's tags and an ffmpeg stdin. It keeps what every (re)started
+ffmpeg must read before the media (the metadata and the AVC/AAC sequence headers), tells which tag
+is a keyframe to start on, and hands out the bytes for one ffmpeg run: a new run begins with an
+FLV file header, the metadata and the sequence headers, at the next keyframe; tags before that are
+dropped, as ffmpeg could not decode them. `source_info()` works out the source from the metadata
+and the SPS.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tidecast_common import flv
 from tidecast_common.flv import FlvError
+from transcoder import codecs
 from transcoder.codecs import parse_sps, sps_from_avc_sequence_header
 from transcoder.ladder import DEFAULT_FPS, SourceInfo
 
@@ -78,3 +88,93 @@ def source_info(
         audio_kbps=round(audio_kbps) if audio_kbps else None,
         video_codec_tag=codec_tag,
     )
+
+
+class LiveSource:
+    """One publish's FLV tags: header caching, probing, and the bytes for each ffmpeg run."""
+
+    def __init__(self) -> None:
+        self._metadata: dict[str, object] = {}
+        self._avc_header: bytes | None = None
+        self._aac_header: bytes | None = None
+        self._video_codec: str | None = None
+        self._audio_codec: str | None = None
+        self.info: SourceInfo | None = None  # set by probe()
+        self._primed_run: int | None = None
+        # Video bytes and time span seen, for the source's BANDWIDTH when the metadata has no bitrate.
+        self._video_bytes = 0
+        self._video_span_ms: tuple[int, int] | None = None
+
+    def set_metadata(self, metadata: Mapping[str, object]) -> None:
+        self._metadata = dict(metadata)
+
+    def observe(self, tag_type: int, timestamp_ms: int, payload: bytes) -> bool:
+        """Keep the headers a (re)start needs; True when this tag is a video keyframe to start on.
+
+        Raises FlvError for a malformed tag."""
+        if tag_type == flv.TAG_VIDEO:
+            video = codecs.video_tag_info(payload)
+            self._video_codec = self._video_codec or video.codec
+            self._count_video(timestamp_ms, len(payload))
+            if video.sequence_header:
+                self._avc_header = payload
+                return False
+            return video.keyframe and (self._avc_header is not None or video.codec != "h264")
+        if tag_type == flv.TAG_AUDIO:
+            audio = codecs.audio_tag_info(payload)
+            self._audio_codec = self._audio_codec or audio.codec
+            if audio.sequence_header:
+                self._aac_header = payload
+        return False
+
+    def probe(self) -> SourceInfo | None:
+        """The source as known so far (kept in `info`), or None while its picture size is unknown."""
+        self.info = source_info(
+            metadata=self._metadata,
+            avc_sequence_header=self._avc_header,
+            video_codec=self._video_codec,
+            audio_codec=self._audio_codec,
+        )
+        return self.info
+
+    def bytes_for_run(
+        self, run: int, *, tag_type: int, timestamp_ms: int, payload: bytes, keyframe: bool
+    ) -> bytes | None:
+        """What ffmpeg run number `run` reads for this tag; None while that run waits for a keyframe."""
+        if self._primed_run == run:
+            return flv.tag(tag_type, timestamp_ms, payload)
+        if not keyframe:
+            return None
+        self._primed_run = run
+        return self._priming_tags(timestamp_ms) + flv.tag(tag_type, timestamp_ms, payload)
+
+    def run_lost(self) -> None:
+        """A write did not reach ffmpeg: whatever runs next starts again from the headers."""
+        self._primed_run = None
+
+    def audio_codec_tag(self) -> str | None:
+        """The CODECS= entry of the audio, None without audio."""
+        if self.info is None or self.info.audio_codec is None:
+            return None
+        return audio_codec_tag(self._aac_header if self.info.audio_codec == "aac" else None)
+
+    def measured_video_kbps(self) -> int | None:
+        """The video bitrate over what arrived so far; None before a second of it."""
+        if self._video_span_ms is None:
+            return None
+        span_ms = self._video_span_ms[1] - self._video_span_ms[0]
+        return round(self._video_bytes * 8 / span_ms) if span_ms >= 1000 else None
+
+    def _count_video(self, timestamp_ms: int, size: int) -> None:
+        self._video_bytes += size
+        first = self._video_span_ms[0] if self._video_span_ms else timestamp_ms
+        self._video_span_ms = (first, max(first, timestamp_ms))
+
+    def _priming_tags(self, timestamp_ms: int) -> bytes:
+        has_audio = self.info is not None and self.info.audio_codec is not None
+        data = flv.file_header(has_audio=has_audio, has_video=True) + flv.metadata_tag(self._metadata)
+        if self._avc_header is not None:
+            data += flv.tag(flv.TAG_VIDEO, timestamp_ms, self._avc_header)
+        if self._aac_header is not None:
+            data += flv.tag(flv.TAG_AUDIO, timestamp_ms, self._aac_header)
+        return data

@@ -18,6 +18,7 @@ import pytest
 from tidecast_common import flv
 from tidecast_common.ladder import DEFAULT_VARIANTS
 from transcoder.live import LiveTranscode
+from transcoder.supervisor import ProcessExit
 
 URL = "abcdefgh12345678"
 pytestmark = pytest.mark.integration
@@ -115,13 +116,13 @@ async def test_ffmpeg_killed_mid_stream_restarts_with_a_discontinuity(
     flv_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
     source = flv_factory(width=640, height=360, seconds=10)
-    exits: list[tuple[int, bool]] = []
+    exits: list[ProcessExit] = []
     transcode = LiveTranscode(
         video_url=URL,
         ladder=[{"name": "240p", "height": 240, "video_kbps": 400, "audio_kbps": 64, "profile": "baseline"}],
         hls_root=tmp_path,
         preset="ultrafast",
-        on_exit=lambda code, restarting: exits.append((code, restarting)),
+        on_exit=exits.append,
     )
     killed: dict[str, float] = {}
 
@@ -138,7 +139,7 @@ async def test_ffmpeg_killed_mid_stream_restarts_with_a_discontinuity(
 
     assert killed["restarted"] < 2.0
     assert transcode.stats()["restarts"] == 1.0
-    assert exits == [(-signal.SIGKILL, True), (0, False)]
+    assert [(e.returncode, e.outcome) for e in exits] == [(-signal.SIGKILL, "restarting"), (0, "stopped")]
     for name in ("source", "240p"):
         text = (tmp_path / URL / name / "index.m3u8").read_text()
         before, _, after = text.partition("#EXTINF")[2].partition("#EXT-X-DISCONTINUITY")

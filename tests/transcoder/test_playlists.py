@@ -4,7 +4,16 @@ from pathlib import Path
 
 from tidecast_common.ladder import DEFAULT_VARIANTS
 from transcoder.ladder import SourceInfo, build_ladder
-from transcoder.playlists import atomic_write_text, ensure_endlist, h264_codec_tag, master_playlist
+from transcoder.playlists import (
+    Finalization,
+    atomic_write_text,
+    closed_playlist,
+    ensure_endlist,
+    h264_codec_tag,
+    master_playlist,
+    plan_finalization,
+    with_measured_bitrate,
+)
 from transcoder.source import audio_codec_tag, source_info
 
 
@@ -61,3 +70,34 @@ def test_source_info_prefers_the_sps_size_and_the_metadata_rate() -> None:
                            video_codec=None, audio_codec=None)  # fmt: skip
     assert no_audio is not None
     assert no_audio.audio_codec is None
+
+
+LADDER = build_ladder(source=SourceInfo(width=1280, height=720), variants=DEFAULT_VARIANTS, segment_seconds=2)
+
+
+def test_a_playlist_is_closed_once() -> None:
+    assert closed_playlist("#EXTM3U\nseg_00000.ts") == "#EXTM3U\nseg_00000.ts\n#EXT-X-ENDLIST\n"
+    assert closed_playlist("#EXTM3U\nseg_00000.ts\n") == "#EXTM3U\nseg_00000.ts\n#EXT-X-ENDLIST\n"
+    assert closed_playlist("#EXTM3U\nseg_00000.ts\n#EXT-X-ENDLIST\n") is None
+
+
+def test_a_recording_keeps_the_renditions_that_began() -> None:
+    names = [r.name for r in LADDER]
+    assert names == ["source", "480p", "360p"]
+    everything = plan_finalization(renditions=LADDER, present=set(names), master_written=True)
+    assert everything == Finalization(close=("source", "480p", "360p"), master=None)
+    # ffmpeg died before 360p had a playlist: the master must not list it.
+    partial = plan_finalization(renditions=LADDER, present={"source", "480p"}, master_written=True)
+    assert partial == Finalization(close=("source", "480p"), master=LADDER[:2])
+    # The stream ended before the master was published.
+    unpublished = plan_finalization(renditions=LADDER, present=set(names), master_written=False)
+    assert unpublished.master == LADDER
+    assert plan_finalization(renditions=LADDER, present=set(), master_written=False) == Finalization((), None)
+
+
+def test_the_measured_bitrate_stands_in_only_for_a_missing_stated_one() -> None:
+    measured = with_measured_bitrate(LADDER, stated_kbps=None, measured_kbps=2000)
+    assert (measured[0].video_kbps, measured[0].maxrate_kbps) == (2000, 2200)
+    assert measured[1:] == list(LADDER[1:])
+    assert with_measured_bitrate(LADDER, stated_kbps=4500, measured_kbps=2000) == list(LADDER)
+    assert with_measured_bitrate(LADDER, stated_kbps=None, measured_kbps=None) == list(LADDER)

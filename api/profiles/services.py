@@ -23,9 +23,9 @@ from django.db import transaction
 
 from api.core.images import validate_image_upload
 from api.core.imaging import OUTPUT_EXTENSION, ImageDecodeError, square_renditions
+from api.core.tasks import task_enqueue, task_enqueue_on_commit
 from api.profiles.models import AvatarStatus, Profile
 from api.users.models import User
-from workers.dispatch import task_enqueue, task_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from rest_framework.views import APIView
 from api.core.authentication import enforce_csrf
 from api.core.throttling import SignupRateThrottle, client_ip
 from api.users.cookies import auth_cookies_clear, auth_cookies_set
-from api.users.errors import TooManyAttempts
 from api.users.services import (
     TokenPair,
     refresh_token_blacklist,
@@ -119,15 +118,12 @@ class LoginApi(PublicAuthApi):
     def post(self, request: Request) -> Response:
         serializer = self.LoginInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            tokens = user_login(
-                username=serializer.validated_data["username"],
-                password=serializer.validated_data["password"],
-                client_ip=client_ip(request),
-                request=request._request,
-            )
-        except TooManyAttempts as exc:
-            raise exceptions.Throttled(wait=exc.retry_after, detail=exc.message) from exc
+        tokens = user_login(
+            username=serializer.validated_data["username"],
+            password=serializer.validated_data["password"],
+            client_ip=client_ip(request),
+            request=request._request,
+        )
         response = Response(TokenPairOutputSerializer(tokens).data)
         auth_cookies_set(response, request=request._request, tokens=tokens)
         # A new CSRF secret for the new session; the middleware sets the csrftoken cookie.

@@ -10,6 +10,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.middleware.csrf import get_token, rotate_token
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -55,8 +56,12 @@ def _error(description: str) -> OpenApiResponse:
 
 
 class PublicAuthApi(APIView):
+    """JSON bodies only: a page on another site can post a form (or text/plain) here, never JSON
+    without a CORS preflight, so it cannot sign a browser in to an account of its choosing."""
+
     authentication_classes = ()
     permission_classes = (AllowAny,)
+    parser_classes = (JSONParser,)
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)

@@ -53,7 +53,8 @@ def avatar_size_name(*, user_id: int, version: int, size: int) -> str:
 
 
 def profile_get_or_create(*, user: User) -> Profile:
-    profile, _ = Profile.objects.get_or_create(user=user)
+    # With its user, whose username every representation of a profile shows.
+    profile, _ = Profile.objects.select_related("user").get_or_create(user=user)
     return profile
 
 

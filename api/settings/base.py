@@ -240,7 +240,6 @@ LOGGING = logging_config(
 # Workers log through LOGGING too, not through Celery's own root handler.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task metrics (workers/metrics.py): served by the worker on this port when not 0.
-CELERY_IMPORTS = ["workers.metrics"]
 WORKER_METRICS_HOST = env.str("WORKER_METRICS_HOST", default="127.0.0.1")
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
 

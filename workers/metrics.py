@@ -4,7 +4,7 @@ The prefork pool runs tasks in child processes, so the figures go through promet
 multiprocess mode: with PROMETHEUS_MULTIPROC_DIR set (an empty folder, before the worker starts),
 every child writes its samples there and the main worker process serves their sum on
 WORKER_METRICS_PORT. Without the folder only a solo pool (`--pool=solo`) reports its tasks.
-Loaded by the worker through CELERY_IMPORTS.
+Imported by workers.celery, so every worker connects these handlers.
 """
 
 from __future__ import annotations

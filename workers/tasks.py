@@ -18,10 +18,10 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from api.core.tasks import QueueUnavailable
 from api.profiles import services as profile_services
 from api.videos import thumbnails
 from api.videos.services import video_end_stale
-from workers.dispatch import QueueUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -13,11 +12,11 @@ from rest_framework.views import APIView
 
 from api.channels.models import Channel
 from api.channels.selectors import (
+    OwnerChannel,
     channel_get_for_owner,
+    channel_get_owner_view,
     channel_get_public,
-    channel_is_live,
     channel_list_public,
-    channel_stream_key,
 )
 from api.channels.services import channel_create, channel_stream_key_rotate, channel_update
 from api.users.models import User
@@ -28,27 +27,18 @@ def signed_in_user(request: Request) -> User:
     return cast(User, request.user)  # IsAuthenticated has already refused anyone else
 
 
-class OwnerChannelOutputSerializer(serializers.Serializer[Any]):
+class OwnerChannelOutputSerializer(serializers.Serializer[OwnerChannel]):
     """The owner's view: the only representation that ever carries the stream key."""
 
     name = serializers.CharField()
     title = serializers.CharField()
     description = serializers.CharField()
-    stream_key = serializers.SerializerMethodField()
+    stream_key = serializers.CharField()
     stream_key_prefix = serializers.CharField()
     stream_key_rotated_at = serializers.DateTimeField()
-    ingest_url = serializers.SerializerMethodField()
-    is_live = serializers.SerializerMethodField()
+    ingest_url = serializers.CharField()
+    is_live = serializers.BooleanField()
     created_at = serializers.DateTimeField()
-
-    def get_stream_key(self, channel: Channel) -> str:
-        return channel_stream_key(channel=channel)
-
-    def get_ingest_url(self, channel: Channel) -> str:
-        return str(settings.PUBLIC_RTMP_URL)
-
-    def get_is_live(self, channel: Channel) -> bool:
-        return channel_is_live(channel=channel)
 
 
 class PublicChannelOutputSerializer(serializers.Serializer[Any]):
@@ -85,7 +75,7 @@ class UserChannelApi(APIView):
 
     @extend_schema(tags=["channel"], responses=OwnerChannelOutputSerializer)
     def get(self, request: Request) -> Response:
-        channel = channel_get_for_owner(owner=signed_in_user(request))
+        channel = channel_get_owner_view(owner=signed_in_user(request))
         return Response(OwnerChannelOutputSerializer(channel).data)
 
     @extend_schema(
@@ -97,15 +87,18 @@ class UserChannelApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.CreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        channel = channel_create(owner=signed_in_user(request), **serializer.validated_data)
+        channel_create(owner=signed_in_user(request), **serializer.validated_data)
+        channel = channel_get_owner_view(owner=signed_in_user(request))
         return Response(OwnerChannelOutputSerializer(channel).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(tags=["channel"], request=UpdateInputSerializer, responses=OwnerChannelOutputSerializer)
     def patch(self, request: Request) -> Response:
         serializer = self.UpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        channel = channel_get_for_owner(owner=signed_in_user(request))
-        channel = channel_update(channel=channel, **serializer.validated_data)
+        channel_update(
+            channel=channel_get_for_owner(owner=signed_in_user(request)), **serializer.validated_data
+        )
+        channel = channel_get_owner_view(owner=signed_in_user(request))
         return Response(OwnerChannelOutputSerializer(channel).data)
 
 

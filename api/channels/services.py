@@ -15,6 +15,7 @@ from api.channels.stream_keys import (
     stream_key_hash,
 )
 from api.core.errors import Conflict, DomainError
+from api.core.services import model_update, texts_given
 from api.users.models import User
 from api.videos.models import Video, VideoStatus
 
@@ -80,16 +81,8 @@ def channel_create(*, owner: User, name: str, title: str, description: str = "")
 
 def channel_update(*, channel: Channel, title: str | None = None, description: str | None = None) -> Channel:
     """Title and description only: the name is part of public links and never changes."""
-    fields: list[str] = []
-    if title is not None:
-        channel.title = title.strip()
-        fields.append("title")
-    if description is not None:
-        channel.description = description.strip()
-        fields.append("description")
-    if fields:
-        channel.full_clean(exclude=["owner", "name", "stream_key_hash"])
-        channel.save(update_fields=fields)
+    data = texts_given(title=title, description=description)
+    channel, _ = model_update(instance=channel, fields=["title", "description"], data=data)
     return channel
 
 

@@ -1,4 +1,8 @@
-"""Every error leaves the API as JSON: {"detail": message, "code": code[, "errors": {...}]}."""
+"""Every error leaves the API as JSON: {"detail": message, "code": code[, "errors": {...}]}.
+
+This is the one place domain errors (api.core.errors.DomainError and its subclasses) become HTTP:
+views let them propagate.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,13 @@ from api.core.errors import DomainError
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, DomainError):
-        return Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, DomainError) and exc.retry_after is not None:
+        # DRF's Throttled words the wait into the message and sets Retry-After.
+        exc = exceptions.Throttled(wait=exc.retry_after, detail=exc.message)
+    elif isinstance(exc, DomainError):
+        body = {"detail": exc.message, "code": exc.code, **exc.body_extra}
+        return Response(body, status=exc.status_code)
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         )

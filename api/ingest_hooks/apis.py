@@ -101,10 +101,7 @@ class PublishAuthorizeApi(IngestApi):
         except PublishDenied as denial:
             if denial.code == "unknown_key":
                 authorize_failure_record(client_ip=client_ip)
-            return Response(
-                {"allow": False, "code": denial.code, "detail": denial.message},
-                status=status.HTTP_403_FORBIDDEN,
-            )
+            raise
         return Response(self.GrantSerializer(grant).data)
 
 

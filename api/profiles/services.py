@@ -23,9 +23,10 @@ from django.db import transaction
 
 from api.core.images import validate_image_upload
 from api.core.imaging import OUTPUT_EXTENSION, ImageDecodeError, square_renditions
+from api.core.services import model_update, texts_given
+from api.core.tasks import task_enqueue, task_enqueue_on_commit
 from api.profiles.models import AvatarStatus, Profile
 from api.users.models import User
-from workers.dispatch import task_enqueue, task_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -52,21 +53,16 @@ def avatar_size_name(*, user_id: int, version: int, size: int) -> str:
 
 
 def profile_get_or_create(*, user: User) -> Profile:
-    profile, _ = Profile.objects.get_or_create(user=user)
+    # With its user, whose username every representation of a profile shows.
+    profile, _ = Profile.objects.select_related("user").get_or_create(user=user)
     return profile
 
 
 def profile_update(*, user: User, display_name: str | None = None, bio: str | None = None) -> Profile:
-    profile = profile_get_or_create(user=user)
-    fields = ["updated_at"]
-    if display_name is not None:
-        profile.display_name = display_name.strip()
-        fields.append("display_name")
-    if bio is not None:
-        profile.bio = bio.strip()
-        fields.append("bio")
-    profile.full_clean(exclude=["user", "avatar_original"])
-    profile.save(update_fields=fields)
+    data = texts_given(display_name=display_name, bio=bio)
+    profile, _ = model_update(
+        instance=profile_get_or_create(user=user), fields=["display_name", "bio"], data=data
+    )
     return profile
 
 

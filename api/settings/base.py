@@ -81,7 +81,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://tidecast")}
+# Throttle and lockout counters must be shared by every API process (gunicorn runs several): the
+# default is a table in the database (made by `migrate`), which needs no server of its own.
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://tidecast_cache")}
+_CULLING_CACHES = {
+    "django.core.cache.backends.db.DatabaseCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+    "django.core.cache.backends.locmem.LocMemCache",
+}
+if CACHES["default"]["BACKEND"] in _CULLING_CACHES:
+    # These caches drop a third of their entries past MAX_ENTRIES (Django's default: 300), which
+    # would let a burst of guessed names push the lockout counters out.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault(
+        "MAX_ENTRIES", env.int("CACHE_MAX_ENTRIES", default=100_000)
+    )
 
 AUTH_USER_MODEL = "users.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -227,7 +240,6 @@ LOGGING = logging_config(
 # Workers log through LOGGING too, not through Celery's own root handler.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task metrics (workers/metrics.py): served by the worker on this port when not 0.
-CELERY_IMPORTS = ["workers.metrics"]
 WORKER_METRICS_HOST = env.str("WORKER_METRICS_HOST", default="127.0.0.1")
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
 

@@ -1,11 +1,14 @@
-"""Local development: `make run` on a fresh machine, embedded defaults, nothing to configure."""
+"""Local development: `make run` on a fresh machine, embedded defaults, nothing to configure.
+
+DEBUG (base) stays off unless DJANGO_DEBUG says otherwise (runstack, behind `make run`, turns it on for
+the processes it starts): manage.py and the Celery worker fall back to these settings, and a
+process started without DJANGO_SETTINGS_MODULE must never run in debug.
+"""
 
 import secrets
 
 from .base import *  # noqa: F403
 from .base import DATA_DIR, env
-
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
 
 def _local_secret(name: str) -> str:

@@ -10,6 +10,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.middleware.csrf import get_token, rotate_token
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,7 +19,6 @@ from rest_framework.views import APIView
 from api.core.authentication import enforce_csrf
 from api.core.throttling import SignupRateThrottle, client_ip
 from api.users.cookies import auth_cookies_clear, auth_cookies_set
-from api.users.errors import TooManyAttempts
 from api.users.services import (
     TokenPair,
     refresh_token_blacklist,
@@ -56,8 +56,12 @@ def _error(description: str) -> OpenApiResponse:
 
 
 class PublicAuthApi(APIView):
+    """JSON bodies only: a page on another site can post a form (or text/plain) here, never JSON
+    without a CORS preflight, so it cannot sign a browser in to an account of its choosing."""
+
     authentication_classes = ()
     permission_classes = (AllowAny,)
+    parser_classes = (JSONParser,)
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
@@ -119,15 +123,12 @@ class LoginApi(PublicAuthApi):
     def post(self, request: Request) -> Response:
         serializer = self.LoginInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            tokens = user_login(
-                username=serializer.validated_data["username"],
-                password=serializer.validated_data["password"],
-                client_ip=client_ip(request),
-                request=request._request,
-            )
-        except TooManyAttempts as exc:
-            raise exceptions.Throttled(wait=exc.retry_after, detail=exc.message) from exc
+        tokens = user_login(
+            username=serializer.validated_data["username"],
+            password=serializer.validated_data["password"],
+            client_ip=client_ip(request),
+            request=request._request,
+        )
         response = Response(TokenPairOutputSerializer(tokens).data)
         auth_cookies_set(response, request=request._request, tokens=tokens)
         # A new CSRF secret for the new session; the middleware sets the csrftoken cookie.

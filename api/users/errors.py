@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.core.errors import DomainError
+from api.core.errors import DomainError, TooManyRequests
 
 
 class InvalidCredentials(DomainError):
@@ -22,10 +22,6 @@ class InvalidRefreshToken(DomainError):
         super().__init__("The refresh token is invalid, expired or already used.")
 
 
-class TooManyAttempts(DomainError):
-    status_code = 429
-    code = "throttled"
-
+class TooManyAttempts(TooManyRequests):
     def __init__(self, *, retry_after: int) -> None:
-        super().__init__("Too many failed sign-in attempts.")
-        self.retry_after = retry_after
+        super().__init__("Too many failed sign-in attempts.", retry_after=retry_after)

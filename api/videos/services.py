@@ -36,6 +36,8 @@ _IMAGE_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 class PublishDenied(PermissionDenied):
     """`code` is "unknown_key" or "already_live"."""
 
+    body_extra = {"allow": False}  # the ingest's answer has one shape, allowed or not
+
 
 @dataclass(frozen=True)
 class PublishGrant:

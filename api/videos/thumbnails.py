@@ -26,6 +26,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from api.core.imaging import OUTPUT_EXTENSION, ImageDecodeError, fit_renditions
+from api.core.tasks import QueueUnavailable, task_enqueue, task_enqueue_on_commit
 from api.videos.models import Video, VideoStatus
 from tidecast_common.layout import (
     INIT_SEGMENT,
@@ -34,7 +35,6 @@ from tidecast_common.layout import (
     HlsLayout,
     is_video_url,
 )
-from workers.dispatch import QueueUnavailable, task_enqueue, task_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

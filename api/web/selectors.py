@@ -1,22 +1,19 @@
-"""Reads behind the public pages: only public fields ever leave here (never a stream key)."""
+"""What the public pages show, as cards for the templates: every query goes through the selectors
+of api.videos and api.channels, so the pages and the API share one public-video policy (and never
+load a stream key)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Q, QuerySet
 
 from api.channels.models import Channel
+from api.channels.selectors import channel_get_public as channel_get_public_record
+from api.core.errors import NotFound
+from api.videos import selectors as videos
 from api.videos.models import Video, VideoStatus
-from api.videos.selectors import video_playback_url
-from tidecast_common.layout import is_video_url
-
-_CHANNEL_NAME_RE = re.compile(r"[-a-zA-Z0-9_]{1,50}")
-# Public pages never even load the stream key columns.
-_SECRET_COLUMNS = ("stream_key_hash", "stream_key_ciphertext", "stream_key_prefix")
 
 
 @dataclass(frozen=True)
@@ -87,47 +84,31 @@ def video_card(*, video: Video) -> VideoCard:
         created_at=video.created_at,
         started_at=video.started_at,
         ended_at=video.ended_at,
-        playback_url=video_playback_url(url=video.url),
-    )
-
-
-def _public_videos() -> QuerySet[Video]:
-    return Video.objects.select_related("channel__owner__profile").defer(
-        *(f"channel__{column}" for column in _SECRET_COLUMNS)
+        playback_url=videos.video_playback_url(url=video.url),
     )
 
 
 def video_list_live(*, limit: int = 48) -> list[VideoCard]:
-    videos = _public_videos().filter(status=VideoStatus.LIVE).order_by("-viewer_count", "-started_at")
-    return [video_card(video=v) for v in videos[:limit]]
+    return [video_card(video=v) for v in videos.video_list_live()[:limit]]
 
 
 def video_list_recordings(*, limit: int = 24) -> list[VideoCard]:
-    videos = _public_videos().filter(status=VideoStatus.ENDED).order_by("-ended_at", "-id")
-    return [video_card(video=v) for v in videos[:limit]]
+    return [video_card(video=v) for v in videos.video_list_ended()[:limit]]
 
 
 def video_search(*, query: str, limit: int = 48) -> list[VideoCard]:
-    """Live and recorded videos whose title or channel matches; live ones first."""
-    query = query.strip()[:100]
-    if not query:
+    """Live and recorded videos whose title or channel matches, as the API's search orders them."""
+    if not query.strip():
         return []
-    videos = (
-        _public_videos()
-        .filter(status__in=[VideoStatus.LIVE, VideoStatus.ENDED])
-        .filter(
-            Q(title__icontains=query) | Q(channel__name__icontains=query) | Q(channel__title__icontains=query)
-        )
-        .order_by("-status", "-created_at")  # "live" sorts before "ended"
-    )
-    return [video_card(video=v) for v in videos[:limit]]
+    return [video_card(video=v) for v in videos.video_list_public(search=query)[:limit]]
 
 
 def video_get_public(*, url: str) -> VideoCard | None:
-    if not is_video_url(url):
+    """The watch page's video: public, or scheduled (the page says it has not started)."""
+    try:
+        return video_card(video=videos.video_get_public(url=url, include_scheduled=True))
+    except NotFound:
         return None
-    video = _public_videos().filter(url=url).first()
-    return video_card(video=video) if video is not None else None
 
 
 @dataclass(frozen=True)
@@ -142,20 +123,13 @@ class ChannelPage:
 
 
 def channel_get_public(*, name: str, recordings_limit: int = 48) -> ChannelPage | None:
-    if not _CHANNEL_NAME_RE.fullmatch(name):
+    try:
+        channel = channel_get_public_record(name=name)
+    except NotFound:
         return None
-    channel = (
-        Channel.objects.select_related("owner__profile")
-        .defer(*_SECRET_COLUMNS)
-        .filter(name=name.lower())
-        .first()
-    )
-    if channel is None:
-        return None
-    videos = _public_videos().filter(channel=channel)
-    live = videos.filter(status=VideoStatus.LIVE).first()
-    upcoming = videos.filter(status=VideoStatus.SCHEDULED).order_by("-created_at", "-id").first()
-    recordings = videos.filter(status=VideoStatus.ENDED).order_by("-ended_at", "-id")[:recordings_limit]
+    live = channel.live_videos[0] if channel.live_videos else None  # type: ignore[attr-defined]
+    upcoming = videos.video_get_next_scheduled(channel=channel)
+    recordings = videos.video_list_ended(channel=channel)[:recordings_limit]
     return ChannelPage(
         name=channel.name,
         title=channel.title,

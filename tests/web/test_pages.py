@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
@@ -204,3 +205,10 @@ def test_pages_refuse_unsafe_methods(client, db):
 def test_hls_js_is_served_by_the_project():
     assert finders.find("vendor/hls/hls.min.js"), "run `npm ci` (make install) to fetch hls.js"
     assert finders.find("web/watch.js")
+
+
+def test_the_pages_query_through_the_shared_selectors_only():
+    """One public-video policy: api.web reads through api.videos/api.channels selectors, never the ORM."""
+    web = Path(__file__).resolve().parents[2] / "api" / "web"
+    direct = [path.name for path in web.glob("*.py") if ".objects" in path.read_text()]
+    assert direct == []

@@ -89,6 +89,8 @@ class Command(BaseCommand):
     def _child_environment(self, *, api_bind: str) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("DJANGO_SETTINGS_MODULE", "api.settings.local")
+        # The development stack: debug pages and media served by the API, unless told otherwise.
+        env.setdefault("DJANGO_DEBUG", "1")
         env.setdefault("TIDECAST_DATA_DIR", str(settings.DATA_DIR))
         env.setdefault("HLS_ROOT", str(settings.HLS_ROOT))
         env.setdefault("API_BASE_URL", f"http://{api_bind}")

@@ -1,25 +1,49 @@
-"""Sending tasks to the broker, by name, after the surrounding transaction commits.
+"""Queuing background tasks by name, after the surrounding transaction commits.
 
-A broker that cannot be reached is reported as QueueUnavailable (503), never as a 500, and the
-caller decides how to undo what it prepared for the task.
+The Celery app is built here, on the sending side, from Django settings (CELERY_*): the API only
+ever names a task, and `workers` (which imports this app, registers the tasks and runs them)
+stays a consumer of `api`, never a dependency of it.
+
+Broker: RabbitMQ when CELERY_BROKER_URL is set (amqp://...), else kombu's filesystem transport
+under the data folder, so `make run` needs no broker server. A broker that cannot be reached is
+reported as QueueUnavailable (503), never as a 500, and the caller decides how to undo what it
+prepared for the task.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from celery import Celery
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
 from api.core.errors import DomainError
-from workers.celery import app
 
 logger = logging.getLogger(__name__)
 
 # A broker that is down should be reported within a second or two, not after minutes of retries.
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.3, "interval_max": 0.5}
+_FILESYSTEM_FOLDER_OPTIONS = ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
+
+celery_app = Celery("tidecast")
+celery_app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _create_filesystem_broker_folders(sender: Celery, **_: Any) -> None:
+    """The filesystem transport expects its folders to exist, for senders and workers alike."""
+    if not str(sender.conf.broker_url or "").startswith("filesystem://"):
+        return
+    options = sender.conf.broker_transport_options or {}
+    for option in _FILESYSTEM_FOLDER_OPTIONS:
+        if option in options:
+            Path(options[option]).mkdir(parents=True, exist_ok=True)
+
+
+celery_app.on_after_configure.connect(_create_filesystem_broker_folders)
 
 
 class QueueUnavailable(DomainError):
@@ -30,7 +54,9 @@ class QueueUnavailable(DomainError):
 def task_enqueue(name: str, *, kwargs: dict[str, Any], expires: float | None = None) -> None:
     """Publish one task message now; ids only in `kwargs` (JSON)."""
     try:
-        app.send_task(name, kwargs=kwargs, expires=expires, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        celery_app.send_task(
+            name, kwargs=kwargs, expires=expires, retry=True, retry_policy=PUBLISH_RETRY_POLICY
+        )
     except (OperationalError, OSError) as exc:
         logger.warning("could not queue %s: %s", name, exc)
         raise QueueUnavailable(

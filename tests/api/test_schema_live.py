@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.netutil import free_port, wait_listening
+from tests.scratch_database import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -50,30 +51,6 @@ class LiveApi:
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own http URL
             return json.loads(response.read() or b"null")
-
-
-def _database(data_dir: Path) -> tuple[str, Callable[[], None]]:
-    """A database of the server's own, never pytest-django's: `<name>_schemathesis` next to
-    DATABASE_URL's on PostgreSQL, dropped afterwards; else a SQLite file in `data_dir`."""
-    configured = os.environ.get("DATABASE_URL", "")
-    if not configured.startswith("postgres"):
-        return f"sqlite:///{data_dir / 'schema.sqlite3'}", lambda: None
-    import psycopg2
-
-    base, _, name = configured.rpartition("/")
-    name = f"{name or 'tidecast'}_schemathesis"
-    admin = psycopg2.connect(f"{base}/postgres", connect_timeout=10)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-    return f"{base}/{name}", drop
 
 
 def _post(url: str, body: dict[str, Any], token: str = "", headers: dict[str, str] | None = None) -> Any:
@@ -106,7 +83,7 @@ def _recorded_video(url: str, *, stream_key: str, ingest_secret: str) -> str:
 @pytest.fixture(scope="module")
 def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     data_dir = tmp_path_factory.mktemp("schema-live")
-    database_url, drop_database = _database(data_dir)
+    database_url, drop_database = scratch_database("schemathesis", data_dir / "schema.sqlite3")
     env = {
         **{name: value for name, value in os.environ.items() if name != "CELERY_BROKER_URL"},
         "DJANGO_SETTINGS_MODULE": "api.settings.local",

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from api.core.metrics import metrics_view
 from api.ingest_hooks.authentication import IngestSecretAuthentication, IsIngest
 
+handler400 = "api.core.views.bad_request"
 handler404 = "api.core.views.not_found"
 handler500 = "api.core.views.server_error"
 

@@ -4,7 +4,8 @@ every constraint the API enforces on a string.
 Most error statuses follow from how a view is built, so `TidecastAutoSchema` derives them instead of
 each view listing them: a body can be invalid (400) or of the wrong media type (415), a signed-in
 endpoint refuses anonymous callers (401) and cookie callers without CSRF token (403), a path
-parameter or a page can name nothing (404), a throttled view says 429. What only the domain knows
+parameter or a page can name nothing (404), a throttled view says 429, and any of them answers 406
+to an Accept header that rules JSON out. What only the domain knows
 (409 for a second channel, 404 for a user without a channel, ...) each view states with
 `extend_schema(responses=...)`; a status a view states keeps the view's description.
 
@@ -94,6 +95,7 @@ class TidecastAutoSchema(AutoSchema):
             errors[403] = "No credentials, or wrong ones."
         if "{" in self.path:
             errors[404] = "Nothing has that name."
+        errors[406] = "The Accept header allows no JSON."
         if self.view.get_throttles():
             errors[429] = "Too many requests; `Retry-After` says when to try again."
         return errors

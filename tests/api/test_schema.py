@@ -67,7 +67,7 @@ def _request_schema(schema, method, path, media_type="application/json"):
 @pytest.mark.django_db
 def test_every_operation_documents_every_status_it_answers_with(schema):
     documented = {key: set(operation["responses"]) for key, operation in _operations(schema).items()}
-    assert documented == EXPECTED_STATUSES
+    assert documented == {key: {*statuses, "406"} for key, statuses in EXPECTED_STATUSES.items()}
 
 
 @pytest.mark.django_db
@@ -90,6 +90,21 @@ def test_the_documented_error_body_is_what_the_api_answers(auth_client, schema):
     assert set(body) <= set(schema["components"]["schemas"]["Error"]["properties"])
     assert body["code"] == "invalid"
     assert set(body["errors"]) == {"name", "title"}
+
+
+@pytest.mark.django_db
+def test_a_body_django_refuses_before_the_view_is_a_json_400(auth_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = auth_client.post("/api/user/channel/videos", {"title": "x" * 2048})
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
+
+
+@pytest.mark.django_db
+def test_an_accept_header_without_json_is_406(auth_client):
+    response = auth_client.get("/api/user/profile", HTTP_ACCEPT="text/html")
+    assert response.status_code == 406
+    assert response.json()["code"] == "not_acceptable"
 
 
 @pytest.mark.django_db

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -24,6 +24,7 @@ from api.channels.services import (
     channel_stream_key_rotate,
     channel_update,
 )
+from api.core.errors import NotFound
 from api.core.fields import StrictCharField, StrictRegexField
 from api.core.pagination import PageNumberPagination
 from api.core.schema import error_response
@@ -38,6 +39,7 @@ def signed_in_user(request: Request) -> User:
 # The stored name's pattern, in either case (names are lowercased on creation).
 CHANNEL_NAME_INPUT_PATTERN = "^" + CHANNEL_NAME_PATTERN.pattern.replace("a-z", "A-Za-z") + "$"
 NO_CHANNEL = error_response("You have no channel yet: create it with POST /api/user/channel.")
+NO_SUCH_CHANNEL = "No channel has that name."
 
 
 class OwnerChannelOutputSerializer(serializers.Serializer[Any]):
@@ -172,8 +174,11 @@ class ChannelPublicDetailApi(APIView):
 
     @extend_schema(
         tags=["public"],
-        responses={200: PublicChannelOutputSerializer, 404: error_response("No channel has that name.")},
+        parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, pattern=CHANNEL_NAME_INPUT_PATTERN)],
+        responses={200: PublicChannelOutputSerializer, 404: error_response(NO_SUCH_CHANNEL)},
     )
     def get(self, request: Request, name: str) -> Response:
+        if CHANNEL_NAME_PATTERN.fullmatch(name.lower()) is None:  # never a lookup of a NUL, say
+            raise NotFound(NO_SUCH_CHANNEL)
         channel = channel_get_public(name=name)
         return Response(PublicChannelOutputSerializer(channel, context={"request": request}).data)

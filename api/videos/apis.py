@@ -12,13 +12,17 @@ from rest_framework.views import APIView
 
 from api.channels.apis import NO_CHANNEL
 from api.channels.selectors import channel_get_for_owner
+from api.core.errors import NotFound
 from api.core.fields import StrictCharField
 from api.core.pagination import PageNumberPagination
-from api.core.schema import error_response
+from api.core.schema import NO_NUL_PATTERN, error_response
 from api.users.models import User
 from api.videos.selectors import video_get_public, video_list_for_channel, video_list_public
 from api.videos.serializers import VideoOwnerOutputSerializer, VideoPublicOutputSerializer
 from api.videos.services import video_create
+from tidecast_common.layout import VIDEO_URL_PATTERN, is_video_url
+
+NO_PUBLIC_VIDEO = "No public video has that url."
 
 
 def signed_in_user(request: Request) -> User:
@@ -77,13 +81,22 @@ class VideoPublicListApi(APIView):
     permission_classes = [AllowAny]
     pagination_class = PageNumberPagination
 
+    class QuerySerializer(serializers.Serializer[Any]):
+        search = StrictCharField(required=False, allow_blank=True, default="")
+
     @extend_schema(
         tags=["public"],
-        parameters=[OpenApiParameter("search", str, description="Text found in the title or channel")],
+        parameters=[
+            OpenApiParameter(
+                "search", str, description="Text found in the title or channel", pattern=NO_NUL_PATTERN
+            )
+        ],
         responses=VideoPublicOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        search = request.query_params.get("search", "")
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        search = query.validated_data["search"]
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(video_list_public(search=search), request, view=self)
         data = VideoPublicOutputSerializer(page, many=True, context={"request": request}).data
@@ -96,8 +109,11 @@ class VideoPublicDetailApi(APIView):
 
     @extend_schema(
         tags=["public"],
-        responses={200: VideoPublicOutputSerializer, 404: error_response("No public video has that url.")},
+        parameters=[OpenApiParameter("url", str, OpenApiParameter.PATH, pattern=f"^{VIDEO_URL_PATTERN}$")],
+        responses={200: VideoPublicOutputSerializer, 404: error_response(NO_PUBLIC_VIDEO)},
     )
     def get(self, request: Request, url: str) -> Response:
+        if not is_video_url(url):  # never a lookup of what cannot be a video url (NUL included)
+            raise NotFound(NO_PUBLIC_VIDEO)
         video = video_get_public(url=url)
         return Response(VideoPublicOutputSerializer(video, context={"request": request}).data)

@@ -265,3 +265,36 @@ def test_strings_state_what_drf_refuses(schema, auth_client):
         assert response.status_code == 400, repr(refused)
     assert re.search(description["pattern"], "") is not None
     assert re.search(description["pattern"], "\x00") is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/videos/?search=a%00b", 400),
+        ("/api/channels/a%00b", 404),
+        ("/api/videos/abcdefgh%0012345678", 404),
+        ("/api/videos/ABCDEFGH12345678", 404),
+        ("/api/channels/-x-", 404),
+    ],
+)
+def test_what_the_parameter_patterns_refuse_is_refused_before_any_lookup(
+    api_client, django_assert_num_queries, path, status
+):
+    with django_assert_num_queries(0):
+        response = api_client.get(path)
+    assert response.status_code == status
+    assert response.json()["code"] in ("invalid", "not_found")
+
+
+@pytest.mark.django_db
+def test_the_path_and_search_parameters_state_their_patterns(schema):
+    def parameter(path, name):
+        (found,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == name]
+        return found["schema"]
+
+    assert parameter("/api/videos/{url}", "url")["pattern"] == "^[a-z0-9]{16}$"
+    name_pattern = parameter("/api/channels/{name}", "name")["pattern"]
+    assert re.search(name_pattern, "Tide-Pool")
+    assert not re.search(name_pattern, "tide pool")
+    assert not re.search(parameter("/api/videos/", "search")["pattern"], "a\x00b")

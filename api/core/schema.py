@@ -5,9 +5,9 @@ Most error statuses follow from how a view is built, so `TidecastAutoSchema` der
 each view listing them: a body can be invalid (400) or of the wrong media type (415), a signed-in
 endpoint refuses anonymous callers (401) and cookie callers without CSRF token (403), a path
 parameter or a page can name nothing (404), a throttled view says 429, and any of them answers 406
-to an Accept header that rules JSON out. What only the domain knows
-(409 for a second channel, 404 for a user without a channel, ...) each view states with
-`extend_schema(responses=...)`; a status a view states keeps the view's description.
+to an Accept header that rules JSON out. What only the domain knows (409 for a second channel, 404
+for a user without a channel, ...) each view states with `extend_schema(responses=...)`; a status
+a view states keeps the view's description.
 
 The internal hooks (`/api/internal/`) have a schema of their own, served to the ingest only.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -128,7 +129,7 @@ class TidecastAutoSchema(AutoSchema):
         if direction != "request":
             return schema
         properties = schema.get("properties", {})
-        for field in serializer.fields.values():
+        for field in force_instance(serializer).fields.values():  # type: ignore[no-untyped-call]
             field_schema = properties.get(field.field_name)
             if isinstance(field, serializers.CharField) and isinstance(field_schema, dict):
                 _refuse_blank_and_nul(field, field_schema)

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.password_validation import (
     MinimumLengthValidator,
+    NumericPasswordValidator,
     get_default_password_validators,
     password_validators_help_texts,
 )
@@ -22,7 +23,7 @@ from rest_framework.views import APIView
 
 from api.core.authentication import enforce_csrf
 from api.core.fields import StrictCharField
-from api.core.schema import error_response
+from api.core.schema import NO_NUL_PATTERN, error_response
 from api.core.throttling import SignupRateThrottle, client_ip
 from api.users.cookies import auth_cookies_clear, auth_cookies_set
 from api.users.errors import TooManyAttempts
@@ -47,14 +48,22 @@ def _password_min_length() -> int:
     return max(lengths, default=1)
 
 
+def _password_pattern() -> str:
+    """No NUL character, and not only digits when Django's NumericPasswordValidator is on."""
+    if any(
+        isinstance(validator, NumericPasswordValidator) for validator in get_default_password_validators()
+    ):
+        return r"^[^\x00]*[^\d\x00][^\x00]*$"
+    return NO_NUL_PATTERN
+
+
 @extend_schema_field(
     {
         "type": "string",
         "writeOnly": True,
         "minLength": _password_min_length(),
         "maxLength": PASSWORD_MAX_LENGTH,
-        # Not only digits, and no NUL character.
-        "pattern": r"^[^\x00]*[^\d\x00][^\x00]*$",
+        "pattern": _password_pattern(),
         "description": " ".join(password_validators_help_texts()),
     }
 )

@@ -4,7 +4,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.core.metrics import metrics_view
+from api.ingest_hooks.authentication import IngestSecretAuthentication, IsIngest
 
+handler400 = "api.core.views.bad_request"
 handler404 = "api.core.views.not_found"
 handler500 = "api.core.views.server_error"
 
@@ -12,6 +14,20 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # The hooks' own schema, for the ingest's eyes only (the same shared secret as the hooks).
+    path(
+        "api/internal/schema/",
+        SpectacularAPIView.as_view(
+            authentication_classes=[IngestSecretAuthentication],
+            permission_classes=[IsIngest],
+            custom_settings={
+                "TITLE": "Tidecast ingest hooks",
+                "DESCRIPTION": "Called by the RTMP ingest and the HLS server with the X-Ingest-Secret header.",
+                "PREPROCESSING_HOOKS": ["api.core.schema.internal_endpoints"],
+            },
+        ),
+        name="internal-schema",
+    ),
     path("api/", include("api.users.urls")),
     path("api/", include("api.profiles.urls")),
     path("api/", include("api.channels.urls")),

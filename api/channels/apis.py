@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,13 +17,28 @@ from api.channels.selectors import (
     channel_get_public,
     channel_list_public,
 )
-from api.channels.services import channel_create, channel_stream_key_rotate, channel_update
+from api.channels.services import (
+    CHANNEL_NAME_PATTERN,
+    channel_create,
+    channel_stream_key_rotate,
+    channel_update,
+)
+from api.core.errors import NotFound
+from api.core.fields import StrictCharField, StrictRegexField
+from api.core.pagination import PageNumberPagination
+from api.core.schema import error_response
 from api.users.models import User
 from api.videos.serializers import VideoPublicOutputSerializer
 
 
 def signed_in_user(request: Request) -> User:
     return cast(User, request.user)  # IsAuthenticated has already refused anyone else
+
+
+# The stored name's pattern, in either case (names are lowercased on creation).
+CHANNEL_NAME_INPUT_PATTERN = "^" + CHANNEL_NAME_PATTERN.pattern.replace("a-z", "A-Za-z") + "$"
+NO_CHANNEL = error_response("You have no channel yet: create it with POST /api/user/channel.")
+NO_SUCH_CHANNEL = "No channel has that name."
 
 
 class OwnerChannelOutputSerializer(serializers.Serializer[OwnerChannel]):
@@ -62,18 +76,27 @@ class UserChannelApi(APIView):
         class Meta:
             ref_name = "ChannelCreateInput"
 
-        name = serializers.CharField(max_length=50)
-        title = serializers.CharField(max_length=120)
-        description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+        name = StrictRegexField(
+            CHANNEL_NAME_INPUT_PATTERN,
+            max_length=50,
+            min_length=2,
+            trim_whitespace=False,
+            error_messages={
+                "invalid": "2-50 letters, digits, '-' or '_', with a letter or digit at each end."
+            },
+            help_text="Part of the channel's public links; stored in lowercase, never changes.",
+        )
+        title = StrictCharField(max_length=120)
+        description = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
 
     class UpdateInputSerializer(serializers.Serializer[Any]):
         class Meta:
             ref_name = "ChannelUpdateInput"
 
-        title = serializers.CharField(max_length=120, required=False)
-        description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+        title = StrictCharField(max_length=120, required=False)
+        description = StrictCharField(max_length=2000, required=False, allow_blank=True)
 
-    @extend_schema(tags=["channel"], responses=OwnerChannelOutputSerializer)
+    @extend_schema(tags=["channel"], responses={200: OwnerChannelOutputSerializer, 404: NO_CHANNEL})
     def get(self, request: Request) -> Response:
         channel = channel_get_owner_view(owner=signed_in_user(request))
         return Response(OwnerChannelOutputSerializer(channel).data)
@@ -81,7 +104,11 @@ class UserChannelApi(APIView):
     @extend_schema(
         tags=["channel"],
         request=CreateInputSerializer,
-        responses={201: OwnerChannelOutputSerializer},
+        responses={
+            201: OwnerChannelOutputSerializer,
+            400: error_response("Invalid input, or the name is taken (code `name_taken`)."),
+            409: error_response("You already have a channel (code `channel_exists`)."),
+        },
         description="Create your channel. A second channel is 409; a taken or malformed name is 400.",
     )
     def post(self, request: Request) -> Response:
@@ -91,7 +118,11 @@ class UserChannelApi(APIView):
         channel = channel_get_owner_view(owner=signed_in_user(request))
         return Response(OwnerChannelOutputSerializer(channel).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(tags=["channel"], request=UpdateInputSerializer, responses=OwnerChannelOutputSerializer)
+    @extend_schema(
+        tags=["channel"],
+        request=UpdateInputSerializer,
+        responses={200: OwnerChannelOutputSerializer, 404: NO_CHANNEL},
+    )
     def patch(self, request: Request) -> Response:
         serializer = self.UpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -106,7 +137,10 @@ class UserChannelStreamKeyApi(APIView):
     @extend_schema(
         tags=["channel"],
         request=None,
-        responses=inline_serializer("StreamKeyOutput", {"stream_key": serializers.CharField()}),
+        responses={
+            200: inline_serializer("StreamKeyOutput", {"stream_key": serializers.CharField()}),
+            404: NO_CHANNEL,
+        },
         description="Rotate the stream key: the old key stops working at once and a live publisher is stopped.",
     )
     def post(self, request: Request) -> Response:
@@ -131,7 +165,13 @@ class ChannelPublicDetailApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["public"], responses=PublicChannelOutputSerializer)
+    @extend_schema(
+        tags=["public"],
+        parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, pattern=CHANNEL_NAME_INPUT_PATTERN)],
+        responses={200: PublicChannelOutputSerializer, 404: error_response(NO_SUCH_CHANNEL)},
+    )
     def get(self, request: Request, name: str) -> Response:
+        if CHANNEL_NAME_PATTERN.fullmatch(name.lower()) is None:  # never a lookup of a NUL, say
+            raise NotFound(NO_SUCH_CHANNEL)
         channel = channel_get_public(name=name)
         return Response(PublicChannelOutputSerializer(channel, context={"request": request}).data)

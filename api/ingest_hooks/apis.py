@@ -11,6 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.core.fields import StrictCharField
+from api.core.schema import error_response
 from api.ingest_hooks.authentication import IngestSecretAuthentication, IsIngest
 from api.ingest_hooks.throttling import authorize_attempt_check, authorize_failure_record
 from api.videos.services import (
@@ -54,7 +56,7 @@ class PublishAuthorizeApi(IngestApi):
         class Meta:
             ref_name = "PublishAuthorizeInput"
 
-        stream_key = serializers.CharField(max_length=256, trim_whitespace=False)
+        stream_key = StrictCharField(max_length=256, trim_whitespace=False)
         client_ip = serializers.IPAddressField()
 
     class GrantSerializer(serializers.Serializer[Any]):
@@ -80,11 +82,16 @@ class PublishAuthorizeApi(IngestApi):
             403: inline_serializer(
                 "PublishDenial",
                 {
-                    "allow": serializers.BooleanField(),
+                    "allow": serializers.BooleanField(
+                        required=False,
+                        help_text="false when the stream key was refused; absent when the caller "
+                        "was refused before the key was looked at (no or a wrong X-Ingest-Secret).",
+                    ),
                     "code": serializers.CharField(),
                     "detail": serializers.CharField(),
                 },
             ),
+            429: error_response("Too many failed attempts from this client_ip, or in all."),
         },
         description="Authorize a publish and start it: the channel's video goes live. "
         "Failed attempts are throttled per client_ip (429).",
@@ -145,9 +152,12 @@ class PublishEndApi(IngestApi):
     @extend_schema(
         tags=["internal"],
         request=InputSerializer,
-        responses=inline_serializer(
-            "PublishEnded", {"video_url": serializers.CharField(), "status": serializers.CharField()}
-        ),
+        responses={
+            200: inline_serializer(
+                "PublishEnded", {"video_url": serializers.CharField(), "status": serializers.CharField()}
+            ),
+            404: error_response("No publish has that id."),
+        },
         description="End a publish. Idempotent: repeating it answers the same.",
     )
     def post(self, request: Request) -> Response:

@@ -6,14 +6,16 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.core.fields import StrictCharField
 from api.core.images import InvalidImage
+from api.core.schema import error_response
 from api.profiles.models import AvatarStatus, Profile
 from api.profiles.services import profile_get_or_create, profile_picture_upload, profile_update
 from api.users.models import User
@@ -24,15 +26,6 @@ _MULTIPART_OVERHEAD = 64 * 1024
 
 def _user(request: Request) -> User:
     return cast(User, request.user)  # IsAuthenticated has already refused anyone else
-
-
-_ERROR = inline_serializer(
-    "ProfileError", {"detail": serializers.CharField(), "code": serializers.CharField()}
-)
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=_ERROR, description=description)
 
 
 _URL = {"type": "string", "format": "uri"}
@@ -75,19 +68,10 @@ class ProfileOutputSerializer(serializers.Serializer[Profile]):
         return avatar
 
 
-class _StrictCharField(serializers.CharField):
-    """A string, and only a string: numbers and booleans are not silently turned into text."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return str(super().to_internal_value(data))
-
-
 class ProfileApi(APIView):
     class ProfileInputSerializer(serializers.Serializer[Any]):
-        display_name = _StrictCharField(max_length=50, allow_blank=True, required=False)
-        bio = _StrictCharField(max_length=1000, allow_blank=True, required=False)
+        display_name = StrictCharField(max_length=50, allow_blank=True, required=False)
+        bio = StrictCharField(max_length=1000, allow_blank=True, required=False)
 
     @extend_schema(
         operation_id="profile_get",
@@ -102,7 +86,7 @@ class ProfileApi(APIView):
         operation_id="profile_update",
         summary="Change the display name or bio",
         request=ProfileInputSerializer,
-        responses={200: ProfileOutputSerializer, 400: _error("Invalid input.")},
+        responses={200: ProfileOutputSerializer, 400: error_response("Invalid input.")},
     )
     def patch(self, request: Request) -> Response:
         serializer = self.ProfileInputSerializer(data=request.data)
@@ -112,7 +96,7 @@ class ProfileApi(APIView):
 
 
 class ProfilePictureApi(APIView):
-    parser_classes = (MultiPartParser, FormParser)
+    parser_classes = (MultiPartParser,)
 
     class PictureInputSerializer(serializers.Serializer[Any]):
         image = serializers.FileField(allow_empty_file=True)
@@ -122,9 +106,12 @@ class ProfilePictureApi(APIView):
         summary="Upload a profile picture (JPEG, PNG, WebP or GIF; resized in the background)",
         request={"multipart/form-data": PictureInputSerializer},
         responses={
-            202: inline_serializer("PictureAccepted", {"status": serializers.CharField()}),
-            400: _error("Not a supported image, damaged, too large, or too many pixels."),
-            503: _error("Background processing is unavailable; nothing was changed."),
+            202: inline_serializer(
+                "PictureAccepted",
+                {"status": serializers.ChoiceField(choices=[AvatarStatus.PROCESSING.value])},
+            ),
+            400: error_response("Not a supported image, damaged, too large, or too many pixels."),
+            503: error_response("Background processing is unavailable; nothing was changed."),
         },
     )
     def put(self, request: Request) -> Response:

@@ -127,14 +127,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.core.authentication.JWTHeaderOrCookieAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # JSON bodies; the few views that take files add multipart themselves.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.core.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.core.schema.TidecastAutoSchema",
     "EXCEPTION_HANDLER": "api.core.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "signup": env.str("THROTTLE_SIGNUP", default="20/hour"),
@@ -167,9 +164,12 @@ JWT_COOKIE_REFRESH_PATH = "/api/auth/"
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tidecast API",
-    "DESCRIPTION": "Channels, stream keys, live and recorded videos.",
+    "DESCRIPTION": "Channels, stream keys, live and recorded videos. Every error is JSON with the "
+    "`Error` body: `detail` (a sentence), `code` (an identifier) and, for invalid input, `errors`.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/schema/ is the public API; the ingest's hooks have their own at /api/internal/schema/.
+    "PREPROCESSING_HOOKS": ["api.core.schema.public_endpoints"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -6,9 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.password_validation import (
+    MinimumLengthValidator,
+    NumericPasswordValidator,
+    get_default_password_validators,
+    password_validators_help_texts,
+)
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.middleware.csrf import get_token, rotate_token
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
@@ -17,6 +23,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.core.authentication import enforce_csrf
+from api.core.fields import StrictCharField
+from api.core.schema import NO_NUL_PATTERN, error_response
 from api.core.throttling import SignupRateThrottle, client_ip
 from api.users.cookies import auth_cookies_clear, auth_cookies_set
 from api.users.services import (
@@ -31,28 +39,44 @@ from api.users.services import (
 PASSWORD_MAX_LENGTH = 256
 
 
-# The shape api.core.exceptions gives every error (documentation only).
-ErrorOutputSerializer = inline_serializer(
-    name="ErrorResponse",
-    fields={
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "errors": serializers.DictField(
-            child=serializers.ListField(child=serializers.CharField()),
-            required=False,
-            help_text="Per-field messages, for invalid input.",
-        ),
-    },
+def _password_min_length() -> int:
+    lengths = [
+        validator.min_length
+        for validator in get_default_password_validators()
+        if isinstance(validator, MinimumLengthValidator)
+    ]
+    return max(lengths, default=1)
+
+
+def _password_pattern() -> str:
+    """No NUL character, and not only digits when Django's NumericPasswordValidator is on."""
+    if any(
+        isinstance(validator, NumericPasswordValidator) for validator in get_default_password_validators()
+    ):
+        return r"^[^\x00]*[^\d\x00][^\x00]*$"
+    return NO_NUL_PATTERN
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "writeOnly": True,
+        "minLength": _password_min_length(),
+        "maxLength": PASSWORD_MAX_LENGTH,
+        "pattern": _password_pattern(),
+        "description": " ".join(password_validators_help_texts()),
+    }
 )
+class NewPasswordField(StrictCharField):
+    """A new password; Django's password validators check it in user_create."""
+
+    def __init__(self) -> None:
+        super().__init__(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True)
 
 
 class TokenPairOutputSerializer(serializers.Serializer[TokenPair]):
     access = serializers.CharField()
     refresh = serializers.CharField()
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=ErrorOutputSerializer, description=description)
 
 
 class PublicAuthApi(APIView):
@@ -74,11 +98,9 @@ class SignupApi(PublicAuthApi):
     throttle_classes = (SignupRateThrottle,)
 
     class SignupInputSerializer(serializers.Serializer[Any]):
-        username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+        username = StrictCharField(max_length=150, validators=[UnicodeUsernameValidator()])
         email = serializers.EmailField(max_length=254)
-        password = serializers.CharField(
-            max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True
-        )
+        password = NewPasswordField()
 
     class SignupOutputSerializer(serializers.Serializer[Any]):
         id = serializers.IntegerField()
@@ -91,8 +113,8 @@ class SignupApi(PublicAuthApi):
         request=SignupInputSerializer,
         responses={
             201: SignupOutputSerializer,
-            400: _error("Invalid input, a weak password, or a username or email already in use."),
-            429: _error("Too many sign-ups from this address."),
+            400: error_response("Invalid input, a weak password, or a username or email already in use."),
+            429: error_response("Too many sign-ups from this address."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -104,10 +126,8 @@ class SignupApi(PublicAuthApi):
 
 class LoginApi(PublicAuthApi):
     class LoginInputSerializer(serializers.Serializer[Any]):
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(
-            max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True
-        )
+        username = StrictCharField(max_length=150)
+        password = StrictCharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True)
 
     @extend_schema(
         operation_id="auth_login",
@@ -115,9 +135,9 @@ class LoginApi(PublicAuthApi):
         request=LoginInputSerializer,
         responses={
             200: TokenPairOutputSerializer,
-            400: _error("Invalid input."),
-            401: _error("Wrong username or password, or an inactive account."),
-            429: _error("Too many failed attempts for this username or address."),
+            400: error_response("Invalid input."),
+            401: error_response("Wrong username or password, or an inactive account."),
+            429: error_response("Too many failed attempts for this username or address."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -137,9 +157,19 @@ class LoginApi(PublicAuthApi):
 
 
 class RefreshTokenInputSerializer(serializers.Serializer[Any]):
-    refresh = serializers.CharField(
-        required=False, help_text=f"Optional when the {settings.JWT_COOKIE_REFRESH} cookie is sent."
-    )
+    refresh = StrictCharField(required=False)
+
+
+# API clients send the refresh token in the body; the web pages' browsers send the cookie instead.
+RefreshTokenRequestSchema = inline_serializer(
+    "RefreshTokenInput",
+    {
+        "refresh": StrictCharField(
+            help_text=f"The refresh token; a browser may leave the body empty and send the "
+            f"{settings.JWT_COOKIE_REFRESH} cookie with the X-CSRFToken header instead."
+        )
+    },
+)
 
 
 def _refresh_token_from(request: Request) -> str:
@@ -161,12 +191,12 @@ class RefreshApi(PublicAuthApi):
     @extend_schema(
         operation_id="auth_refresh",
         summary="Exchange a refresh token (body or cookie) for a new pair; the old one is revoked",
-        request=RefreshTokenInputSerializer,
+        request=RefreshTokenRequestSchema,
         responses={
             200: TokenPairOutputSerializer,
-            400: _error("No refresh token in the body or the cookie."),
-            401: _error("The refresh token is invalid, expired, revoked or already used."),
-            403: _error("Cookie-based refresh without a valid CSRF token."),
+            400: error_response("No refresh token in the body or the cookie."),
+            401: error_response("The refresh token is invalid, expired, revoked or already used."),
+            403: error_response("Cookie-based refresh without a valid CSRF token."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -181,11 +211,11 @@ class LogoutApi(PublicAuthApi):
     @extend_schema(
         operation_id="auth_logout",
         summary="Revoke the refresh token (body or cookie) and clear the cookies",
-        request=RefreshTokenInputSerializer,
+        request=RefreshTokenRequestSchema,
         responses={
             204: OpenApiResponse(description="Signed out."),
-            400: _error("No refresh token in the body or the cookie."),
-            403: _error("Cookie-based logout without a valid CSRF token."),
+            400: error_response("No refresh token in the body or the cookie."),
+            403: error_response("Cookie-based logout without a valid CSRF token."),
         },
     )
     def post(self, request: Request) -> Response:

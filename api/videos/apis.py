@@ -2,19 +2,27 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.channels.apis import NO_CHANNEL
 from api.channels.selectors import channel_get_for_owner
+from api.core.errors import NotFound
+from api.core.fields import StrictCharField
+from api.core.pagination import PageNumberPagination
+from api.core.schema import NO_NUL_PATTERN, error_response
 from api.users.models import User
 from api.videos.selectors import video_get_public, video_list_for_channel, video_list_public
 from api.videos.serializers import VideoOwnerOutputSerializer, VideoPublicOutputSerializer
 from api.videos.services import video_create
+from tidecast_common.layout import VIDEO_URL_PATTERN, is_video_url
+
+NO_PUBLIC_VIDEO = "No public video has that url."
 
 
 def signed_in_user(request: Request) -> User:
@@ -25,15 +33,16 @@ class UserChannelVideosApi(APIView):
     """The signed-in user's videos: list them, or schedule a new one."""
 
     pagination_class = PageNumberPagination
+    parser_classes = (JSONParser, MultiPartParser)
 
     class InputSerializer(serializers.Serializer[Any]):
         class Meta:
             ref_name = "VideoCreateInput"
 
-        title = serializers.CharField(max_length=120)
+        title = StrictCharField(max_length=120)
         thumbnail = serializers.FileField(required=False, allow_null=True)
 
-    @extend_schema(tags=["videos"], responses=VideoOwnerOutputSerializer(many=True))
+    @extend_schema(tags=["videos"], responses={200: VideoOwnerOutputSerializer(many=True), 404: NO_CHANNEL})
     def get(self, request: Request) -> Response:
         channel = channel_get_for_owner(owner=signed_in_user(request))
         paginator = self.pagination_class()
@@ -43,8 +52,18 @@ class UserChannelVideosApi(APIView):
 
     @extend_schema(
         tags=["videos"],
-        request={"multipart/form-data": InputSerializer, "application/json": InputSerializer},
-        responses={201: VideoOwnerOutputSerializer},
+        request={
+            "multipart/form-data": InputSerializer,
+            # A JSON body cannot carry the picture.
+            "application/json": inline_serializer(
+                "VideoCreateJsonInput", {"title": StrictCharField(max_length=120)}
+            ),
+        },
+        responses={
+            201: VideoOwnerOutputSerializer,
+            400: error_response("Invalid input, or a thumbnail that is not a supported image."),
+            404: NO_CHANNEL,
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -62,13 +81,22 @@ class VideoPublicListApi(APIView):
     permission_classes = [AllowAny]
     pagination_class = PageNumberPagination
 
+    class QuerySerializer(serializers.Serializer[Any]):
+        search = StrictCharField(required=False, allow_blank=True, default="")
+
     @extend_schema(
         tags=["public"],
-        parameters=[OpenApiParameter("search", str, description="Text found in the title or channel")],
+        parameters=[
+            OpenApiParameter(
+                "search", str, description="Text found in the title or channel", pattern=NO_NUL_PATTERN
+            )
+        ],
         responses=VideoPublicOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        search = request.query_params.get("search", "")
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        search = query.validated_data["search"]
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(video_list_public(search=search), request, view=self)
         data = VideoPublicOutputSerializer(page, many=True, context={"request": request}).data
@@ -79,7 +107,13 @@ class VideoPublicDetailApi(APIView):
     authentication_classes = []  # public: a stale token must not turn a read into a 401
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["public"], responses=VideoPublicOutputSerializer)
+    @extend_schema(
+        tags=["public"],
+        parameters=[OpenApiParameter("url", str, OpenApiParameter.PATH, pattern=f"^{VIDEO_URL_PATTERN}$")],
+        responses={200: VideoPublicOutputSerializer, 404: error_response(NO_PUBLIC_VIDEO)},
+    )
     def get(self, request: Request, url: str) -> Response:
+        if not is_video_url(url):  # never a lookup of what cannot be a video url (NUL included)
+            raise NotFound(NO_PUBLIC_VIDEO)
         video = video_get_public(url=url)
         return Response(VideoPublicOutputSerializer(video, context={"request": request}).data)

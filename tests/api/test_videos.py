@@ -250,6 +250,14 @@ def test_schema_documents_the_endpoints(api_client):
         "/api/channels/{name}:",
         "/api/videos/:",
         "/api/videos/{url}:",
+    ):
+        assert path in schema, path
+
+
+def test_internal_schema_documents_the_hooks(api_client, settings):
+    api_client.credentials(HTTP_X_INGEST_SECRET=settings.INGEST_SHARED_SECRET)
+    schema = api_client.get("/api/internal/schema/").content.decode()
+    for path in (
         "/api/internal/publish/authorize:",
         "/api/internal/publish/heartbeat:",
         "/api/internal/publish/end:",

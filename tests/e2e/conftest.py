@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.netutil import free_port, wait_listening
+from tests.scratch_database import scratch_database
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
@@ -144,28 +145,6 @@ class Stack:
         raise AssertionError(f"no master playlist for {video_url}")
 
 
-def _database_url(run_id: str, data_dir: Path) -> tuple[str, Any]:
-    """A database of the stack's own: PostgreSQL when DATABASE_URL points there (CI), else SQLite."""
-    configured = os.environ.get("DATABASE_URL", "")
-    if not configured.startswith("postgres"):
-        return f"sqlite:///{data_dir / 'e2e.sqlite3'}", None
-    import psycopg2
-
-    name = f"tidecast_e2e_{run_id}"
-    base, _, _ = configured.rpartition("/")
-    admin = psycopg2.connect(f"{base}/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-    return f"{base}/{name}", drop
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     run_id = secrets.token_hex(4)
@@ -174,7 +153,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     shutil.rmtree(log_dir, ignore_errors=True)
     log_dir.mkdir(parents=True)
     api_port, rtmp_port, hls_port = free_port(), free_port(), free_port()
-    database_url, drop_database = _database_url(run_id, data_dir)
+    database_url, drop_database = scratch_database(f"e2e_{run_id}", data_dir / "e2e.sqlite3")
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "api.settings.local",

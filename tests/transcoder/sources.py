@@ -8,29 +8,11 @@ from transcoder.codecs import SpsInfo
 from transcoder.ladder import SourceInfo
 
 
-def h264_sps(
-    width: int,
-    height: int,
-    *,
-    fps: float | None = 30.0,
-    profile_idc: int = 100,
-    constraint_flags: int = 0,
-    level_idc: int = 40,
-    chroma_format_idc: int = 1,
-    bit_depth: int = 8,
-) -> SpsInfo:
-    """An SPS as encoders write it; by default 8-bit 4:2:0 High, which browsers decode."""
-    return SpsInfo(
-        width=width,
-        height=height,
-        profile_idc=profile_idc,
-        constraint_flags=constraint_flags,
-        level_idc=level_idc,
-        fps=fps,
-        chroma_format_idc=chroma_format_idc,
-        bit_depth_luma=bit_depth,
-        bit_depth_chroma=bit_depth,
-    )
+def h264_sps(width: int, height: int, *, bit_depth: int = 8, **fields: Any) -> SpsInfo:
+    """An SPS as encoders write it; by default 8-bit 4:2:0 High at 30 fps, which browsers decode."""
+    values: dict[str, Any] = {"profile_idc": 100, "constraint_flags": 0, "level_idc": 40, "fps": 30.0,
+                              "bit_depth_luma": bit_depth, "bit_depth_chroma": bit_depth}  # fmt: skip
+    return SpsInfo(width=width, height=height, **(values | fields))
 
 
 def high_444_10bit_sps(width: int, height: int, *, fps: float | None = 30.0) -> SpsInfo:

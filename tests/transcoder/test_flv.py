@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.transcoder.sources import h264_sps
 from tidecast_common import flv
 from transcoder import codecs
 
@@ -109,9 +110,7 @@ def test_sps_gives_the_chroma_format_and_bit_depth_and_browsers_decode_only_8_bi
 
 
 def sps(**fields: int) -> codecs.SpsInfo:
-    values = {"width": 1280, "height": 720, "profile_idc": 100, "constraint_flags": 0, "level_idc": 31}
-    values.update(fields)
-    return codecs.SpsInfo(fps=30.0, **values)
+    return h264_sps(1280, 720, **({"level_idc": 31} | fields))
 
 
 def test_browsers_decode_baseline_main_and_high_whatever_their_constraint_flags_and_level() -> None:

@@ -78,10 +78,9 @@ class SpsInfo:
     def summary(self) -> str:
         """For logs: "profile 244, 4:4:4, 10-bit"."""
         chroma = CHROMA_FORMATS.get(self.chroma_format_idc, str(self.chroma_format_idc))
-        depth = f"{self.bit_depth_luma}-bit" + (
-            f" ({self.bit_depth_chroma}-bit chroma)" if self.bit_depth_chroma != self.bit_depth_luma else ""
-        )
-        return f"profile {self.profile_idc}, {chroma}, {depth}"
+        luma, chroma_bits = self.bit_depth_luma, self.bit_depth_chroma
+        depth = str(luma) if luma == chroma_bits else f"{luma}/{chroma_bits}"
+        return f"profile {self.profile_idc}, {chroma}, {depth}-bit"
 
 
 def browser_decodable(sps: SpsInfo) -> bool:

@@ -166,8 +166,8 @@ class LiveTranscode:
         logger.info("stream %s: renditions %s", self.video_url,
                     ", ".join(f"{r.name} {r.width}x{r.height}" for r in self._renditions))  # fmt: skip
         if not source.passthrough:
-            sent = source.video_sps.summary if source.video_sps is not None else "no readable SPS"
-            logger.info("stream %s: the source is re-encoded: browsers do not decode %s (%s)",
+            sent = source.video_sps.summary if source.video_sps is not None else "no readable H.264 SPS"
+            logger.info("stream %s: the source (%s, %s) is re-encoded: browsers would not play it as sent",
                         self.video_url, source.video_codec, sent)  # fmt: skip
         if await self._process.start() and not self._playlists.master_written:
             self._master_task = asyncio.create_task(

@@ -144,3 +144,10 @@ def test_garbage_sps_is_refused() -> None:
         codecs.parse_sps(b"\x68\x00")
     with pytest.raises(flv.FlvError):
         codecs.sps_from_avc_sequence_header(b"\x17\x00\x00\x00\x00\x02")
+
+
+def test_the_sps_summary_names_profile_chroma_format_and_depth() -> None:
+    assert sps(profile_idc=244, chroma_format_idc=3, bit_depth_luma=10, bit_depth_chroma=10).summary == (
+        "profile 244, 4:4:4, 10-bit"
+    )
+    assert sps(bit_depth_chroma=10).summary == "profile 100, 4:2:0, 8/10-bit"

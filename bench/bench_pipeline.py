@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 from netutil import free_port, wait_listening  # noqa: E402
 
 from tidecast_common.ladder import DEFAULT_VARIANTS  # noqa: E402
+from transcoder.codecs import SpsInfo  # noqa: E402
 from transcoder.command import build_hls_command  # noqa: E402 - after the path insert
 from transcoder.ladder import SourceInfo, build_ladder  # noqa: E402
 
@@ -495,7 +496,10 @@ def run_measured(argvs: list[list[str]], source: Path) -> float:
 
 def offline_comparison(work: Path, source: Path, preset: str) -> tuple[float, float]:
     renditions = build_ladder(
-        source=SourceInfo(width=1920, height=1080, fps=FPS), variants=DEFAULT_VARIANTS,
+        # make_source's picture: 8-bit 4:2:0 High (x264 veryfast), passed through as the ingest would.
+        source=SourceInfo(width=1920, height=1080, fps=FPS, video_sps=SpsInfo(
+            width=1920, height=1080, profile_idc=100, constraint_flags=0, level_idc=40, fps=FPS)),
+        variants=DEFAULT_VARIANTS,
         segment_seconds=SEGMENT_SECONDS,
     )  # fmt: skip
     single = [build_hls_command(renditions=renditions, output_dir=work / "offline-single",

@@ -1,5 +1,6 @@
-"""What the transcoder reads inside FLV tag bodies: the AVC/AAC packet headers, and an SPS parser
-for the picture size, profile, level and frame rate. Tags themselves are `tidecast_common.flv`.
+"""What the transcoder reads inside FLV tag bodies: the AVC/AAC packet headers, an SPS parser for
+the picture size, profile, level, chroma format, bit depth and frame rate, and the rule of which
+H.264 a browser decodes. Tags themselves are `tidecast_common.flv`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def audio_tag_info(payload: bytes) -> AudioTagInfo:
     return AudioTagInfo(codec=codec, sequence_header=sequence_header)
 
 
+CHROMA_420 = 1
+CHROMA_FORMATS = {0: "4:0:0", 1: "4:2:0", 2: "4:2:2", 3: "4:4:4"}
+BASELINE, MAIN, HIGH = 66, 77, 100
+# Browser H.264 decoders (MSE in Chromium, Firefox, Safari; hls.js relies on them) are built for
+# these three profiles; the higher ones (High 10, 4:2:2, 4:4:4 Predictive) are refused or fail.
+BROWSER_PROFILES = (BASELINE, MAIN, HIGH)
+
+
 @dataclass(frozen=True, slots=True)
 class SpsInfo:
     width: int
@@ -55,11 +64,40 @@ class SpsInfo:
     constraint_flags: int
     level_idc: int
     fps: float | None
+    # 0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4; only the High family of profiles can say other than 1.
+    chroma_format_idc: int = CHROMA_420
+    bit_depth_luma: int = 8
+    bit_depth_chroma: int = 8
 
     @property
     def codec_tag(self) -> str:
         """The RFC 6381 string for CODECS=, e.g. avc1.64001f."""
         return f"avc1.{self.profile_idc:02x}{self.constraint_flags:02x}{self.level_idc:02x}"
+
+    @property
+    def summary(self) -> str:
+        """For logs: "profile 244, 4:4:4, 10-bit"."""
+        chroma = CHROMA_FORMATS.get(self.chroma_format_idc, str(self.chroma_format_idc))
+        luma, chroma_bits = self.bit_depth_luma, self.bit_depth_chroma
+        depth = str(luma) if luma == chroma_bits else f"{luma}/{chroma_bits}"
+        return f"profile {self.profile_idc}, {chroma}, {depth}-bit"
+
+
+def browser_decodable(sps: SpsInfo) -> bool:
+    """Whether browsers play this H.264 as it is: Baseline, Main or High, 8-bit 4:2:0.
+
+    The constraint flags do not matter: each narrows a profile to a subset of itself (constrained
+    Baseline, Progressive and Constrained High), never beyond what the three profiles decode. Nor
+    does the level: it bounds the picture and macroblock rate a decoder must keep up with, which
+    browsers treat as a question of speed, not of support, and the smaller renditions are there
+    for slow devices.
+    """
+    return (
+        sps.profile_idc in BROWSER_PROFILES
+        and sps.chroma_format_idc == CHROMA_420
+        and sps.bit_depth_luma == 8
+        and sps.bit_depth_chroma == 8
+    )
 
 
 def sps_from_avc_sequence_header(payload: bytes) -> bytes:
@@ -113,11 +151,13 @@ def _unescape(nal: bytes) -> bytes:
     return nal.replace(b"\x00\x00\x03", b"\x00\x00")
 
 
+# The profiles whose SPS carries chroma_format_idc, the bit depths and scaling matrices (7.3.2.1.1).
 HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
 
 
 def parse_sps(nal: bytes) -> SpsInfo:
-    """Picture size (after cropping), profile, level and VUI frame rate of an H.264 SPS NAL unit."""
+    """Picture size (after cropping), profile, level, chroma format, bit depths and VUI frame rate
+    of an H.264 SPS NAL unit."""
     if not nal or nal[0] & 0x1F != 7:
         raise FlvError("not an SPS NAL unit")
     reader = _BitReader(_unescape(nal[1:]))
@@ -125,14 +165,17 @@ def parse_sps(nal: bytes) -> SpsInfo:
     constraint_flags = reader.bits(8)
     level_idc = reader.bits(8)
     reader.ue()  # seq_parameter_set_id
-    chroma_format_idc = 1
+    chroma_format_idc = CHROMA_420
+    bit_depth_luma = bit_depth_chroma = 8
     separate_colour_plane = 0
     if profile_idc in HIGH_PROFILES:
         chroma_format_idc = reader.ue()
+        if chroma_format_idc > 3:
+            raise FlvError(f"invalid chroma_format_idc {chroma_format_idc} in SPS")
         if chroma_format_idc == 3:
             separate_colour_plane = reader.bit()
-        reader.ue()  # bit_depth_luma_minus8
-        reader.ue()  # bit_depth_chroma_minus8
+        bit_depth_luma = reader.ue() + 8
+        bit_depth_chroma = reader.ue() + 8
         reader.bit()  # qpprime_y_zero_transform_bypass_flag
         if reader.bit():  # seq_scaling_matrix_present_flag
             for index in range(8 if chroma_format_idc != 3 else 12):
@@ -168,7 +211,17 @@ def parse_sps(nal: bytes) -> SpsInfo:
         width -= (left + right) * crop_x
         height -= (top + bottom) * crop_y
     fps = _vui_fps(reader) if reader.bit() else None
-    return SpsInfo(width, height, profile_idc, constraint_flags, level_idc, fps)
+    return SpsInfo(
+        width=width,
+        height=height,
+        profile_idc=profile_idc,
+        constraint_flags=constraint_flags,
+        level_idc=level_idc,
+        fps=fps,
+        chroma_format_idc=chroma_format_idc,
+        bit_depth_luma=bit_depth_luma,
+        bit_depth_chroma=bit_depth_chroma,
+    )
 
 
 def _skip_scaling_list(reader: _BitReader, size: int) -> None:

@@ -3,7 +3,8 @@
 One process decodes the publisher's FLV from stdin once, scales the picture down rendition by
 rendition (each from the one above it, `split` between them) and writes every rendition with the
 hls muxer (`-var_stream_map`). The `source` rendition
-is the publisher's H.264 copied as is. ffmpeg's own master playlist lacks CODECS and a real
+is the publisher's H.264 copied as is when browsers decode it, else encoded like the others at the
+source's size (`transcoder.ladder`). ffmpeg's own master playlist lacks CODECS and a real
 BANDWIDTH for a copied stream, so `transcoder.playlists` writes the master instead.
 """
 

@@ -4,7 +4,12 @@ the publisher really sends.
 Heights in a `Variant` name the *short side* of the picture, so a portrait 1080x1920 source gets a
 "720p" rendition of 720x1280: the same pixel budget as a landscape 720p, and the name still says
 what a viewer picks. A variant is produced only when it is strictly smaller than the source's short
-side (the passthrough `source` rendition already covers the source's own size): nothing is upscaled.
+side (the `source` rendition already covers the source's own size): nothing is upscaled.
+
+The `source` rendition is the publisher's H.264 copied as is when its SPS shows that browsers
+decode it (`codecs.browser_decodable`). Any other source (High 10 or 4:4:4 from a GStreamer or
+ffmpeg publish, HEVC, an SPS that cannot be read) is re-encoded at its own size instead, as 8-bit
+4:2:0 High like the other renditions, so every rendition in the master plays.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tidecast_common.ladder import SOURCE_NAME, Variant
+from transcoder.codecs import SpsInfo, browser_decodable
 
 DEFAULT_FPS = 30.0
-# Used for BANDWIDTH when the publisher's metadata does not state its bitrates.
+# Used for BANDWIDTH, and as the bitrate of a re-encoded source, when the publisher's metadata does
+# not state its bitrates.
 FALLBACK_SOURCE_VIDEO_KBPS = 6000
 FALLBACK_AUDIO_KBPS = 128
 # Above the target average, how far the encoder may go, and its rate-control buffer.
@@ -34,8 +41,19 @@ class SourceInfo:
     audio_codec: str | None = "aac"
     video_kbps: int | None = None
     audio_kbps: int | None = None
-    # RFC 6381 codec string of the source video ("avc1.64001f"), known from its SPS.
-    video_codec_tag: str | None = None
+    # The SPS of an H.264 source, None when there is none or it could not be read.
+    video_sps: SpsInfo | None = None
+
+    @property
+    def video_codec_tag(self) -> str | None:
+        """RFC 6381 codec string of the source video ("avc1.64001f"), known from its SPS."""
+        return self.video_sps.codec_tag if self.video_sps is not None else None
+
+    @property
+    def passthrough(self) -> bool:
+        """Whether the `source` rendition is the publisher's video copied as is (see the module
+        docstring): only H.264 whose SPS says browsers decode it."""
+        return self.video_codec == "h264" and self.video_sps is not None and browser_decodable(self.video_sps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +113,19 @@ def build_ladder(
     gop = gop_frames(fps, segment_seconds)
     audio_copy_kbps = source.audio_kbps or FALLBACK_AUDIO_KBPS
     copy_audio = source.audio_codec == "aac"
+    # The publisher's stated rate: what it sends when copied, the encoder's target when re-encoded.
     source_kbps = source.video_kbps or FALLBACK_SOURCE_VIDEO_KBPS
-    copy_video = source.video_codec == "h264"
+    copy_video = source.passthrough
+    # x264 encodes 4:2:0 in even sizes only: a re-encoded odd-sized source loses its last column or
+    # row rather than being stretched.
+    width, height = (
+        (source.width, source.height) if copy_video else (source.width // 2 * 2, source.height // 2 * 2)
+    )
     renditions = [
         Rendition(
             name=SOURCE_NAME,
-            width=source.width,
-            height=source.height,
+            width=width,
+            height=height,
             gop=gop,
             copy_video=copy_video,
             video_kbps=source_kbps,
@@ -110,7 +134,7 @@ def build_ladder(
             bufsize_kbps=round(source_kbps * BUFSIZE_FACTOR),
             audio_kbps=audio_copy_kbps if copy_audio else FALLBACK_AUDIO_KBPS,
             profile="high",
-            level=h264_level(source.width, source.height, fps),
+            level=h264_level(width, height, fps),
         )
     ]
     short_side = min(source.width, source.height)

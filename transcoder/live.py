@@ -165,6 +165,10 @@ class LiveTranscode:
         )
         logger.info("stream %s: renditions %s", self.video_url,
                     ", ".join(f"{r.name} {r.width}x{r.height}" for r in self._renditions))  # fmt: skip
+        if not source.passthrough:
+            sent = source.video_sps.summary if source.video_sps is not None else "no readable H.264 SPS"
+            logger.info("stream %s: the source (%s, %s) is re-encoded: browsers would not play it as sent",
+                        self.video_url, source.video_codec, sent)  # fmt: skip
         if await self._process.start() and not self._playlists.master_written:
             self._master_task = asyncio.create_task(
                 self._playlists.publish_master_when_ready(self._renditions)

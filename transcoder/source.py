@@ -4,8 +4,8 @@
 ffmpeg must read before the media (the metadata and the AVC/AAC sequence headers), tells which tag
 is a keyframe to start on, and hands out the bytes for one ffmpeg run: a new run begins with an
 FLV file header, the metadata and the sequence headers, at the next keyframe; tags before that are
-dropped, as ffmpeg could not decode them. `source_info()` works out the source from the metadata
-and the SPS.
+dropped, as ffmpeg could not decode them. `source_info()` works out the source from the SPS, and
+from the metadata what the SPS does not say.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from tidecast_common import flv
 from tidecast_common.flv import FlvError
 from transcoder import codecs
-from transcoder.codecs import parse_sps, sps_from_avc_sequence_header
+from transcoder.codecs import SpsInfo, parse_sps, sps_from_avc_sequence_header
 from transcoder.ladder import DEFAULT_FPS, SourceInfo
 
 # onMetaData codec ids: numbers from the FLV spec, or FourCC strings from newer encoders.
@@ -48,6 +48,16 @@ def audio_codec_tag(aac_sequence_header: bytes | None) -> str:
     return "mp4a.40.2"
 
 
+def _readable_sps(avc_sequence_header: bytes | None) -> SpsInfo | None:
+    """The SPS in the AVC sequence header; None without a header or when it cannot be read."""
+    if avc_sequence_header is None:
+        return None
+    try:
+        return parse_sps(sps_from_avc_sequence_header(avc_sequence_header))
+    except FlvError:
+        return None
+
+
 def source_info(
     *,
     metadata: Mapping[str, object],
@@ -57,25 +67,23 @@ def source_info(
 ) -> SourceInfo | None:
     """The source's size, rate and codecs, or None while its picture size is still unknown.
 
-    The SPS is trusted over the metadata for the size (encoders round metadata sizes); the
-    metadata's frame rate over the SPS timing (which is optional and often absent).
+    Size and frame rate come from the SPS, which describes the picture ffmpeg really decodes; the
+    metadata (which encoders round, and publishers may set to anything) only fills in what the SPS
+    lacks: the size when there is no readable SPS, the rate when the SPS has no timing info (it is
+    optional) or an implausible one.
     """
-    width = height = None
-    sps_fps = None
-    codec_tag = None
-    if avc_sequence_header is not None:
-        try:
-            sps = parse_sps(sps_from_avc_sequence_header(avc_sequence_header))
-        except FlvError:
-            sps = None
-        if sps is not None:
-            width, height, sps_fps, codec_tag = sps.width, sps.height, sps.fps, sps.codec_tag
-    if width is None or height is None:
+    sps = _readable_sps(avc_sequence_header)
+    if sps is not None:
+        width, height = sps.width, sps.height
+    else:
         meta_width, meta_height = _number(metadata, "width"), _number(metadata, "height")
         if meta_width is None or meta_height is None:
             return None
         width, height = round(meta_width), round(meta_height)
-    fps = _number(metadata, "framerate", "fps") or sps_fps or DEFAULT_FPS
+    sps_fps = sps.fps if sps is not None else None
+    if sps_fps is not None and sps_fps > MAX_FPS:
+        sps_fps = None  # variable-rate encoders state a clock tick (e.g. 90 kHz) there, not a rate
+    fps = sps_fps or _number(metadata, "framerate", "fps") or DEFAULT_FPS
     video_kbps = _number(metadata, "videodatarate")
     audio_kbps = _number(metadata, "audiodatarate")
     return SourceInfo(
@@ -86,7 +94,7 @@ def source_info(
         audio_codec=audio_codec or _codec(metadata, "audiocodecid", AUDIO_CODEC_IDS),
         video_kbps=round(video_kbps) if video_kbps else None,
         audio_kbps=round(audio_kbps) if audio_kbps else None,
-        video_codec_tag=codec_tag,
+        video_sps=sps,
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.transcoder.sources import h264_source, high_444_10bit_sps
 from tidecast_common.ladder import DEFAULT_VARIANTS
 from transcoder.command import build_hls_command
 from transcoder.ladder import SourceInfo, build_ladder
@@ -30,7 +31,7 @@ def command_for(source: SourceInfo, **options: object) -> list[str]:
 
 def test_1080p30_with_aac() -> None:
     # Each rendition scaled from the next larger one: 1080p -> 720p -> 480p -> 360p.
-    assert command_for(SourceInfo(width=1920, height=1080, fps=30, video_kbps=6000)) == [
+    assert command_for(h264_source(1920, 1080, 30, video_kbps=6000)) == [
         "ffmpeg",
         "-f", "flv", "-analyzeduration", "500000", "-probesize", "1000000", "-i", "pipe:0",
         "-filter_complex",
@@ -69,11 +70,16 @@ def test_1080p30_with_aac() -> None:
 
 
 CASES = {
-    "720p60_restart": (SourceInfo(width=1280, height=720, fps=60), {"restart": True, "preset": "ultrafast"}),
-    "480p_mp3": (SourceInfo(width=854, height=480, fps=30, audio_codec="mp3"), {}),
-    "odd_1279x719": (SourceInfo(width=1279, height=719, fps=25), {}),
-    "portrait_1080x1920": (SourceInfo(width=1080, height=1920, fps=30), {}),
+    "720p60_restart": (h264_source(1280, 720, 60), {"restart": True, "preset": "ultrafast"}),
+    "480p_mp3": (h264_source(854, 480, 30, audio_codec="mp3"), {}),
+    "odd_1279x719": (h264_source(1279, 719, 25), {}),
+    "portrait_1080x1920": (h264_source(1080, 1920, 30), {}),
     "hevc_no_audio_360p": (SourceInfo(width=640, height=360, video_codec="hevc", audio_codec=None), {}),
+    # Not for browsers: the source is re-encoded at 1280x720 as 8-bit 4:2:0 High at its stated rate.
+    "high444_10bit_720p": (
+        h264_source(1280, 720, 30, sps=high_444_10bit_sps(1280, 720), video_kbps=3500),
+        {},
+    ),
 }
 
 
@@ -85,7 +91,7 @@ def test_golden_argv(case: str) -> None:
 
 
 def test_restart_continues_the_playlists_after_a_discontinuity() -> None:
-    argv = command_for(SourceInfo(width=1280, height=720), restart=True)
+    argv = command_for(h264_source(1280, 720), restart=True)
     flags = argv[argv.index("-hls_flags") + 1].split("+")
     assert {"append_list", "temp_file", "independent_segments"} <= set(flags)
     assert "discont_start" not in flags  # it would rewrite the top of an EVENT playlist

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.transcoder.sources import h264_sps
 from tidecast_common import flv
 from transcoder import codecs
 
@@ -86,8 +87,67 @@ def test_sps_gives_the_encoded_size_and_rate(
     assert sps.codec_tag.startswith("avc1.42")  # ultrafast is constrained baseline
 
 
+@pytest.mark.parametrize(
+    ("pix_fmt", "profile", "expected"),
+    [
+        ("yuv420p", None, (66, 1, 8, 8, True)),  # Constrained Baseline
+        ("yuv420p", "main", (77, 1, 8, 8, True)),
+        ("yuv420p", "high", (100, 1, 8, 8, True)),
+        ("yuv420p10le", None, (110, 1, 10, 10, False)),  # High 10
+        ("yuv422p", None, (122, 2, 8, 8, False)),  # High 4:2:2
+        ("yuv444p10le", None, (244, 3, 10, 10, False)),  # High 4:4:4 Predictive
+        ("gray", None, (100, 0, 8, 8, False)),  # High, but monochrome
+    ],
+)
+def test_sps_gives_the_chroma_format_and_bit_depth_and_browsers_decode_only_8_bit_420(
+    flv_factory: Callable[..., Path], pix_fmt: str, profile: str | None, expected: tuple[object, ...]
+) -> None:
+    path = flv_factory(width=320, height=180, seconds=0.2, audio=False, pix_fmt=pix_fmt, profile=profile)
+    sps = codecs.parse_sps(codecs.sps_from_avc_sequence_header(first_sequence_header(path)))
+    found = (sps.profile_idc, sps.chroma_format_idc, sps.bit_depth_luma, sps.bit_depth_chroma)
+    assert (*found, codecs.browser_decodable(sps)) == expected
+    assert (sps.width, sps.height, sps.fps) == (320, 180, 30)
+
+
+def sps(**fields: int) -> codecs.SpsInfo:
+    return h264_sps(1280, 720, **({"level_idc": 31} | fields))
+
+
+def test_browsers_decode_baseline_main_and_high_whatever_their_constraint_flags_and_level() -> None:
+    for profile_idc in (66, 77, 100):
+        for constraint_flags in (0x00, 0x40, 0xC0, 0x0C):  # e.g. Constrained Baseline, Constrained High
+            for level_idc in (10, 31, 52, 62):
+                assert codecs.browser_decodable(
+                    sps(profile_idc=profile_idc, constraint_flags=constraint_flags, level_idc=level_idc)
+                )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"profile_idc": 88},  # Extended
+        {"profile_idc": 110},  # High 10 even at 8 bits
+        {"profile_idc": 244},
+        {"chroma_format_idc": 0},
+        {"chroma_format_idc": 2},
+        {"chroma_format_idc": 3},
+        {"bit_depth_luma": 10},
+        {"bit_depth_chroma": 9},
+    ],
+)
+def test_browsers_decode_nothing_else(fields: dict[str, int]) -> None:
+    assert not codecs.browser_decodable(sps(**fields))
+
+
 def test_garbage_sps_is_refused() -> None:
     with pytest.raises(flv.FlvError):
         codecs.parse_sps(b"\x68\x00")
     with pytest.raises(flv.FlvError):
         codecs.sps_from_avc_sequence_header(b"\x17\x00\x00\x00\x00\x02")
+
+
+def test_the_sps_summary_names_profile_chroma_format_and_depth() -> None:
+    assert sps(profile_idc=244, chroma_format_idc=3, bit_depth_luma=10, bit_depth_chroma=10).summary == (
+        "profile 244, 4:4:4, 10-bit"
+    )
+    assert sps(bit_depth_chroma=10).summary == "profile 100, 4:2:0, 8/10-bit"

@@ -2,8 +2,17 @@ from __future__ import annotations
 
 import pytest
 
+from tests.transcoder.sources import h264_source, h264_sps, high_444_10bit_sps
 from tidecast_common.ladder import DEFAULT_VARIANTS, Variant, parse_variants
-from transcoder.ladder import Rendition, SourceInfo, build_ladder, even, h264_level
+from transcoder.codecs import SpsInfo
+from transcoder.ladder import (
+    FALLBACK_SOURCE_VIDEO_KBPS,
+    Rendition,
+    SourceInfo,
+    build_ladder,
+    even,
+    h264_level,
+)
 
 
 def sizes(renditions: tuple[Rendition, ...]) -> list[tuple[str, int, int]]:
@@ -11,7 +20,8 @@ def sizes(renditions: tuple[Rendition, ...]) -> list[tuple[str, int, int]]:
 
 
 def ladder_for(width: int, height: int, fps: float = 30.0, **source: object) -> tuple[Rendition, ...]:
-    info = SourceInfo(width=width, height=height, fps=fps, **source)  # type: ignore[arg-type]
+    """The default ladder for an H.264 source that browsers decode, unless `source` says otherwise."""
+    info = h264_source(width, height, fps, **source)
     return build_ladder(source=info, variants=DEFAULT_VARIANTS, segment_seconds=2)
 
 
@@ -69,6 +79,50 @@ def test_source_is_copied_only_when_h264() -> None:
     assert ladder_for(1280, 720)[0].copy_video
     assert not ladder_for(1280, 720, video_codec="hevc")[0].copy_video
     assert not any(r.copy_video for r in ladder_for(1280, 720)[1:])
+
+
+def test_h264_without_a_readable_sps_is_not_copied() -> None:
+    # Nothing then says browsers can decode it, nor what CODECS it would be.
+    info = SourceInfo(width=1280, height=720, video_codec="h264")
+    assert not build_ladder(source=info, variants=DEFAULT_VARIANTS, segment_seconds=2)[0].copy_video
+
+
+@pytest.mark.parametrize(
+    ("sps", "copied"),
+    [
+        (h264_sps(1280, 720, profile_idc=66, constraint_flags=0xC0), True),
+        (h264_sps(1280, 720, profile_idc=77, constraint_flags=0x40), True),
+        (h264_sps(1280, 720, profile_idc=100), True),
+        (high_444_10bit_sps(1280, 720), False),
+        (h264_sps(1280, 720, profile_idc=110, bit_depth=10), False),
+        (h264_sps(1280, 720, profile_idc=122, chroma_format_idc=2), False),
+    ],
+)
+def test_source_is_copied_only_when_browsers_decode_it(sps: SpsInfo, copied: bool) -> None:
+    assert ladder_for(1280, 720, sps=sps)[0].copy_video is copied
+
+
+def test_an_undecodable_source_is_re_encoded_at_its_own_size_as_8_bit_high() -> None:
+    renditions = ladder_for(1920, 1080, 60.0, sps=high_444_10bit_sps(1920, 1080, fps=60.0), video_kbps=4500)
+    source = renditions[0]
+    assert (source.name, source.width, source.height, source.copy_video) == ("source", 1920, 1080, False)
+    assert (source.profile, source.level) == ("high", h264_level(1920, 1080, 60.0)) == ("high", "4.2")
+    assert (source.video_kbps, source.maxrate_kbps, source.bufsize_kbps) == (4500, 4950, 9000)
+    assert source.gop == 120
+    # The rest of the ladder is unchanged.
+    assert sizes(renditions)[1:] == sizes(ladder_for(1920, 1080, 60.0))[1:]
+
+
+def test_an_odd_sized_source_is_re_encoded_one_pixel_smaller_never_stretched() -> None:
+    # 4:4:4 allows odd sizes; x264's 4:2:0 does not.
+    assert sizes(ladder_for(1279, 719, sps=high_444_10bit_sps(1279, 719)))[0] == ("source", 1278, 718)
+    assert sizes(ladder_for(1279, 719))[0] == ("source", 1279, 719)  # copied as it is
+
+
+def test_a_re_encoded_source_without_a_stated_bitrate_gets_the_fallback() -> None:
+    source = ladder_for(1280, 720, sps=high_444_10bit_sps(1280, 720))[0]
+    assert not source.copy_video
+    assert source.video_kbps == FALLBACK_SOURCE_VIDEO_KBPS
 
 
 def test_copied_aac_keeps_the_source_audio_rate_and_other_audio_uses_the_variant_rate() -> None:

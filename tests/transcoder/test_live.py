@@ -112,6 +112,41 @@ async def test_480p_source_gets_no_720p_and_sizes_come_from_the_sps(
     assert not (tmp_path / URL / "720p").exists()
 
 
+def video_format(path: Path) -> dict[str, object]:
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name,profile,pix_fmt,level,width,height", "-of", "json", str(path)],
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return json.loads(result.stdout)["streams"][0]  # type: ignore[no-any-return]
+
+
+async def test_a_source_browsers_cannot_decode_is_re_encoded_as_8_bit_420_high(
+    flv_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    # What GStreamer's x264enc publishes by default from a 4:4:4 picture: High 4:4:4 Predictive 10-bit.
+    source = flv_factory(width=854, height=480, seconds=4, pix_fmt="yuv444p10le")
+    published = video_format(source)
+    assert (published["profile"], published["pix_fmt"]) == ("High 4:4:4 Predictive", "yuv444p10le")
+    # The default preset, as the ingest runs it (ultrafast would leave x264 at Baseline).
+    transcode = LiveTranscode(video_url=URL, ladder=DEFAULT_VARIANTS, hls_root=tmp_path)
+    await play(transcode, source, metadata={"videodatarate": 1500.0})
+    await transcode.stop()
+
+    assert not transcode.renditions[0].copy_video
+    written = video_format(tmp_path / URL / "source" / "index.m3u8")
+    assert (written["codec_name"], written["profile"], written["pix_fmt"]) == ("h264", "High", "yuv420p")
+    assert (written["width"], written["height"]) == (854, 480)
+    text = (tmp_path / f"{URL}.m3u8").read_text()
+    codecs = dict(re.findall(r'CODECS="(avc1\.\w+),mp4a\.40\.2"\n' + URL + r"/(\w+)/", text))
+    assert set(codecs.values()) == {"source", "360p"}
+    source_tag = next(tag for tag, name in codecs.items() if name == "source")
+    assert source_tag == f"avc1.6400{written['level']:02x}"  # what was written: High at its level
+    assert re.fullmatch(r"avc1\.(64|4d|42)[0-9a-f]{4}", source_tag)
+    assert "avc1.f4" not in text
+    assert master_resolutions(tmp_path) == {"source": "854x480", "360p": "640x360"}
+
+
 async def test_ffmpeg_killed_mid_stream_restarts_with_a_discontinuity(
     flv_factory: Callable[..., Path], tmp_path: Path
 ) -> None:

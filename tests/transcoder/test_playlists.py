@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from tests.transcoder.sources import avc_sequence_header, baseline_sps_nal, h264_source, high_444_10bit_sps
 from tidecast_common.ladder import DEFAULT_VARIANTS
+from transcoder.codecs import parse_sps
 from transcoder.ladder import SourceInfo, build_ladder
 from transcoder.playlists import (
     Finalization,
@@ -19,7 +23,7 @@ from transcoder.source import audio_codec_tag, source_info
 
 def test_master_lists_every_rendition_with_bandwidth_resolution_and_codecs() -> None:
     renditions = build_ladder(
-        source=SourceInfo(width=1920, height=1080, video_kbps=4500),
+        source=h264_source(1920, 1080, video_kbps=4500),
         variants=DEFAULT_VARIANTS,
         segment_seconds=2,
     )
@@ -60,11 +64,58 @@ def test_endlist_is_appended_once_and_atomically(tmp_path: Path) -> None:
     assert not ensure_endlist(tmp_path / "missing.m3u8")
 
 
-def test_source_info_prefers_the_sps_size_and_the_metadata_rate() -> None:
+def test_master_names_the_codec_really_written_for_a_re_encoded_source() -> None:
+    source = h264_source(1280, 720, sps=high_444_10bit_sps(1280, 720), video_kbps=3000)
+    assert source.video_codec_tag == "avc1.f4001f"
+    renditions = build_ladder(source=source, variants=DEFAULT_VARIANTS, segment_seconds=2)
+    text = master_playlist(
+        video_url="abcdefgh12345678",
+        renditions=renditions,
+        fps=30,
+        source_codec_tag=source.video_codec_tag,
+        audio_codec_tag="mp4a.40.2",
+    )
+    assert "avc1.f4" not in text
+    assert text.splitlines()[3] == (
+        "#EXT-X-STREAM-INF:BANDWIDTH=3428000,AVERAGE-BANDWIDTH=3128000,RESOLUTION=1280x720,"
+        'FRAME-RATE=30.000,CODECS="avc1.64001f,mp4a.40.2"'
+    )
+
+
+def test_source_info_takes_size_and_rate_from_the_sps_over_the_metadata() -> None:
+    header = avc_sequence_header(baseline_sps_nal(1280, 720, fps=25.0))
+    metadata: dict[str, object] = {
+        "width": 1920.0,
+        "height": 1080.0,
+        "framerate": 60.0,
+        "videodatarate": 4500.0,
+    }
+    info = source_info(metadata=metadata, avc_sequence_header=header, video_codec="h264", audio_codec="aac")
+    assert info is not None
+    assert (info.width, info.height, info.fps, info.video_kbps) == (1280, 720, 25.0, 4500)
+    assert info.video_sps == parse_sps(baseline_sps_nal(1280, 720, fps=25.0))
+    assert info.video_codec_tag == "avc1.42c01f"
+    assert info.passthrough
+
+
+@pytest.mark.parametrize("sps_fps", [None, 45000.0])  # no timing info; a 90 kHz clock tick, not a rate
+def test_the_metadata_rate_fills_in_only_what_the_sps_lacks(sps_fps: float | None) -> None:
+    header = avc_sequence_header(baseline_sps_nal(640, 360, fps=sps_fps))
+    info = source_info(metadata={"framerate": 59.94}, avc_sequence_header=header, video_codec="h264",
+                       audio_codec=None)  # fmt: skip
+    assert info is not None
+    assert (info.width, info.height, info.fps) == (640, 360, 59.94)
+    no_rate = source_info(metadata={}, avc_sequence_header=header, video_codec="h264", audio_codec=None)
+    assert no_rate is not None
+    assert no_rate.fps == 30.0
+
+
+def test_source_info_without_an_sps_uses_the_metadata() -> None:
     metadata: dict[str, object] = {"width": 1280.0, "height": 720.0, "framerate": 59.94, "videodatarate": 4500.0,
                                    "audiocodecid": 10.0}  # fmt: skip
     info = source_info(metadata=metadata, avc_sequence_header=None, video_codec="h264", audio_codec=None)
     assert info == SourceInfo(width=1280, height=720, fps=59.94, audio_codec="aac", video_kbps=4500)
+    assert not info.passthrough  # nothing says browsers decode it
     assert source_info(metadata={}, avc_sequence_header=None, video_codec=None, audio_codec=None) is None
     no_audio = source_info(metadata={"width": 640, "height": 360}, avc_sequence_header=None,
                            video_codec=None, audio_codec=None)  # fmt: skip
@@ -72,7 +123,7 @@ def test_source_info_prefers_the_sps_size_and_the_metadata_rate() -> None:
     assert no_audio.audio_codec is None
 
 
-LADDER = build_ladder(source=SourceInfo(width=1280, height=720), variants=DEFAULT_VARIANTS, segment_seconds=2)
+LADDER = build_ladder(source=h264_source(1280, 720), variants=DEFAULT_VARIANTS, segment_seconds=2)
 
 
 def test_a_playlist_is_closed_once() -> None:

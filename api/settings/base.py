@@ -128,7 +128,7 @@ REST_FRAMEWORK = {
         "login_failures": env.str("THROTTLE_LOGIN_FAILURES", default="5/5m"),
         "login_failures_ip": env.str("THROTTLE_LOGIN_FAILURES_IP", default="20/5m"),
         "ingest_authorize": env.str("THROTTLE_INGEST_AUTHORIZE", default="20/min"),
-        # Failed authorizations across every publisher address: a cap on distributed key guessing.
+        # Failed authorizations across every publisher address: an alert threshold, never a refusal.
         "ingest_authorize_global": env.str("THROTTLE_INGEST_AUTHORIZE_GLOBAL", default="300/min"),
     },
     "UNAUTHENTICATED_USER": None,

@@ -9,6 +9,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.http import HttpRequest
 from rest_framework.request import Request
@@ -133,3 +134,37 @@ class FailureCounter:
         # Hashed so any username is a safe cache key (memcached refuses spaces and long keys).
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         return f"failures:{self.scope}:{digest}", f"failures:{self.scope}:{digest}:opened"
+
+
+@dataclass(frozen=True)
+class SignInGuard:
+    """The failure counting every password form shares (the API's login and the admin's).
+
+    Failures count per username and per client address; while either is locked the attempt must be
+    refused before the password is checked, so a lockout cannot be used as an oracle.
+    """
+
+    username: str
+    client_ip: str
+
+    def _counters(self) -> list[tuple[FailureCounter, str]]:
+        return [
+            (
+                FailureCounter.from_settings("login_failures"),
+                AbstractBaseUser.normalize_username(self.username).casefold(),
+            ),
+            (FailureCounter.from_settings("login_failures_ip"), self.client_ip),
+        ]
+
+    def locked_for(self) -> int:
+        """Seconds until this username and address may try again; 0 when neither is locked."""
+        return max(counter.locked_for(key) for counter, key in self._counters())
+
+    def record_failure(self) -> None:
+        for counter, key in self._counters():
+            counter.record_failure(key)
+
+    def record_success(self) -> None:
+        """The username's count starts again; the address's stays (it may be guessing many names)."""
+        by_username, username_key = self._counters()[0]
+        by_username.reset(username_key)

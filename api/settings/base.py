@@ -169,6 +169,8 @@ SPECTACULAR_SETTINGS = {
 # --- Streaming ---------------------------------------------------------------------------------
 # The ingest authenticates to /api/internal/ with this secret.
 INGEST_SHARED_SECRET = env.str("INGEST_SHARED_SECRET", default="")
+# The HLS server reports viewer counts with this one; it opens no other hook. Empty: no reports.
+HLS_REPORT_SECRET = env.str("HLS_REPORT_SECRET", default="")
 # Stream keys are stored as an HMAC and AES-GCM ciphertext under keys derived from this secret
 # (SECRET_KEY when empty). Changing it invalidates every stored stream key.
 STREAM_KEY_SECRET = env.str("STREAM_KEY_SECRET", default="")

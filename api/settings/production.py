@@ -1,5 +1,7 @@
 """Production: every secret from the environment, no defaults; refuse to start without them."""
 
+import hmac
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
@@ -20,6 +22,9 @@ def _required(name: str, min_length: int = 32) -> str:
 SECRET_KEY = _required("SECRET_KEY")
 SIMPLE_JWT["SIGNING_KEY"] = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY  # noqa: F405
 INGEST_SHARED_SECRET = _required("INGEST_SHARED_SECRET")
+HLS_REPORT_SECRET = env.str("HLS_REPORT_SECRET", default="")
+if HLS_REPORT_SECRET and hmac.compare_digest(HLS_REPORT_SECRET, INGEST_SHARED_SECRET):
+    raise ImproperlyConfigured("HLS_REPORT_SECRET must differ from INGEST_SHARED_SECRET")
 
 # nginx (docker/nginx) sets X-Forwarded-Proto itself, passing on a TLS load balancer's value only
 # when the balancer is one of its TRUSTED_PROXIES.

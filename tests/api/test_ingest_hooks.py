@@ -39,6 +39,14 @@ def ingest(settings) -> APIClient:
 
 
 @pytest.fixture
+def hls(settings) -> APIClient:
+    """The HLS server: its own secret, in its own header."""
+    client = APIClient()
+    client.credentials(HTTP_X_HLS_REPORT_SECRET=settings.HLS_REPORT_SECRET)
+    return client
+
+
+@pytest.fixture
 def channel():
     return ChannelFactory(name="tide-pool", title="Tide Pool")
 
@@ -75,6 +83,37 @@ def test_wrong_secret_is_403(api_client, secret, key):
     response = authorize(api_client, key)
     assert response.status_code == 403
     assert not Video.objects.exists()
+
+
+@pytest.mark.parametrize("path", [AUTHORIZE, HEARTBEAT, END])
+def test_the_hls_server_s_secret_opens_no_publish_hook(api_client, hls, settings, path, key):
+    body = {"stream_key": key, "client_ip": "203.0.113.7", "publish_id": str(uuid.uuid4())}
+    assert hls.post(path, body, format="json").status_code == 403
+    # Nor as the ingest's header.
+    api_client.credentials(HTTP_X_INGEST_SECRET=settings.HLS_REPORT_SECRET)
+    assert api_client.post(path, body, format="json").status_code == 403
+    assert not Video.objects.exists()
+
+
+def test_the_ingest_s_secret_does_not_open_the_viewer_report(ingest, api_client, settings):
+    live = VideoFactory(status=VideoStatus.LIVE, viewer_count=3)
+    assert ingest.post(VIEWERS, {"counts": {live.url: 99}}, format="json").status_code == 403
+    api_client.credentials(HTTP_X_HLS_REPORT_SECRET=settings.INGEST_SHARED_SECRET)
+    assert api_client.post(VIEWERS, {"counts": {live.url: 99}}, format="json").status_code == 403
+    live.refresh_from_db()
+    assert live.viewer_count == 3
+
+
+@pytest.mark.parametrize("secret", ["wrong", "test-hls-report-secret ", ""])
+def test_a_wrong_viewer_report_secret_is_403(api_client, secret):
+    api_client.credentials(HTTP_X_HLS_REPORT_SECRET=secret)
+    assert api_client.post(VIEWERS, {"counts": {}}, format="json").status_code == 403
+
+
+def test_an_empty_viewer_report_secret_admits_no_one(api_client, settings):
+    settings.HLS_REPORT_SECRET = ""
+    api_client.credentials(HTTP_X_HLS_REPORT_SECRET="")
+    assert api_client.post(VIEWERS, {"counts": {}}, format="json").status_code == 403
 
 
 def test_jwt_does_not_open_the_hooks(api_client, channel, key):
@@ -280,11 +319,11 @@ def test_end_malformed_is_400(ingest):
 # --- viewers --------------------------------------------------------------------------------------
 
 
-def test_viewers_sets_listed_live_videos_only(ingest):
+def test_viewers_sets_listed_live_videos_only(hls):
     live_a = VideoFactory(status=VideoStatus.LIVE, viewer_count=3)
     live_b = VideoFactory(status=VideoStatus.LIVE, viewer_count=9)
     ended = VideoFactory(status=VideoStatus.ENDED)
-    response = ingest.post(
+    response = hls.post(
         VIEWERS, {"counts": {live_a.url: 42, ended.url: 5, "unknownvideo0000": 1}}, format="json"
     )
     assert response.status_code == 204
@@ -300,8 +339,8 @@ def test_viewers_sets_listed_live_videos_only(ingest):
     "body",
     [{}, {"counts": {"abc": -1}}, {"counts": {"abc": "many"}}, {"counts": [1]}, {"counts": {"x" * 33: 1}}],
 )
-def test_viewers_malformed_is_400(ingest, body):
-    assert ingest.post(VIEWERS, body, format="json").status_code == 400
+def test_viewers_malformed_is_400(hls, body):
+    assert hls.post(VIEWERS, body, format="json").status_code == 400
 
 
 # --- brute force ----------------------------------------------------------------------------------

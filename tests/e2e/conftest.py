@@ -181,6 +181,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "DJANGO_DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "INGEST_SHARED_SECRET": secrets.token_urlsafe(32),
+        "HLS_REPORT_SECRET": secrets.token_urlsafe(32),
         "DATABASE_URL": database_url,
         "TIDECAST_DATA_DIR": str(data_dir),
         "HLS_ROOT": str(data_dir / "hls"),

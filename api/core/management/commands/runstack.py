@@ -116,6 +116,7 @@ class Command(BaseCommand):
         env.setdefault("API_BASE_URL", f"http://{api_bind}")
         # The local settings generate these secrets on first use; every process must share them.
         env["INGEST_SHARED_SECRET"] = settings.INGEST_SHARED_SECRET
+        env["HLS_REPORT_SECRET"] = settings.HLS_REPORT_SECRET
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 

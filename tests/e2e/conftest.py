@@ -257,6 +257,7 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     page.screenshot(path=str(OUTPUT_DIR / f"{request.node.name}.png"), full_page=True)
     (OUTPUT_DIR / f"{request.node.name}.console.log").write_text("\n".join(messages))
     context.close()
-    # The pages run under a strict Content-Security-Policy: nothing they need may be refused.
+    # The pages run under a strict Content-Security-Policy: nothing they need may be refused. (So
+    # wait_for_function gets functions, "() => ...": an expression string is eval'd in the page.)
     refused = [message for message in messages if "Content Security Policy" in message]
     assert refused == [], refused

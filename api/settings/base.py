@@ -193,6 +193,10 @@ HLS_SEGMENT_SECONDS = env.int("HLS_SEGMENT_SECONDS", default=2)
 # --- Uploads -----------------------------------------------------------------------------------
 IMAGE_UPLOAD_MAX_BYTES = env.int("IMAGE_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 IMAGE_UPLOAD_MAX_PIXELS = env.int("IMAGE_UPLOAD_MAX_PIXELS", default=40_000_000)
+# Non-JPEG pictures above this many pixels are decoded by the worker only, never in the request.
+IMAGE_REQUEST_DECODE_MAX_PIXELS = env.int("IMAGE_REQUEST_DECODE_MAX_PIXELS", default=4_000_000)
+# Uploads that are not public yet (raw profile pictures, metadata included): never served.
+PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(DATA_DIR / "private")))
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

@@ -191,7 +191,7 @@ def test_health_checks_and_start_order(rendered: dict[str, Any]) -> None:
 
 
 def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -> None:
-    assert set(rendered["volumes"]) == {"pgdata", "rabbitmq", "hls", "media"}
+    assert set(rendered["volumes"]) == {"pgdata", "rabbitmq", "hls", "media", "private"}
     services = rendered["services"]
 
     def mounts(name: str) -> dict[str, tuple[str, bool]]:
@@ -206,6 +206,11 @@ def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -
     for name in ("api", "worker"):
         assert mounts(name)["media"] == (services[name]["environment"]["MEDIA_ROOT"], False)
     assert mounts("nginx")["media"][1] is True
+    # Uploads not public yet: the API writes them, the worker reads them, nginx never sees them.
+    for name in ("api", "worker"):
+        assert mounts(name)["private"] == (services[name]["environment"]["PRIVATE_MEDIA_ROOT"], False)
+    for name in SERVICES - {"api", "worker"}:
+        assert "private" not in mounts(name), name
 
 
 def test_nginx_gets_the_project_config_with_every_template_name(rendered: dict[str, Any]) -> None:

@@ -14,10 +14,9 @@ import pytest
 from django.http import HttpRequest
 
 from api.core.throttling import client_ip
-from tests.deploy.conftest import Workspace
-from tests.deploy.servers import ACCESS_SCRIPT, FakeApi, RunningServer, start_nginx, stop_process
+from tests.deploy.conftest import Workspace, start_site_nginx
+from tests.deploy.servers import ACCESS_SCRIPT, FakeApi, RunningServer, stop_process
 from tests.deploy.test_hls_parity import request
-from tests.netutil import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +26,10 @@ LOAD_BALANCER = "127.0.0.1"
 
 @pytest.fixture(scope="module")
 def behind_balancer(stream: Workspace, fake_api: FakeApi) -> Iterator[RunningServer]:
-    prefix = stream.folder / "nginx-behind-balancer"
-    prefix.mkdir()
-    server = start_nginx(
-        prefix=prefix,
-        hls_root=stream.hls_root,
-        media_root=stream.media_root,
-        api_port=fake_api.port,
-        hls_port=free_port(),
+    server = start_site_nginx(
+        stream,
+        fake_api,
+        "nginx-behind-balancer",
         admin_allow_from=ADMIN_ALLOW_FROM,
         trusted_proxies=LOAD_BALANCER,
     )
@@ -120,16 +115,7 @@ def test_a_client_cannot_pretend_to_be_allowed_without_the_balancer(
     nginx: RunningServer, stream: Workspace, fake_api: FakeApi, seen: list[dict[str, str]]
 ) -> None:
     """Without TRUSTED_PROXIES, X-Forwarded-For is no address: an admin list then holds the peer."""
-    prefix = stream.folder / "nginx-edge"
-    prefix.mkdir()
-    edge = start_nginx(
-        prefix=prefix,
-        hls_root=stream.hls_root,
-        media_root=stream.media_root,
-        api_port=fake_api.port,
-        hls_port=free_port(),
-        admin_allow_from="198.51.100.0/24",
-    )
+    edge = start_site_nginx(stream, fake_api, "nginx-edge", admin_allow_from="198.51.100.0/24")
     try:
         assert request(edge, "GET", "/admin/", {"X-Forwarded-For": "198.51.100.7"}).status == 403
         assert seen == []

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from api.core.admin_login import admin_login
 from api.core.metrics import metrics_view
 from api.ingest_hooks.authentication import IngestSecretAuthentication, IsIngest
 
@@ -11,6 +12,8 @@ handler404 = "api.core.views.not_found"
 handler500 = "api.core.views.server_error"
 
 urlpatterns = [
+    # Ahead of admin.site.urls: the admin's own sign-in view, with failure counting around it.
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -82,13 +82,13 @@ ERROR_CODES = {
 
 
 def start_viewer_reports(settings: HlsSettings, tracker: ViewerTracker) -> list[asyncio.Task[None]]:
-    if not settings.ingest_shared_secret:
-        logger.info("no INGEST_SHARED_SECRET: viewer counts are not reported")
+    if not settings.report_secret:
+        logger.info("no HLS_REPORT_SECRET: viewer counts are not reported")
         return []
     report = report_viewers_forever(
         tracker=tracker,
         api_base_url=settings.api_base_url,
-        secret=settings.ingest_shared_secret,
+        secret=settings.report_secret,
         interval=settings.viewer_report_seconds,
     )
     return [asyncio.create_task(report)]

@@ -18,7 +18,7 @@ class HlsSettings:
     hls_root: Path = Path("data/hls")
     api_base_url: str = "http://127.0.0.1:8000"
     # Without a secret the viewer counts are not reported (the API would refuse them).
-    ingest_shared_secret: str = ""
+    report_secret: str = ""
     viewer_window_seconds: float = 30.0
     viewer_report_seconds: float = 10.0
     # Server processes sharing the port (SO_REUSEPORT); 0 means one per CPU.
@@ -47,7 +47,7 @@ class HlsSettings:
             port=env.integer("HLS_PORT", DEFAULTS.port, maximum=65535),
             hls_root=env.path("HLS_ROOT", data_dir / "hls"),
             api_base_url=env.text("API_BASE_URL", DEFAULTS.api_base_url).rstrip("/"),
-            ingest_shared_secret=env.text("INGEST_SHARED_SECRET"),
+            report_secret=env.text("HLS_REPORT_SECRET"),
             viewer_window_seconds=env.number(
                 "HLS_VIEWER_WINDOW_SECONDS", DEFAULTS.viewer_window_seconds, minimum=1
             ),

@@ -88,7 +88,7 @@ async def report_viewers_forever(
                 continue
             try:
                 async with session.post(
-                    url, json={"counts": counts}, headers={"X-Ingest-Secret": secret}
+                    url, json={"counts": counts}, headers={"X-Hls-Report-Secret": secret}
                 ) as resp:
                     if resp.status >= 300:
                         logger.warning("viewer report refused: HTTP %d", resp.status)

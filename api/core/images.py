@@ -36,7 +36,9 @@ def validate_image_upload(
     """Refuse anything but a complete JPEG, PNG, WebP or GIF within the size and pixel caps.
 
     The pixel count is checked from the header before any decoding, so a decompression bomb
-    costs nothing; the image is then decoded (JPEG at 1/8 scale) to catch truncated files.
+    costs nothing. A JPEG is then decoded at 1/8 scale, and any other picture of at most
+    IMAGE_REQUEST_DECODE_MAX_PIXELS in full, to catch truncated files; a larger one is only checked
+    for its structure (PNG chunk checksums) here, and decoded by the worker.
     """
     max_bytes = max_bytes or settings.IMAGE_UPLOAD_MAX_BYTES
     max_pixels = max_pixels or settings.IMAGE_UPLOAD_MAX_PIXELS
@@ -61,7 +63,11 @@ def validate_image_upload(
                 image_format = image.format or ""
                 if image_format == "JPEG":
                     image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-                image.load()
+                    image.load()
+                elif width * height <= settings.IMAGE_REQUEST_DECODE_MAX_PIXELS:
+                    image.load()
+                else:
+                    image.verify()
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -24,6 +24,14 @@ OUTPUT_QUALITY = 82
 # Decode at least this many times the target size, so the final Lanczos pass has detail to work with.
 DECODE_HEADROOM = 2.0
 REDUCING_GAP = 2.0
+_ENCODER_OPTIONS: dict[str, dict[str, object]] = {
+    "WEBP": {"quality": OUTPUT_QUALITY, "method": 4},
+    "JPEG": {"quality": 90},
+    "PNG": {},
+}
+# What an uploaded original is stored as once cleaned (clean_original), and its file extension.
+_CLEAN_FORMATS = {"JPEG": "JPEG", "WEBP": "WEBP", "PNG": "PNG", "GIF": "PNG"}
+_EXTENSIONS = {"JPEG": "jpg", "WEBP": "webp", "PNG": "png"}
 # EXIF orientations that swap width and height (rotations by 90 or 270 degrees).
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
@@ -80,11 +88,24 @@ def _decode(image: Image.Image, *, scale: float) -> Image.Image:
     return upright.convert("RGBA" if has_alpha else "RGB")
 
 
-def _encode(image: Image.Image) -> Rendition:
+def _encode(image: Image.Image, image_format: str = OUTPUT_FORMAT) -> Rendition:
     image.info.clear()  # no EXIF, ICC, XMP or comments leave with the picture
     buffer = io.BytesIO()
-    image.save(buffer, OUTPUT_FORMAT, quality=OUTPUT_QUALITY, method=4)
+    image.save(buffer, image_format, **_ENCODER_OPTIONS[image_format])
     return Rendition(width=image.width, height=image.height, data=buffer.getvalue())
+
+
+def clean_original(data: bytes) -> tuple[Rendition, str]:
+    """The whole picture re-encoded upright and without metadata (EXIF and its GPS position, XMP,
+    comments), and the file extension of its format: JPEG stays JPEG, WebP stays WebP, PNG and GIF
+    (its first frame) become PNG. Every pixel is decoded: a job for the worker, not the request."""
+    with _open(data) as image:
+        source_format = image.format or ""
+        upright = _decode(image, scale=1.0)
+    output_format = _CLEAN_FORMATS.get(source_format, "PNG")
+    if output_format == "JPEG" and upright.mode != "RGB":
+        upright = upright.convert("RGB")
+    return _encode(upright, output_format), _EXTENSIONS[output_format]
 
 
 def square_renditions(data: bytes, *, sizes: Sequence[int]) -> dict[int, Rendition]:

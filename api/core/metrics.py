@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from api.ingest_hooks.throttling import IngestAuthorizeFailuresCollector
 from api.videos.models import Video, VideoStatus
 
 # Video.live_stats key -> (metric, help). Only numbers are exported.
@@ -83,4 +84,5 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LiveVideosCollector())
+    registry.register(IngestAuthorizeFailuresCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

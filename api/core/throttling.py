@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import re
 import time
 from dataclasses import dataclass
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.http import HttpRequest
 from rest_framework.request import Request
@@ -40,6 +42,27 @@ def client_ip(request: HttpRequest | Request) -> str:
         if len(forwarded) >= api_settings.NUM_PROXIES:
             return str(forwarded[-api_settings.NUM_PROXIES])
     return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+# IPv6 hands each subscriber a /64 (or more): counting single addresses there would let one
+# client take a fresh address for every attempt.
+IPV6_BUCKET_PREFIX = 64
+
+
+def address_bucket(address: str) -> str:
+    """The key failures of `address` are counted under: IPv4 as is, IPv6 by its /64 network.
+
+    An IPv4-mapped IPv6 address counts as its IPv4 address; anything unparsable as itself.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_BUCKET_PREFIX), strict=False))
+    return str(parsed)
 
 
 class ClientIPRateThrottle(SimpleRateThrottle):
@@ -80,24 +103,29 @@ class FailureCounter:
 
     def locked_for(self, key: str) -> int:
         """Seconds until `key` may try again; 0 when it is not locked."""
-        count_key, opened_key = self._keys(key)
-        if int(cache.get(count_key, 0)) < self.limit:
+        if self.failures(key) < self.limit:
             return 0
-        opened_at = cache.get(opened_key)
+        opened_at = cache.get(self._keys(key)[1])
         if opened_at is None:
             return self.window_seconds
         return max(1, math.ceil(float(opened_at) + self.window_seconds - time.time()))
 
-    def record_failure(self, key: str) -> None:
+    def failures(self, key: str) -> int:
+        """Failures of `key` in its current window."""
+        return int(cache.get(self._keys(key)[0], 0))
+
+    def record_failure(self, key: str) -> int:
+        """Count one failure; returns the failures of `key` in its window, this one included."""
         count_key, opened_key = self._keys(key)
         if cache.add(count_key, 1, timeout=self.window_seconds):
             cache.set(opened_key, time.time(), timeout=self.window_seconds)
-            return
+            return 1
         try:
-            cache.incr(count_key)
+            return int(cache.incr(count_key))
         except ValueError:  # expired between add() and incr(): a fresh window
             cache.add(count_key, 1, timeout=self.window_seconds)
             cache.set(opened_key, time.time(), timeout=self.window_seconds)
+            return 1
 
     def reset(self, key: str) -> None:
         cache.delete_many(list(self._keys(key)))
@@ -106,3 +134,37 @@ class FailureCounter:
         # Hashed so any username is a safe cache key (memcached refuses spaces and long keys).
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         return f"failures:{self.scope}:{digest}", f"failures:{self.scope}:{digest}:opened"
+
+
+@dataclass(frozen=True)
+class SignInGuard:
+    """The failure counting every password form shares (the API's login and the admin's).
+
+    Failures count per username and per client address; while either is locked the attempt must be
+    refused before the password is checked, so a lockout cannot be used as an oracle.
+    """
+
+    username: str
+    client_ip: str
+
+    def _counters(self) -> list[tuple[FailureCounter, str]]:
+        return [
+            (
+                FailureCounter.from_settings("login_failures"),
+                AbstractBaseUser.normalize_username(self.username).casefold(),
+            ),
+            (FailureCounter.from_settings("login_failures_ip"), self.client_ip),
+        ]
+
+    def locked_for(self) -> int:
+        """Seconds until this username and address may try again; 0 when neither is locked."""
+        return max(counter.locked_for(key) for counter, key in self._counters())
+
+    def record_failure(self) -> None:
+        for counter, key in self._counters():
+            counter.record_failure(key)
+
+    def record_success(self) -> None:
+        """The username's count starts again; the address's stays (it may be guessing many names)."""
+        by_username, username_key = self._counters()[0]
+        by_username.reset(username_key)

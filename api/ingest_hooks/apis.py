@@ -13,7 +13,12 @@ from rest_framework.views import APIView
 
 from api.core.fields import StrictCharField
 from api.core.schema import error_response
-from api.ingest_hooks.authentication import IngestSecretAuthentication, IsIngest
+from api.ingest_hooks.authentication import (
+    IngestSecretAuthentication,
+    IsHlsServer,
+    IsIngest,
+    ViewerReportSecretAuthentication,
+)
 from api.ingest_hooks.throttling import authorize_attempt_check, authorize_failure_record
 from api.videos.services import (
     PublishDenied,
@@ -167,7 +172,14 @@ class PublishEndApi(IngestApi):
         return Response({"video_url": video.url, "status": video.status})
 
 
-class ViewersApi(IngestApi):
+class ViewersApi(APIView):
+    """The HLS server's viewer counts: its own secret, which opens this hook only."""
+
+    authentication_classes = [ViewerReportSecretAuthentication]
+    permission_classes = [IsHlsServer]
+    parser_classes = [JSONParser]
+    throttle_classes = []
+
     class InputSerializer(serializers.Serializer[Any]):
         class Meta:
             ref_name = "ViewersInput"

@@ -19,6 +19,9 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Secure flag on every cookie (JWT, session, CSRF); on in production. Off, cookies are Secure only
+# on requests Django sees as HTTPS.
+SECURE_COOKIES = env.bool("SECURE_COOKIES", default=False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -42,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "api.core.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -138,7 +142,7 @@ REST_FRAMEWORK = {
         "login_failures": env.str("THROTTLE_LOGIN_FAILURES", default="5/5m"),
         "login_failures_ip": env.str("THROTTLE_LOGIN_FAILURES_IP", default="20/5m"),
         "ingest_authorize": env.str("THROTTLE_INGEST_AUTHORIZE", default="20/min"),
-        # Failed authorizations across every publisher address: a cap on distributed key guessing.
+        # Failed authorizations across every publisher address: an alert threshold, never a refusal.
         "ingest_authorize_global": env.str("THROTTLE_INGEST_AUTHORIZE_GLOBAL", default="300/min"),
     },
     "UNAUTHENTICATED_USER": None,
@@ -178,6 +182,8 @@ SPECTACULAR_SETTINGS = {
 # --- Streaming ---------------------------------------------------------------------------------
 # The ingest authenticates to /api/internal/ with this secret.
 INGEST_SHARED_SECRET = env.str("INGEST_SHARED_SECRET", default="")
+# The HLS server reports viewer counts with this one; it opens no other hook. Empty: no reports.
+HLS_REPORT_SECRET = env.str("HLS_REPORT_SECRET", default="")
 # Stream keys are stored as an HMAC and AES-GCM ciphertext under keys derived from this secret
 # (SECRET_KEY when empty). Changing it invalidates every stored stream key.
 STREAM_KEY_SECRET = env.str("STREAM_KEY_SECRET", default="")
@@ -200,6 +206,10 @@ HLS_SEGMENT_SECONDS = env.int("HLS_SEGMENT_SECONDS", default=2)
 # --- Uploads -----------------------------------------------------------------------------------
 IMAGE_UPLOAD_MAX_BYTES = env.int("IMAGE_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 IMAGE_UPLOAD_MAX_PIXELS = env.int("IMAGE_UPLOAD_MAX_PIXELS", default=40_000_000)
+# Non-JPEG pictures above this many pixels are decoded by the worker only, never in the request.
+IMAGE_REQUEST_DECODE_MAX_PIXELS = env.int("IMAGE_REQUEST_DECODE_MAX_PIXELS", default=4_000_000)
+# Uploads that are not public yet (raw profile pictures, metadata included): never served.
+PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(DATA_DIR / "private")))
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

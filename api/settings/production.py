@@ -1,5 +1,7 @@
 """Production: every secret from the environment, no defaults; refuse to start without them."""
 
+import hmac
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
@@ -20,9 +22,18 @@ def _required(name: str, min_length: int = 32) -> str:
 SECRET_KEY = _required("SECRET_KEY")
 SIMPLE_JWT["SIGNING_KEY"] = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY  # noqa: F405
 INGEST_SHARED_SECRET = _required("INGEST_SHARED_SECRET")
+HLS_REPORT_SECRET = env.str("HLS_REPORT_SECRET", default="")
+if HLS_REPORT_SECRET and hmac.compare_digest(HLS_REPORT_SECRET, INGEST_SHARED_SECRET):
+    raise ImproperlyConfigured("HLS_REPORT_SECRET must differ from INGEST_SHARED_SECRET")
 
+# nginx (docker/nginx) sets X-Forwarded-Proto itself, passing on a TLS load balancer's value only
+# when the balancer is one of its TRUSTED_PROXIES.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
-CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+SECURE_COOKIES = env.bool("SECURE_COOKIES", default=True)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+# Sent on HTTPS responses only (SecurityMiddleware); 0 turns it off.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

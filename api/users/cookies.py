@@ -1,4 +1,5 @@
-"""The JWT cookies: HttpOnly, SameSite=Lax, Secure over HTTPS; the refresh one only under /api/auth/."""
+"""The JWT cookies: HttpOnly, SameSite=Lax, Secure over HTTPS or with SECURE_COOKIES; the refresh one
+only under /api/auth/."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def auth_cookies_set(response: HttpResponseBase, *, request: HttpRequest, tokens
             value,
             max_age=int(lifetime.total_seconds()),
             path=path,
-            secure=request.is_secure(),
+            secure=settings.SECURE_COOKIES or request.is_secure(),
             httponly=True,
             samesite=_samesite(),
         )

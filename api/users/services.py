@@ -16,7 +16,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from api.core.throttling import FailureCounter
+from api.core.throttling import SignInGuard
 from api.users.errors import InvalidCredentials, InvalidRefreshToken, TooManyAttempts
 from api.users.models import User
 from api.users.selectors import user_email_taken, user_get_active, user_username_taken
@@ -61,18 +61,16 @@ def user_login(
     Failures are counted per username and per client IP; while either is locked the attempt is
     refused before the password is even checked, so a lockout cannot be used as an oracle.
     """
-    guards = _login_guards(username=username, client_ip=client_ip)
-    retry_after = max(counter.locked_for(key) for counter, key in guards)
+    guard = SignInGuard(username=username, client_ip=client_ip)
+    retry_after = guard.locked_for()
     if retry_after:
         raise TooManyAttempts(retry_after=retry_after)
     # ModelBackend refuses inactive users and hashes anyway for unknown ones (same timing).
     user = authenticate(request, username=username, password=password)
     if user is None:
-        for counter, key in guards:
-            counter.record_failure(key)
+        guard.record_failure()
         raise InvalidCredentials
-    by_username, username_key = guards[0]
-    by_username.reset(username_key)
+    guard.record_success()
     update_last_login(type(user), user)
     return _issue_tokens(user)
 
@@ -111,13 +109,6 @@ def _taken_fields(*, username: str, email: str) -> dict[str, list[str]]:
     if user_email_taken(email=email):
         errors["email"] = [EMAIL_TAKEN]
     return errors
-
-
-def _login_guards(*, username: str, client_ip: str) -> list[tuple[FailureCounter, str]]:
-    return [
-        (FailureCounter.from_settings("login_failures"), User.normalize_username(username).casefold()),
-        (FailureCounter.from_settings("login_failures_ip"), client_ip),
-    ]
 
 
 def _issue_tokens(user: User) -> TokenPair:

@@ -19,13 +19,15 @@ SHOW_SETTINGS = (
 STRONG = "x" * 40
 
 
-def load_settings(module: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def load_settings(
+    module: str, tmp_path: Path, code: str = SHOW_SETTINGS, **env: str
+) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "INGEST_SHARED_SECRET"}
     }
     clean.update(DJANGO_SETTINGS_MODULE=module, TIDECAST_DATA_DIR=str(tmp_path), **env)
     return subprocess.run(
-        [sys.executable, "-c", SHOW_SETTINGS], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
     )
 
 

@@ -128,19 +128,30 @@ def fake_api() -> Iterator[FakeApi]:
     api.stop()
 
 
-@pytest.fixture(scope="session")
-def nginx(stream: Workspace, fake_api: FakeApi) -> Iterator[RunningServer]:
-    prefix = stream.folder / "nginx"
+def start_site_nginx(
+    stream: Workspace, fake_api: FakeApi, name: str, *, admin_allow_from: str = "", trusted_proxies: str = ""
+) -> RunningServer:
+    """nginx over the stream's folders in front of the stand-in API, from the prefix `name`.
+
+    Nothing listens on the viewer-counting port: every HLS check also shows the client's answer
+    does not depend on hls_out being up.
+    """
+    prefix = stream.folder / name
     prefix.mkdir()
-    # Nothing listens on the viewer-counting port: every HLS check also shows the client's answer
-    # does not depend on hls_out being up.
-    server = start_nginx(
+    return start_nginx(
         prefix=prefix,
         hls_root=stream.hls_root,
         media_root=stream.media_root,
         api_port=fake_api.port,
         hls_port=free_port(),
+        admin_allow_from=admin_allow_from,
+        trusted_proxies=trusted_proxies,
     )
+
+
+@pytest.fixture(scope="session")
+def nginx(stream: Workspace, fake_api: FakeApi) -> Iterator[RunningServer]:
+    server = start_site_nginx(stream, fake_api, "nginx")
     yield server
     stop_process(server.process)
 

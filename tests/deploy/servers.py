@@ -26,6 +26,7 @@ from tests.netutil import free_port, wait_listening
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX_TEMPLATE = REPO / "docker" / "nginx" / "tidecast.conf"
+ACCESS_SCRIPT = REPO / "docker" / "nginx" / "tidecast-access.sh"
 PLACEHOLDER = re.compile(r"\$\{(TIDECAST_[A-Z_]+)\}")
 START_TIMEOUT_SECONDS = 10.0
 
@@ -101,11 +102,35 @@ class RunningServer:
         return f"http://{self.host}:{self.port}"
 
 
+def write_access_lists(directory: Path, *, admin_allow_from: str, trusted_proxies: str) -> None:
+    """What the nginx image does first: docker/nginx/tidecast-access.sh writes the address lists."""
+    subprocess.run(
+        ["sh", str(ACCESS_SCRIPT)],
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "TIDECAST_ACCESS_DIR": str(directory),
+            "TIDECAST_ADMIN_ALLOW_FROM": admin_allow_from,
+            "TIDECAST_TRUSTED_PROXIES": trusted_proxies,
+        },
+        check=True,
+        timeout=10,
+    )
+
+
 def start_nginx(
-    *, prefix: Path, hls_root: Path, media_root: Path, api_port: int, hls_port: int
+    *,
+    prefix: Path,
+    hls_root: Path,
+    media_root: Path,
+    api_port: int,
+    hls_port: int,
+    admin_allow_from: str = "",
+    trusted_proxies: str = "",
 ) -> RunningServer:
     """`hls_port` is where viewer counting is mirrored to: hls_out's port, or a closed one."""
     (prefix / "temp").mkdir(parents=True, exist_ok=True)
+    access = prefix / "access"
+    write_access_lists(access, admin_allow_from=admin_allow_from, trusted_proxies=trusted_proxies)
     port = free_port()
     site = prefix / "tidecast.conf"
     site.write_text(
@@ -117,6 +142,7 @@ def start_nginx(
                 "TIDECAST_HLS_UPSTREAM": f"127.0.0.1:{hls_port}",
                 "TIDECAST_HLS_ROOT": str(hls_root),
                 "TIDECAST_MEDIA_ROOT": str(media_root),
+                "TIDECAST_ACCESS_DIR": str(access),
             },
         )
     )
@@ -139,7 +165,7 @@ def start_hls_out(
         "HLS_PORT": str(port),
         "HLS_ROOT": str(hls_root),
         "HLS_WORKERS": "1",
-        "INGEST_SHARED_SECRET": "",
+        "HLS_REPORT_SECRET": "",
         **(environment or {}),
     }
     with log.open("wb") as output:

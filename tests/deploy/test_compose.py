@@ -13,12 +13,19 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.servers import NGINX_TEMPLATE, REPO, template_names
+from tests.deploy.servers import ACCESS_SCRIPT, NGINX_TEMPLATE, REPO, template_names
 
 DOCKER = REPO / "docker"
 SERVICES = {"postgres", "rabbitmq", "api", "ingest", "worker", "beat", "hls", "nginx"}
 TIDECAST_SERVICES = {"api", "ingest", "worker", "beat", "hls"}
-SECRETS = ("SECRET_KEY", "INGEST_SHARED_SECRET", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD")
+DJANGO_SERVICES = {"api", "worker", "beat"}
+SECRETS = (
+    "SECRET_KEY",
+    "INGEST_SHARED_SECRET",
+    "HLS_REPORT_SECRET",
+    "POSTGRES_PASSWORD",
+    "RABBITMQ_PASSWORD",
+)
 
 
 def docker_compose() -> str:
@@ -90,9 +97,9 @@ def test_the_python_services_share_one_image_built_from_the_dockerfile(rendered:
     assert {services[name]["command"][0] for name in TIDECAST_SERVICES} == TIDECAST_SERVICES
 
 
-def test_the_services_take_their_environment_from_the_env_file(rendered: dict[str, Any]) -> None:
+def test_the_django_services_take_their_environment_from_the_env_file(rendered: dict[str, Any]) -> None:
     example = env_example()
-    for name in TIDECAST_SERVICES:
+    for name in DJANGO_SERVICES:
         environment = rendered["services"][name]["environment"]
         assert environment["DJANGO_SETTINGS_MODULE"] == "api.settings.production"
         for key in ("SECRET_KEY", "INGEST_SHARED_SECRET", "ALLOWED_HOSTS", "PUBLIC_HLS_URL", "NUM_PROXIES"):
@@ -101,6 +108,49 @@ def test_the_services_take_their_environment_from_the_env_file(rendered: dict[st
         assert environment["DATABASE_URL"].endswith("@postgres:5432/tidecast")
         assert environment["CELERY_BROKER_URL"].endswith("@rabbitmq:5672//")
         assert environment["API_BASE_URL"] == "http://api:8000"
+
+
+# What each service that is not Django may be given: its own settings and the wiring.
+WIRING = {"API_BASE_URL", "TIDECAST_DATA_DIR", "HLS_ROOT", "LOG_FORMAT", "LOG_LEVEL"}
+INGEST_NAMES = WIRING | {"INGEST_SHARED_SECRET"} | {
+    "RTMP_HOST", "RTMP_PORT", "RTMP_APP", "RTMP_HANDSHAKE_TIMEOUT", "RTMP_IDLE_TIMEOUT",
+    "RTMP_MAX_CONNECTIONS", "RTMP_MAX_CONNECTIONS_PER_IP", "RTMP_REJECT_DELAY", "INGEST_API_TIMEOUT",
+    "INGEST_HEARTBEAT_SECONDS", "INGEST_SHUTDOWN_GRACE", "INGEST_METRICS_HOST", "INGEST_METRICS_PORT",
+}  # fmt: skip
+HLS_NAMES = WIRING | {"HLS_REPORT_SECRET"} | {
+    "HLS_HOST", "HLS_PORT", "HLS_TRUST_PROXY_HEADERS", "HLS_WORKERS", "HLS_VIEWER_WINDOW_SECONDS",
+    "HLS_VIEWER_REPORT_SECONDS", "HLS_CACHE_MB", "HLS_CACHE_FILE_MB", "HLS_MAX_CONNECTIONS",
+}  # fmt: skip
+NEVER_OUTSIDE_DJANGO = ("SECRET_KEY", "JWT_SIGNING_KEY", "STREAM_KEY_SECRET", "POSTGRES_PASSWORD",
+                        "RABBITMQ_PASSWORD", "DATABASE_URL", "CELERY_BROKER_URL", "METRICS_TOKEN")  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "allowed"), [("ingest", INGEST_NAMES), ("hls", HLS_NAMES)])
+def test_the_ingest_and_the_hls_server_get_only_what_they_need(
+    rendered: dict[str, Any], name: str, allowed: set[str]
+) -> None:
+    service = rendered["services"][name]
+    assert "env_file" not in service
+    environment = service["environment"]
+    assert set(environment) <= allowed, set(environment) - allowed
+    for key in NEVER_OUTSIDE_DJANGO:
+        assert key not in environment, key
+    assert not any(
+        example and example in value
+        for value in environment.values()
+        for secret, example in env_example().items()
+        if secret in NEVER_OUTSIDE_DJANGO
+    )
+    assert environment["API_BASE_URL"] == "http://api:8000"
+
+
+def test_each_service_has_its_own_secret_for_the_api(rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+    example = env_example()
+    assert services["ingest"]["environment"]["INGEST_SHARED_SECRET"] == example["INGEST_SHARED_SECRET"]
+    assert "HLS_REPORT_SECRET" not in services["ingest"]["environment"]
+    assert services["hls"]["environment"]["HLS_REPORT_SECRET"] == example["HLS_REPORT_SECRET"]
+    assert "INGEST_SHARED_SECRET" not in services["hls"]["environment"]
 
 
 def test_the_example_holds_no_secret(rendered: dict[str, Any]) -> None:
@@ -141,7 +191,7 @@ def test_health_checks_and_start_order(rendered: dict[str, Any]) -> None:
 
 
 def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -> None:
-    assert set(rendered["volumes"]) == {"pgdata", "rabbitmq", "hls", "media"}
+    assert set(rendered["volumes"]) == {"pgdata", "rabbitmq", "hls", "media", "private"}
     services = rendered["services"]
 
     def mounts(name: str) -> dict[str, tuple[str, bool]]:
@@ -156,13 +206,23 @@ def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -
     for name in ("api", "worker"):
         assert mounts(name)["media"] == (services[name]["environment"]["MEDIA_ROOT"], False)
     assert mounts("nginx")["media"][1] is True
+    # Uploads not public yet: the API writes them, the worker reads them, nginx never sees them.
+    for name in ("api", "worker"):
+        assert mounts(name)["private"] == (services[name]["environment"]["PRIVATE_MEDIA_ROOT"], False)
+    for name in SERVICES - {"api", "worker"}:
+        assert "private" not in mounts(name), name
 
 
 def test_nginx_gets_the_project_config_with_every_template_name(rendered: dict[str, Any]) -> None:
     nginx = rendered["services"]["nginx"]
     mounts = volume_mounts(nginx)
     binds = {Path(source): target for source, target, _ in mounts if source.startswith("/")}
-    assert binds == {NGINX_TEMPLATE: "/etc/nginx/templates/default.conf.template"}
+    assert binds == {
+        NGINX_TEMPLATE: "/etc/nginx/templates/default.conf.template",
+        # The image's entrypoint runs it (it must be executable) before rendering the template.
+        ACCESS_SCRIPT: "/docker-entrypoint.d/18-tidecast-access.sh",
+    }
+    assert os.access(ACCESS_SCRIPT, os.X_OK)
     environment = nginx["environment"]
     assert template_names(NGINX_TEMPLATE.read_text()) <= set(environment)
     assert all(
@@ -171,6 +231,8 @@ def test_nginx_gets_the_project_config_with_every_template_name(rendered: dict[s
     )
     mounted = {target for source, target, _ in mounts if not source.startswith("/")}
     assert {environment["TIDECAST_HLS_ROOT"], environment["TIDECAST_MEDIA_ROOT"]} == mounted
+    assert environment["TIDECAST_ADMIN_ALLOW_FROM"] == env_example()["ADMIN_ALLOW_FROM"]
+    assert environment["TIDECAST_TRUSTED_PROXIES"] == env_example()["TRUSTED_PROXIES"]
     assert environment["TIDECAST_API_UPSTREAM"] == "api:8000"
     assert (
         environment["TIDECAST_HLS_UPSTREAM"]
@@ -186,7 +248,6 @@ def test_hls_out_counts_viewers_behind_nginx_only(rendered: dict[str, Any]) -> N
     assert environment["HLS_TRUST_PROXY_HEADERS"] == "1"
     assert environment["HLS_HOST"] == "0.0.0.0"  # noqa: S104 - inside its container
     assert environment["API_BASE_URL"] == "http://api:8000"
-    assert environment["INGEST_SHARED_SECRET"] == env_example()["INGEST_SHARED_SECRET"]
     assert "ports" not in hls
     assert hls["healthcheck"]["test"] == ["CMD", "tidecast-healthcheck", "tcp", environment["HLS_PORT"]]
 

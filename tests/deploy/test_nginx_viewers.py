@@ -51,7 +51,7 @@ def counting_site(stream: Workspace, tmp_path: Path) -> Iterator[CountingSite]:
         environment={
             "HLS_TRUST_PROXY_HEADERS": "1",
             "API_BASE_URL": f"http://127.0.0.1:{api.port}",
-            "INGEST_SHARED_SECRET": SHARED_SECRET,
+            "HLS_REPORT_SECRET": SHARED_SECRET,
             "HLS_VIEWER_REPORT_SECONDS": "0.2",
         },
     )
@@ -76,7 +76,7 @@ def reported_counts(api: FakeApi) -> list[dict[str, int]]:
     reports = [hit for hit in list(api.seen) if hit["path"] == "/api/internal/viewers"]
     for report in reports:
         assert report["method"] == "POST"
-        assert report["x-ingest-secret"] == SHARED_SECRET
+        assert report["x-hls-report-secret"] == SHARED_SECRET
     return [json.loads(report["body"])["counts"] for report in reports]
 
 

@@ -160,6 +160,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "DJANGO_DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "INGEST_SHARED_SECRET": secrets.token_urlsafe(32),
+        "HLS_REPORT_SECRET": secrets.token_urlsafe(32),
         "DATABASE_URL": database_url,
         "TIDECAST_DATA_DIR": str(data_dir),
         "HLS_ROOT": str(data_dir / "hls"),
@@ -235,3 +236,7 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     page.screenshot(path=str(OUTPUT_DIR / f"{request.node.name}.png"), full_page=True)
     (OUTPUT_DIR / f"{request.node.name}.console.log").write_text("\n".join(messages))
     context.close()
+    # The pages run under a strict Content-Security-Policy: nothing they need may be refused. (So
+    # wait_for_function gets functions, "() => ...": an expression string is eval'd in the page.)
+    refused = [message for message in messages if "Content Security Policy" in message]
+    assert refused == [], refused

@@ -49,7 +49,7 @@ def test_dashboard_signup_channel_key_and_live_health(stack, page):
     page.on("dialog", lambda dialog: dialog.accept())
     page.click("#rotate-key")
     page.wait_for_function(
-        f"document.getElementById('stream-key').value !== {first_key!r} && document.getElementById('stream-key').value"
+        f"() => document.getElementById('stream-key').value !== {first_key!r} && document.getElementById('stream-key').value"
     )
     key = page.input_value("#stream-key")
     assert "New key" in page.text_content("#key-status")
@@ -57,9 +57,11 @@ def test_dashboard_signup_channel_key_and_live_health(stack, page):
     publisher = stack.publish(key, log_name="dashboard")
     page.wait_for_selector("#health-live:not([hidden])", timeout=30_000)
     page.wait_for_function(
-        "/^\\d+ kbps$/.test(document.getElementById('stat-bitrate').textContent)", timeout=30_000
+        "() => /^\\d+ kbps$/.test(document.getElementById('stat-bitrate').textContent)", timeout=30_000
     )
-    page.wait_for_function("/fps$/.test(document.getElementById('stat-fps').textContent)", timeout=30_000)
+    page.wait_for_function(
+        "() => /fps$/.test(document.getElementById('stat-fps').textContent)", timeout=30_000
+    )
     assert page.text_content("#stat-keyframe").endswith(" s")
     assert page.is_visible("#video-list li[data-status=live]")
     stack.stop_publisher(publisher)

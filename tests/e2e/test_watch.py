@@ -13,9 +13,9 @@ VIDEO = "document.getElementById('video')"
 
 def wait_playing_for(page, seconds: float, timeout_ms: int = 60_000) -> float:
     """Waits until playback has advanced `seconds` beyond where it first was; returns the end position."""
-    page.wait_for_function(f"{VIDEO}.currentTime > 0 && !{VIDEO}.paused", timeout=timeout_ms)
+    page.wait_for_function(f"() => {VIDEO}.currentTime > 0 && !{VIDEO}.paused", timeout=timeout_ms)
     start = page.evaluate(f"{VIDEO}.currentTime")
-    page.wait_for_function(f"{VIDEO}.currentTime >= {start + seconds}", timeout=timeout_ms)
+    page.wait_for_function(f"() => {VIDEO}.currentTime >= {start + seconds}", timeout=timeout_ms)
     return page.evaluate(f"{VIDEO}.currentTime")
 
 
@@ -43,7 +43,7 @@ def test_live_stream_plays_and_the_quality_menu_switches_rendition(stack, page):
         if option["value"] != "-1" and option["height"] != height
     )
     page.select_option("#quality", other["value"])
-    page.wait_for_function(f"{VIDEO}.videoHeight === {other['height']}", timeout=30_000)
+    page.wait_for_function(f"() => {VIDEO}.videoHeight === {other['height']}", timeout=30_000)
     wait_playing_for(page, 2)
 
     # The home page lists the live channel first, and its search box asks the catalogue API.
@@ -73,7 +73,7 @@ def test_watch_page_recovers_when_the_stream_restarts(stack, page):
     stack.publish(key, log_name="restarts-2")
     again = stack.wait_for_live_video("restarts", other_than=live["url"])
 
-    page.wait_for_function(f"location.pathname === '/watch/{again['url']}'", timeout=30_000)
+    page.wait_for_function(f"() => location.pathname === '/watch/{again['url']}'", timeout=30_000)
     wait_playing_for(page, 3)
     assert page.is_visible("#live-badge")
     assert page.text_content("#player-message") == ""
@@ -88,11 +88,11 @@ def test_a_recording_plays_and_seeks(stack, page):
 
     page.goto(f"{stack.api_url}/watch/{live['url']}")
 
-    page.wait_for_function(f"{VIDEO}.duration > 10 && {VIDEO}.readyState >= 2", timeout=30_000)
+    page.wait_for_function(f"() => {VIDEO}.duration > 10 && {VIDEO}.readyState >= 2", timeout=30_000)
     assert page.is_hidden("#live-badge")
     assert "ended" in page.text_content("#video-status")
     page.evaluate(f"{VIDEO}.currentTime = 9")
-    page.wait_for_function(f"{VIDEO}.currentTime >= 9 && !{VIDEO}.seeking", timeout=20_000)
+    page.wait_for_function(f"() => {VIDEO}.currentTime >= 9 && !{VIDEO}.seeking", timeout=20_000)
     position = wait_playing_for(page, 1)
     assert position >= 10
     page.set_viewport_size({"width": 390, "height": 844})  # the screenshot shows the phone layout

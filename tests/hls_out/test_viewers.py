@@ -48,7 +48,7 @@ async def test_counts_are_posted_to_the_api_with_the_shared_secret() -> None:
     received: list[tuple[str | None, dict[str, object]]] = []
 
     async def viewers(request: web.Request) -> web.Response:
-        received.append((request.headers.get("X-Ingest-Secret"), json.loads(await request.read())))
+        received.append((request.headers.get("X-Hls-Report-Secret"), json.loads(await request.read())))
         return web.Response(status=204)
 
     api = web.Application()

@@ -41,7 +41,7 @@ async def api() -> AsyncIterator[tuple[TestServer, list[dict[str, int]]]]:
     reports: list[dict[str, int]] = []
 
     async def viewers(request: web.Request) -> web.Response:
-        assert request.headers["X-Ingest-Secret"] == "s3cret"
+        assert request.headers["X-Hls-Report-Secret"] == "s3cret"
         reports.append(json.loads(await request.read())["counts"])
         return web.Response(status=204)
 
@@ -65,7 +65,7 @@ async def test_workers_share_the_port_and_report_one_count_per_video(
         HLS_PORT=str(port),
         HLS_WORKERS="2",
         API_BASE_URL=str(api_server.make_url("")).rstrip("/"),
-        INGEST_SHARED_SECRET="s3cret",
+        HLS_REPORT_SECRET="s3cret",
         HLS_VIEWER_REPORT_SECONDS="0.5",
         LOG_LEVEL="WARNING",
     )

@@ -113,7 +113,7 @@ def hls_environment(*, port: int, api_base_url: str, secret: str, hls_root: Path
         "HLS_PORT": str(port),
         "HLS_ROOT": str(hls_root),
         "API_BASE_URL": api_base_url,
-        "INGEST_SHARED_SECRET": secret,
+        "HLS_REPORT_SECRET": secret,
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -157,7 +157,12 @@ def pipeline(
     hls = start_service(
         module="hls_out",
         port=hls_port,
-        env=hls_environment(port=hls_port, api_base_url=api_base_url, secret=secret, hls_root=hls_root),
+        env=hls_environment(
+            port=hls_port,
+            api_base_url=api_base_url,
+            secret=django_settings.HLS_REPORT_SECRET,
+            hls_root=hls_root,
+        ),
         log=tmp_path / "hls_out.log",
     )
     ingest = start_service(

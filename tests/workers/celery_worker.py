@@ -133,7 +133,10 @@ def _queue_delete(queue: str) -> None:
 def worker_setup(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Worker]:
     queue = f"tidecast-test-{uuid.uuid4().hex[:10]}"
     media = tmp_path_factory.mktemp("media")
-    override = override_settings(MEDIA_ROOT=str(media), CELERY_TASK_DEFAULT_QUEUE=queue)
+    private = tmp_path_factory.mktemp("private")
+    override = override_settings(
+        MEDIA_ROOT=str(media), PRIVATE_MEDIA_ROOT=private, CELERY_TASK_DEFAULT_QUEUE=queue
+    )
     override.enable()
     _use_queue(queue)
     with django_db_blocker.unblock():
@@ -144,6 +147,7 @@ def worker_setup(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterat
         "DATABASE_URL": database_url,
         "DATABASE_CONN_MAX_AGE": "0",
         "MEDIA_ROOT": str(media),
+        "PRIVATE_MEDIA_ROOT": str(private),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "PYTHONUNBUFFERED": "1",

@@ -7,7 +7,7 @@ import io
 import struct
 import zlib
 
-from PIL import Image
+from PIL import ExifTags, Image
 
 EXIF_ORIENTATION = 0x0112
 
@@ -33,6 +33,19 @@ def halves_jpeg(*, size: tuple[int, int] = (400, 200), orientation: int | None =
         exif[EXIF_ORIENTATION] = orientation
     options["exif"] = exif.tobytes()
     return encoded(image, "JPEG", **options)
+
+
+def gps_jpeg(*, size: tuple[int, int] = (640, 480), image_format: str = "JPEG") -> bytes:
+    """A photo as a phone takes it: camera make, an orientation and the GPS position in its EXIF."""
+    exif = Image.Exif()
+    exif[0x010F] = "TestCamera"
+    exif[EXIF_ORIENTATION] = 1
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (48.0, 51.0, 24.0)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
+    gps[ExifTags.GPS.GPSLongitude] = (2.0, 21.0, 3.0)
+    return encoded(Image.new("RGB", size, "teal"), image_format, exif=exif.tobytes())
 
 
 def truncated_jpeg() -> bytes:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from api.profiles.models import AvatarStatus, Profile
+from api.profiles.services import avatar_file_prefix, avatar_size_name, avatar_upload_name
 from tests.factories import UserFactory
 from tests.workers import pictures
 from tests.workers.celery_worker import Worker, broker_reset, wait_until
@@ -57,6 +59,9 @@ def test_upload_ends_ready_with_sizes_and_orientation(worker: Worker, account, m
         with Image.open(local_file(media_root, url)) as image:
             assert image.size == (int(size), int(size))
             assert not image.getexif()
+    with Image.open(local_file(media_root, avatar["original"])) as image:
+        assert image.size == (600, 1200)  # upright: orientation 6 was applied
+        assert not image.getexif()
     with Image.open(local_file(media_root, avatar["sizes"]["256"])) as image:
         rgb = image.convert("RGB")
         assert rgb.getpixel((200, 30))[0] > 200  # red on top: orientation 6 was applied
@@ -75,13 +80,15 @@ def test_two_quick_uploads_the_newer_wins(worker: Worker, account, media_root: P
         message="both tasks handled",
     )
     profile = Profile.objects.get(user=user)
-    assert profile.avatar_sizes["64"] == f"avatars/{user.pk}/2-64.webp"
+    assert profile.avatar_sizes["64"] == avatar_size_name(user_id=user.pk, version=2, size=64)
     with Image.open(local_file(media_root, avatar["sizes"]["64"])) as image:
         red, _, blue = image.convert("RGB").getpixel((32, 32))
     assert blue > 200
     assert red < 60
     files = sorted(path.name for path in (media_root / f"avatars/{user.pk}").iterdir())
-    assert files == ["2-128.webp", "2-256.webp", "2-64.webp", "2-original.jpg"]
+    prefix = avatar_file_prefix(user_id=user.pk, version=2).rsplit("/", 1)[1]
+    assert files == sorted(f"{prefix}-{end}" for end in ("64.webp", "128.webp", "256.webp", "original.jpg"))
+    assert not any(Path(settings.PRIVATE_MEDIA_ROOT).rglob("*-upload"))
 
 
 def test_worker_killed_mid_task_the_task_completes_once_after_restart(worker_setup: Worker, account):
@@ -133,4 +140,4 @@ def test_broker_down_answers_503_and_leaves_nothing_half_done(account, broker_do
     profile = Profile.objects.get(user=user)
     assert (profile.avatar_status, profile.avatar_version) == (AvatarStatus.READY, 3)
     assert profile.avatar_original.name == f"avatars/{user.pk}/3-original.jpg"
-    assert not (media_root / f"avatars/{user.pk}/4-original.jpg").exists()
+    assert not (Path(settings.PRIVATE_MEDIA_ROOT) / avatar_upload_name(user_id=user.pk, version=4)).exists()

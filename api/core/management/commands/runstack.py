@@ -1,20 +1,36 @@
-"""Start the whole stack (API, RTMP ingest, HLS server, worker), supervise it, stop it on Ctrl-C."""
+"""Start the whole stack (API, RTMP ingest, HLS server, worker), supervise it, stop it on Ctrl-C.
+
+Each component runs in a session of its own, so Ctrl-C in the terminal reaches this supervisor
+only: it then stops restarting anything, sends every component SIGTERM once (the ingest gets
+INGEST_SHUTDOWN_GRACE to finish its playlists) and, once that grace and STOP_MARGIN_SECONDS have
+passed, kills whatever is left with its whole process group (ffmpeg, gunicorn and Celery workers
+included). A second Ctrl-C kills at once. A component that exits while the stack is not stopping
+is restarted after RESTART_PAUSE_SECONDS.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from tidecast_common.env import Env
+
 RESTART_PAUSE_SECONDS = 2.0
-STOP_GRACE_SECONDS = 20.0
+POLL_SECONDS = 0.5
+# Beyond the ingest's grace: time for gunicorn, Celery and the HLS server to exit on their own.
+STOP_MARGIN_SECONDS = 5.0
+DEFAULT_INGEST_SHUTDOWN_GRACE = 10.0
 
 
 @dataclass
@@ -51,6 +67,12 @@ def stack_components(*, api_bind: str, worker_concurrency: int) -> list[Componen
     ]  # fmt: skip
 
 
+def stop_deadline_seconds(child_env: dict[str, str]) -> float:
+    """How long a stop may take: the ingest's shutdown grace (as the ingest reads it) plus a margin."""
+    grace = Env(child_env).number("INGEST_SHUTDOWN_GRACE", DEFAULT_INGEST_SHUTDOWN_GRACE)
+    return grace + STOP_MARGIN_SECONDS
+
+
 class Command(BaseCommand):
     help = "Run the API, the RTMP ingest, the HLS server and the Celery worker together."
 
@@ -63,11 +85,12 @@ class Command(BaseCommand):
         components = stack_components(
             api_bind=options["api_bind"], worker_concurrency=options["worker_concurrency"]
         )
-        stopping = False
+        stop_requested = threading.Event()
+        kill_requested = threading.Event()
 
         def request_stop(signum: int, frame: object) -> None:
-            nonlocal stopping
-            stopping = True
+            # The first signal asks for a stop, a second one for a kill.
+            (kill_requested if stop_requested.is_set() else stop_requested).set()
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
@@ -79,12 +102,11 @@ class Command(BaseCommand):
             f"OBS {settings.PUBLIC_RTMP_URL}  HLS {settings.PUBLIC_HLS_URL}  (Ctrl-C stops everything)"
         )
         try:
-            while not stopping:
-                time.sleep(0.5)
+            while not stop_requested.wait(POLL_SECONDS):
                 for component in components:
                     self._supervise(component, env)
         finally:
-            self._stop_all(components)
+            self._stop_all(components, deadline=stop_deadline_seconds(env), kill_requested=kill_requested)
 
     def _child_environment(self, *, api_bind: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -94,13 +116,15 @@ class Command(BaseCommand):
         env.setdefault("TIDECAST_DATA_DIR", str(settings.DATA_DIR))
         env.setdefault("HLS_ROOT", str(settings.HLS_ROOT))
         env.setdefault("API_BASE_URL", f"http://{api_bind}")
-        # The local settings generate this secret on first use; every process must share it.
+        # The local settings generate these secrets on first use; every process must share them.
         env["INGEST_SHARED_SECRET"] = settings.INGEST_SHARED_SECRET
+        env["HLS_REPORT_SECRET"] = settings.HLS_REPORT_SECRET
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
     def _start(self, component: Component, env: dict[str, str]) -> None:
-        component.process = subprocess.Popen(component.argv, env=env)  # noqa: S603 - fixed argv, no shell
+        # A session of its own: the terminal's Ctrl-C reaches the supervisor, which stops it.
+        component.process = subprocess.Popen(component.argv, env=env, start_new_session=True)  # noqa: S603 - fixed argv, no shell
         self.stdout.write(f"[runstack] started {component.name} (pid {component.process.pid})")
 
     def _supervise(self, component: Component, env: dict[str, str]) -> None:
@@ -120,16 +144,32 @@ class Command(BaseCommand):
             f"(restart {component.restarts})"
         )
 
-    def _stop_all(self, components: list[Component]) -> None:
-        running = [c.process for c in components if c.process is not None and c.process.poll() is None]
-        self.stdout.write(f"[runstack] stopping {len(running)} processes")
-        for process in running:
-            process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for process in running:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    def _stop_all(
+        self, components: Iterable[Component], *, deadline: float, kill_requested: threading.Event
+    ) -> None:
+        running = [c for c in components if c.process is not None and c.process.poll() is None]
+        self.stdout.write(f"[runstack] stopping {len(running)} processes (at most {deadline:.0f} s)")
+        for component in running:
+            # The leader only: it stops its own children in order (the ingest closes ffmpeg's input).
+            if component.process is not None:
+                component.process.send_signal(signal.SIGTERM)
+        give_up_at = time.monotonic() + deadline
+        waiting = list(running)
+        while waiting and time.monotonic() < give_up_at and not kill_requested.wait(0.1):
+            waiting = [c for c in waiting if c.process is not None and c.process.poll() is None]
+        for component in running:
+            if component.process is not None and component.process.poll() is None:
+                self.stderr.write(f"[runstack] {component.name} did not stop in time; killed")
+            # Children the component left behind (ffmpeg, pool processes) go with its group.
+            _signal_group(component, signal.SIGKILL)
+            if component.process is not None:
+                component.process.wait()
         self.stdout.write("[runstack] stopped")
+
+
+def _signal_group(component: Component, signum: signal.Signals) -> None:
+    """Signal the component's process group (its pid: each one leads a session of its own)."""
+    if component.process is None:
+        return
+    with contextlib.suppress(ProcessLookupError):  # the whole group has exited
+        os.killpg(component.process.pid, signum)

@@ -23,8 +23,6 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
 from typing import Any
 
-import uvloop
-
 from hls_out.server import HlsServer, new_tracker, start_viewer_reports
 from hls_out.settings import HlsSettings
 from hls_out.viewers import Touch, TouchBatch
@@ -39,8 +37,10 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
-    """Run `main` on uvloop: its C transports answer small requests about twice as fast."""
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    """Run `main` on asyncio's own loop: it has sendfile, which web.FileResponse uses for
+    segments (on uvloop aiohttp reads and copies them instead, and playlists gain nothing).
+    """
+    with asyncio.Runner() as runner:
         runner.run(main)
 
 

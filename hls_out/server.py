@@ -109,15 +109,16 @@ def unparsable_request_status(error: BaseException | None) -> int:
 class HlsConnection(web.RequestHandler):
     """One client connection: aiohttp's protocol, bounded in number, with JSON errors."""
 
-    def __init__(self, manager: web.Server, *, open_connections: set[HlsConnection], limit: int,
-                 **options: Any) -> None:  # fmt: skip
+    def __init__(
+        self, manager: web.Server, *, open_connections: set[HlsConnection], limit: int, **options: Any
+    ) -> None:
         super().__init__(manager, **options)
         self.open_connections = open_connections
         self.limit = limit
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if len(self.open_connections) >= self.limit:
-            # create_server gives stream transports (uvloop's are not asyncio.Transport subclasses).
+            # create_server gives stream transports; the base type only lacks abort() in its hints.
             cast(asyncio.Transport, transport).abort()
             return
         self.open_connections.add(self)
@@ -137,13 +138,13 @@ class HlsConnection(web.RequestHandler):
         """A request that could not be parsed, or a handler that failed: answered, then closed."""
         if request.writer.output_size > 0 or status not in (400, 500):
             return super().handle_error(request, status, exc, message)  # half sent: only closes
-        if status == 400:
-            status = unparsable_request_status(exc)
-            detail = UNPARSABLE_DETAILS[status]
-        else:
+        if status == 500:
             logger.error("error answering %s", request.path, exc_info=exc)
-            detail = "the server failed"
-        error = error_response(status, detail)
+            failure = error_response(500, "the server failed")
+            failure.force_close()
+            return failure
+        status = unparsable_request_status(exc)
+        error = error_response(status, UNPARSABLE_DETAILS[status])
         answer = UnparsableRequestAnswer(status=status, body=error.body, headers=error.headers)
         answer.force_close()
         return answer

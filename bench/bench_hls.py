@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 from netutil import free_port, wait_listening
@@ -72,11 +73,12 @@ def wrk(url: str, duration: int, connections: int) -> float:
     return float(match.group(1))
 
 
-def fetch(url: str) -> tuple[bytes, dict[str, str]]:
+def fetch(url: str) -> tuple[bytes, Message]:
+    """The body and the headers (looked up by name in any case, as HTTP's are)."""
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback http only
         if response.status != 200:
             raise SystemExit(f"{url}: HTTP {response.status}")
-        return response.read(), dict(response.headers)
+        return response.read(), response.headers
 
 
 def check_same(ours: str, theirs: str) -> None:
@@ -87,7 +89,7 @@ def check_same(ours: str, theirs: str) -> None:
         raise SystemExit(f"different bodies for {ours} and {theirs}")
     for name in ("Content-Type", "Cache-Control", "Access-Control-Allow-Origin", "ETag"):
         if name not in headers or name not in other_headers:
-            raise SystemExit(f"{name} missing: ours {headers}, nginx {other_headers}")
+            raise SystemExit(f"{name} missing: ours {headers.items()}, nginx {other_headers.items()}")
 
 
 def ensure_tools() -> None:

@@ -23,10 +23,12 @@ class HlsSettings:
     viewer_report_seconds: float = 10.0
     # Server processes sharing the port (SO_REUSEPORT); 0 means one per CPU.
     workers: int = 0
-    # Segments and playlists kept in memory (per worker); larger files go out with sendfile.
-    cache_megabytes: int = 128
-    cache_file_megabytes: int = 16
     max_connections: int = 4096
+    # Playlists kept in memory (per worker process); segments always come from the file.
+    playlist_cache_megabytes: int = 64
+    # Viewer sessions counted for one client address (an IPv6 client by its /64), and in all.
+    max_sessions_per_ip: int = 32
+    max_viewer_sessions: int = 100_000
     log_level: str = "INFO"
     log_format: LogFormat = "plain"
     # Take the viewer's address from X-Real-IP. Anyone can send that header: turn it on only
@@ -54,9 +56,16 @@ class HlsSettings:
             viewer_report_seconds=env.number(
                 "HLS_VIEWER_REPORT_SECONDS", DEFAULTS.viewer_report_seconds, minimum=0.1
             ),
-            cache_megabytes=env.integer("HLS_CACHE_MB", DEFAULTS.cache_megabytes),
-            cache_file_megabytes=env.integer("HLS_CACHE_FILE_MB", DEFAULTS.cache_file_megabytes),
             max_connections=env.integer("HLS_MAX_CONNECTIONS", DEFAULTS.max_connections, minimum=1),
+            playlist_cache_megabytes=env.integer(
+                "HLS_PLAYLIST_CACHE_MB", DEFAULTS.playlist_cache_megabytes, minimum=1
+            ),
+            max_sessions_per_ip=env.integer(
+                "HLS_MAX_SESSIONS_PER_IP", DEFAULTS.max_sessions_per_ip, minimum=1
+            ),
+            max_viewer_sessions=env.integer(
+                "HLS_MAX_VIEWER_SESSIONS", DEFAULTS.max_viewer_sessions, minimum=1
+            ),
             workers=env.integer("HLS_WORKERS", DEFAULTS.workers, maximum=256),
             log_level=env.text("LOG_LEVEL", DEFAULTS.log_level).upper(),
             log_format=parse_log_format(env.text("LOG_FORMAT", DEFAULTS.log_format)),

@@ -1,9 +1,16 @@
-"""Viewer counting: distinct playback sessions seen recently per video, reported to the API."""
+"""Viewer counting: distinct playback sessions seen recently per video, reported to the API.
+
+A session is whatever a player's requests share (its `?session=` token, or its address and
+User-Agent), so a client can make up as many as it likes. Two bounds keep the counts honest and
+the memory fixed: at most `max_per_client` sessions are counted for one client address (an IPv6
+client by its /64, the block one subscriber gets), and at most `max_sessions` in all.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import logging
 from collections import OrderedDict
 
@@ -12,7 +19,9 @@ import aiohttp
 logger = logging.getLogger(__name__)
 
 MAX_SESSIONS = 100_000
+MAX_SESSIONS_PER_CLIENT = 32
 REPORT_TIMEOUT_SECONDS = 3.0
+IPV6_SUBSCRIBER_PREFIX = 64
 
 
 def session_key(*, client_ip: str, user_agent: str, token: str | None = None) -> str:
@@ -21,29 +30,59 @@ def session_key(*, client_ip: str, user_agent: str, token: str | None = None) ->
     return hashlib.sha256(material.encode("utf-8", "replace")).hexdigest()[:24]
 
 
-class ViewerTracker:
-    """Sessions seen per video url in a sliding window; bounded to MAX_SESSIONS entries."""
+def client_group(client_ip: str) -> str:
+    """The address whose sessions are bounded together: IPv4 as is, IPv6 by its /64 network."""
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network((address, IPV6_SUBSCRIBER_PREFIX), strict=False))
+    return str(address)
 
-    def __init__(self, *, window_seconds: float, max_sessions: int = MAX_SESSIONS) -> None:
+
+class ViewerTracker:
+    """Sessions seen per video url in a sliding window, bounded per client and in all."""
+
+    def __init__(
+        self,
+        *,
+        window_seconds: float,
+        max_sessions: int = MAX_SESSIONS,
+        max_per_client: int = MAX_SESSIONS_PER_CLIENT,
+    ) -> None:
         self._window = window_seconds
         self._max = max_sessions
-        # (video_url, session) -> last seen, oldest first
-        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._max_per_client = max_per_client
+        # (video_url, session) -> (last seen, client group), oldest first
+        self._seen: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._per_client: dict[str, int] = {}  # client group -> sessions it has in _seen
         self._reported: set[str] = set()
 
-    def touch(self, *, video_url: str, session: str, now: float) -> None:
+    def touch(self, *, video_url: str, session: str, client: str, now: float) -> None:
         key = (video_url, session)
-        self._seen[key] = now
-        self._seen.move_to_end(key)
+        known = self._seen.get(key)
+        if known is not None:
+            self._seen[key] = (now, known[1])
+            self._seen.move_to_end(key)
+            return
+        group = client_group(client)
+        held = self._per_client.get(group, 0)
+        if held >= self._max_per_client:
+            return  # this client's sessions beyond its share are not counted
+        self._seen[key] = (now, group)
+        self._per_client[group] = held + 1
         while len(self._seen) > self._max:
-            self._seen.popitem(last=False)
+            self._forget_oldest()
 
     def counts(self, *, now: float) -> dict[str, int]:
         while self._seen:
-            key, seen = next(iter(self._seen.items()))
+            seen, _group = next(iter(self._seen.values()))
             if now - seen <= self._window:
                 break
-            del self._seen[key]
+            self._forget_oldest()
         counts: dict[str, int] = {}
         for video_url, _session in self._seen:
             counts[video_url] = counts.get(video_url, 0) + 1
@@ -56,21 +95,35 @@ class ViewerTracker:
         self._reported = set(counts)
         return payload
 
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _forget_oldest(self) -> None:
+        _key, (_seen, group) = self._seen.popitem(last=False)
+        held = self._per_client[group] - 1
+        if held:
+            self._per_client[group] = held
+        else:
+            del self._per_client[group]
+
+
+Touch = tuple[str, str, str]  # video url, session, client address
+
 
 class TouchBatch:
     """A worker process's sessions seen since its last hand-over to the parent (bounded)."""
 
     def __init__(self, *, max_sessions: int = MAX_SESSIONS) -> None:
         self._max = max_sessions
-        self._keys: set[tuple[str, str]] = set()
+        self._touches: set[Touch] = set()
 
-    def touch(self, *, video_url: str, session: str, now: float) -> None:
-        if len(self._keys) < self._max:
-            self._keys.add((video_url, session))
+    def touch(self, *, video_url: str, session: str, client: str, now: float) -> None:
+        if len(self._touches) < self._max:
+            self._touches.add((video_url, session, client))
 
-    def take(self) -> list[tuple[str, str]]:
-        keys, self._keys = list(self._keys), set()
-        return keys
+    def take(self) -> list[Touch]:
+        touches, self._touches = list(self._touches), set()
+        return touches
 
 
 async def report_viewers_forever(

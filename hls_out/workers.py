@@ -23,11 +23,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
 from typing import Any
 
-import uvloop
-
-from hls_out.server import HlsServer, start_viewer_reports
+from hls_out.server import HlsServer, new_tracker, start_viewer_reports
 from hls_out.settings import HlsSettings
-from hls_out.viewers import TouchBatch, ViewerTracker
+from hls_out.viewers import Touch, TouchBatch
 from tidecast_common.logs import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -39,8 +37,10 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
-    """Run `main` on uvloop: its C transports answer small requests about twice as fast."""
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    """Run `main` on asyncio's own loop: it has sendfile, which web.FileResponse uses for
+    segments (on uvloop aiohttp reads and copies them instead, and playlists gain nothing).
+    """
+    with asyncio.Runner() as runner:
         runner.run(main)
 
 
@@ -56,19 +56,19 @@ async def serve_one(settings: HlsSettings) -> None:
 async def serve_workers(settings: HlsSettings, count: int) -> None:
     """The parent: `count` worker processes, their viewer sessions merged and reported from here."""
     loop = asyncio.get_running_loop()
-    tracker = ViewerTracker(window_seconds=settings.viewer_window_seconds)
+    tracker = new_tracker(settings)
     context = multiprocessing.get_context("spawn")
     workers: list[tuple[SpawnProcess, Connection] | None] = [None] * count
 
     def receive(pipe: Connection) -> None:
         try:
-            keys: list[tuple[str, str]] = pipe.recv()
+            touches: list[Touch] = pipe.recv()
         except (EOFError, OSError):  # the worker is gone; supervise() starts another
             loop.remove_reader(pipe.fileno())
             return
         now = loop.time()
-        for video_url, session in keys:
-            tracker.touch(video_url=video_url, session=session, now=now)
+        for video_url, session, client in touches:
+            tracker.touch(video_url=video_url, session=session, client=client, now=now)
 
     def start(index: int) -> None:
         reader, writer = context.Pipe(duplex=False)
@@ -157,7 +157,7 @@ def worker_main(settings: HlsSettings, pipe: Connection) -> None:
 
 
 async def _worker(settings: HlsSettings, pipe: Connection) -> None:
-    batch = TouchBatch()
+    batch = TouchBatch(max_sessions=settings.max_viewer_sessions)
     server = HlsServer(settings, viewers=batch)
     await server.start(reuse_port=True)
     parent = os.getppid()
@@ -168,10 +168,10 @@ async def _worker(settings: HlsSettings, pipe: Connection) -> None:
             if os.getppid() != parent:
                 logger.warning("the HLS parent process is gone; stopping")
                 break
-            keys = batch.take()
-            if keys:
+            touches = batch.take()
+            if touches:
                 try:
-                    await asyncio.to_thread(pipe.send, keys)
+                    await asyncio.to_thread(pipe.send, touches)
                 except (BrokenPipeError, OSError):
                     break
     finally:

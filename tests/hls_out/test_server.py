@@ -249,7 +249,7 @@ async def test_if_modified_since_gets_304(client: Client) -> None:
 async def test_files_larger_than_the_cache_limit_are_streamed(root: Path) -> None:
     recording = bytes(range(256)) * 4096 * 3  # 3 MiB, above the 1 MiB per-file cache limit
     (root / URL / "720p" / "full.mp4").write_bytes(recording)
-    server = await start_server(HlsSettings(hls_root=root, port=0, cache_file_megabytes=1))
+    server = await start_server(HlsSettings(hls_root=root, port=0))
     try:
         async with aiohttp.ClientSession() as session:
             client = Client(server, session)
@@ -296,7 +296,7 @@ async def test_http10_keep_alive_is_announced_and_honoured(client: Client) -> No
 async def test_a_streamed_file_completes_before_close_and_pipelined_requests_wait(root: Path) -> None:
     recording = bytes(range(256)) * 4096 * 2  # 2 MiB, above the 1 MiB per-file cache limit
     (root / URL / "720p" / "full.mp4").write_bytes(recording)
-    server = await start_server(HlsSettings(hls_root=root, port=0, cache_file_megabytes=1))
+    server = await start_server(HlsSettings(hls_root=root, port=0))
     try:
         client = Client(server, session=None)  # type: ignore[arg-type]
         large = f"GET /hls-live/{URL}/720p/full.mp4 HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -305,7 +305,9 @@ async def test_a_streamed_file_completes_before_close_and_pipelined_requests_wai
         assert response.count(b"HTTP/1.1 200 OK\r\n") == 2
         assert recording in response
         assert response.endswith(b"#EXTM3U\n")
-        closing = await raw_exchange(client, large.replace("Host: x", "Connection: close").encode())
+        closing = await raw_exchange(
+            client, large.replace("Host: x", "Host: x\r\nConnection: close").encode()
+        )
         assert closing.endswith(recording)
     finally:
         await server.stop(grace_seconds=1)
@@ -350,3 +352,46 @@ def test_trusting_proxy_headers_is_read_from_the_environment(value: str, expecte
     settings = HlsSettings.from_environment({"HLS_TRUST_PROXY_HEADERS": value})
     assert settings.trust_proxy_headers is expected
     assert HlsSettings.from_environment({}).trust_proxy_headers is False
+
+
+async def test_made_up_sessions_from_one_address_count_only_up_to_its_share(root: Path) -> None:
+    environment = {"HLS_ROOT": str(root), "HLS_PORT": "0", "HLS_MAX_SESSIONS_PER_IP": "5"}
+    server = await start_server(HlsSettings.from_environment(environment))
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = Client(server, session)
+            for index in range(100):  # a script inflating the count with tokens and agents
+                async with await client.get(
+                    f"/hls-live/{URL}.m3u8",
+                    params={"session": f"forged-{index}"},
+                    headers={"User-Agent": f"agent-{index}"},
+                ) as response:
+                    assert response.status == 200
+        counts = server.tracker.counts(now=asyncio.get_running_loop().time())
+        assert counts == {URL: 5}
+    finally:
+        await server.stop(grace_seconds=1)
+
+
+def test_the_share_of_one_address_is_read_from_the_environment() -> None:
+    assert HlsSettings.from_environment({"HLS_MAX_SESSIONS_PER_IP": "4"}).max_sessions_per_ip == 4
+    assert HlsSettings.from_environment({"HLS_MAX_VIEWER_SESSIONS": "9"}).max_viewer_sessions == 9
+
+
+async def test_connections_beyond_the_limit_are_dropped(root: Path) -> None:
+    server = await start_server(HlsSettings(hls_root=root, port=0, max_connections=1))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(f"GET /hls-live/{URL}.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await asyncio.wait_for(reader.readuntil(b"#EXTM3U\n"), timeout=5)
+        extra_reader, extra_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        extra_writer.write(f"GET /hls-live/{URL}.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        try:
+            answer = await asyncio.wait_for(extra_reader.read(), timeout=5)
+        except ConnectionResetError:  # dropped with a reset
+            answer = b""
+        assert answer == b""
+        extra_writer.close()
+        writer.close()
+    finally:
+        await server.stop(grace_seconds=1)

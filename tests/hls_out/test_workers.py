@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_a_touch_batch_is_bounded_and_emptied_by_take() -> None:
     batch = TouchBatch(max_sessions=2)
     for session in ("a", "b", "a", "c"):
-        batch.touch(video_url=URL, session=session, now=0)
-    assert sorted(batch.take()) == [(URL, "a"), (URL, "b")]
+        batch.touch(video_url=URL, session=session, client="10.0.0.1", now=0)
+    assert sorted(batch.take()) == [(URL, "a", "10.0.0.1"), (URL, "b", "10.0.0.1")]
     assert batch.take() == []
 
 

@@ -170,6 +170,11 @@ class LiveTranscode:
         if process is not None and self._on_exit is not None:
             self._on_exit(returncode, False)
 
+    @property
+    def failed(self) -> bool:
+        """ffmpeg could not be started, or died too often: nothing fed comes out any more."""
+        return self._failed
+
     def stats(self) -> dict[str, float]:
         values = self._progress.stats()
         values["restarts"] = float(self._restarts)

@@ -71,7 +71,6 @@ def main() -> int:
     except SettingsError as error:
         print(f"rtmp_ingest: {error}", file=sys.stderr)
         return 2
-    # Also undoes the DEBUG root logger that importing pyrtmp sets up.
     configure_logging(settings.log_level, settings.log_format)
     # uvloop: a C event loop and transports, a fraction of asyncio's cost per wakeup.
     uvloop.run(serve(settings))

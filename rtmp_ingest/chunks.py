@@ -8,6 +8,13 @@ at most one incomplete chunk, which the caller keeps for the next call. `feed()`
 
 Copies: a message that fits one chunk is copied once out of the buffer; a longer one is gathered as
 views of its chunks and joined once when complete, so a frame costs one copy however it is chunked.
+A message still incomplete when `decode()` returns moves into a buffer of its announced length, and
+later chunks are copied into it as they come: however thinly it is trickled, every byte is copied
+once more and never re-joined. Those buffers count against the connection's and a `BufferBudget`
+shared by all connections.
+
+Set Chunk Size and Abort act on the chunk layer itself and apply here, between two chunks; every
+other message, Window Acknowledgement Size included, is the connection's (`connection.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "BufferBudget",
     "ChunkLimits",
     "ChunkStreamDecoder",
     "ProtocolError",
@@ -68,6 +76,8 @@ class ChunkLimits:
     # Total bytes of all half-assembled messages of the connection.
     max_pending_bytes: int = 16 * 1024 * 1024
     max_chunk_streams: int = 64
+    # Parts of one aggregate message: each becomes a message object, so a flood of tiny parts is refused.
+    max_message_elements: int = 10_000
     # Unparsed input kept between feeds: at most one incomplete chunk (header + one chunk of payload).
     max_buffered_bytes: int = 65536 + MAX_HEADER_BYTES
 
@@ -76,8 +86,29 @@ class ChunkLimits:
             raise ValueError("chunk size limits must enclose the default chunk size of 128")
         if self.max_buffered_bytes < self.max_chunk_size + MAX_HEADER_BYTES:
             raise ValueError("max_buffered_bytes must hold one full chunk of max_chunk_size")
-        if self.max_message_length < 1 or self.max_pending_bytes < 1 or self.max_chunk_streams < 1:
+        if min(self.max_message_length, self.max_pending_bytes, self.max_chunk_streams) < 1:
             raise ValueError("message, pending and chunk stream limits must be positive")
+        if self.max_message_elements < 1:
+            raise ValueError("max_message_elements must be positive")
+
+
+class BufferBudget:
+    """Bytes that all connections together may hold in message buffers; shared by their decoders."""
+
+    def __init__(self, total: int) -> None:
+        if total < 1:
+            raise ValueError("the buffer budget must be positive")
+        self.total = total
+        self.used = 0
+
+    def reserve(self, nbytes: int) -> bool:
+        if self.used + nbytes > self.total:
+            return False
+        self.used += nbytes
+        return True
+
+    def release(self, nbytes: int) -> None:
+        self.used -= nbytes
 
 
 class RtmpMessage(NamedTuple):
@@ -97,7 +128,8 @@ class _ChunkStream:
     """What the previous headers of one chunk stream established, and the message in progress."""
 
     __slots__ = (
-        "borrowed", "delta", "extended", "length", "parts", "received", "stream_id", "timestamp", "type_id",
+        "assembly", "borrowed", "delta", "extended", "filled", "length", "parts", "received", "stream_id",
+        "timestamp", "type_id",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -108,10 +140,13 @@ class _ChunkStream:
         self.stream_id = 0
         self.extended = False  # the last type 0/1/2 header carried 0xFFFFFF: type 3 chunks repeat it
         # The payload received so far of the message in progress: views of the caller's buffer while
-        # `decode()` runs (`borrowed`), joined into bytes of our own before it returns.
+        # `decode()` runs (`borrowed`), copied into `assembly` (of the announced length) before it
+        # returns; `filled` bytes of it are written.
         self.parts: list[Buffer] | None = None
         self.borrowed = False
         self.received = 0
+        self.assembly: bytearray | None = None
+        self.filled = 0
 
 
 M = TypeVar("M")
@@ -127,7 +162,10 @@ class ChunkStreamDecoder(Generic[M]):
 
     @overload
     def __init__(
-        self: ChunkStreamDecoder[RtmpMessage], limits: ChunkLimits | None = None, *, ack_window: int = 0
+        self: ChunkStreamDecoder[RtmpMessage],
+        limits: ChunkLimits | None = None,
+        *,
+        budget: BufferBudget | None = None,
     ) -> None: ...
 
     @overload
@@ -135,7 +173,7 @@ class ChunkStreamDecoder(Generic[M]):
         self,
         limits: ChunkLimits | None = None,
         *,
-        ack_window: int = 0,
+        budget: BufferBudget | None = None,
         make_message: MessageFactory[M],
     ) -> None: ...
 
@@ -143,11 +181,15 @@ class ChunkStreamDecoder(Generic[M]):
         self,
         limits: ChunkLimits | None = None,
         *,
-        ack_window: int = 0,
+        budget: BufferBudget | None = None,
         make_message: MessageFactory[Any] = RtmpMessage,
     ) -> None:
         self._make_message = make_message
         self.limits = limits if limits is not None else ChunkLimits()
+        # Lowered by the connection until a publish is granted.
+        self.max_message_length = self.limits.max_message_length
+        self._budget = budget
+        self._assembled_bytes = 0  # bytes of this connection's assembly buffers
         self._chunk_size = DEFAULT_CHUNK_SIZE
         self._streams: dict[int, _ChunkStream] = {}
         # Received bytes not decoded yet: `_input[_offset:]`.
@@ -156,11 +198,8 @@ class ChunkStreamDecoder(Generic[M]):
         self._pending_bytes = 0
         self.bytes_received = 0
         self.bytes_decoded = 0
-        self._acked_bytes = 0
         self._borrowing: list[_ChunkStream] = []  # streams whose `parts` view the buffer being decoded
         self.starved = True  # the last decode() used up its input (at most an incomplete chunk is left)
-        # Bytes after which an Acknowledgement is due; 0 disables acknowledgements.
-        self.ack_window = ack_window
 
     @property
     def chunk_size(self) -> int:
@@ -181,14 +220,18 @@ class ChunkStreamDecoder(Generic[M]):
 
     @property
     def pending_bytes(self) -> int:
+        """Bytes received of incomplete messages."""
         return self._pending_bytes
 
-    def take_acknowledgement(self) -> int | None:
-        """The sequence number to acknowledge if a full window was received since the last one."""
-        if self.ack_window <= 0 or self.bytes_received - self._acked_bytes < self.ack_window:
-            return None
-        self._acked_bytes = self.bytes_received
-        return self.bytes_received & TIMESTAMP_MASK
+    @property
+    def assembled_bytes(self) -> int:
+        """Bytes held in assembly buffers (each of its message's announced length)."""
+        return self._assembled_bytes
+
+    def close(self) -> None:
+        """Drop every incomplete message and give its buffer back to the shared budget."""
+        for stream in self._streams.values():
+            self._drop_message(stream)
 
     def feed(self, data: Buffer) -> list[M]:
         """Consume received bytes; return the messages they complete, in order."""
@@ -246,9 +289,58 @@ class ChunkStreamDecoder(Generic[M]):
         borrowing = self._borrowing
         for stream in borrowing:
             if stream.parts is not None:
-                stream.parts = [b"".join(stream.parts)]
+                if stream.assembly is None:
+                    self._allocate_assembly(stream)
+                self._fill_assembly(stream)
             stream.borrowed = False
         borrowing.clear()
+
+    def _allocate_assembly(self, stream: _ChunkStream) -> None:
+        length = stream.length
+        if self._assembled_bytes + length > self.limits.max_pending_bytes:
+            raise ProtocolError("too many bytes of incomplete messages")
+        if self._budget is not None and not self._budget.reserve(length):
+            raise ProtocolError("the ingest's message buffers are full")
+        self._assembled_bytes += length
+        stream.assembly = bytearray(length)
+        stream.filled = 0
+
+    @staticmethod
+    def _fill_assembly(stream: _ChunkStream) -> None:
+        """Copy the parts gathered in this call into the assembly buffer, after what it holds."""
+        assembly, filled, parts = stream.assembly, stream.filled, stream.parts
+        assert assembly is not None  # noqa: S101 - callers check it
+        assert parts is not None  # noqa: S101 - callers check it
+        for part in parts:
+            size = len(part)
+            assembly[filled : filled + size] = part
+            filled += size
+        stream.filled = filled
+        parts.clear()
+
+    def _drop_message(self, stream: _ChunkStream) -> None:
+        """Forget the message in progress on `stream` (completed, aborted, or the connection closed)."""
+        if stream.parts is not None:
+            self._pending_bytes -= stream.received
+        if stream.assembly is not None:
+            self._assembled_bytes -= len(stream.assembly)
+            if self._budget is not None:
+                self._budget.release(len(stream.assembly))
+            stream.assembly = None
+        stream.parts = None
+        stream.received = 0
+
+    def _finish_message(self, stream: _ChunkStream) -> bytes:
+        """The payload of the message just completed on `stream`, which is then forgotten."""
+        parts = stream.parts
+        assert parts is not None  # noqa: S101 - only called for a message in progress
+        if stream.assembly is None:
+            payload = b"".join(parts)
+        else:
+            self._fill_assembly(stream)
+            payload = bytes(stream.assembly)
+        self._drop_message(stream)
+        return payload
 
     def _parse(
         self, buf: Buffer, begin: int, end: int, out: list[M], max_messages: int, max_bytes: int
@@ -258,7 +350,7 @@ class ChunkStreamDecoder(Generic[M]):
         view = memoryview(buf)
         pos = begin
         streams = self._streams
-        max_message_length = self.limits.max_message_length
+        max_message_length = self.max_message_length
         while pos < end:
             if len(out) >= max_messages:
                 return pos, False
@@ -396,13 +488,10 @@ class ChunkStreamDecoder(Generic[M]):
                     parts.append(view[pos + header_bytes : chunk_end])
                     pos = chunk_end
                     received += take
+            stream.received = received
             if received < length:
-                stream.received = received
                 continue
-            self._pending_bytes -= length
-            stream.parts = None
-            stream.received = 0
-            self._complete(cs_id, stream, b"".join(parts), out)
+            self._complete(cs_id, stream, self._finish_message(stream), out)
         return pos, True
 
     def _complete(self, cs_id: int, stream: _ChunkStream, payload: bytes, out: list[M]) -> None:
@@ -411,30 +500,28 @@ class ChunkStreamDecoder(Generic[M]):
             self._apply_protocol_control(type_id, payload)
         elif type_id == MSG_AGGREGATE:
             aggregate = RtmpMessage(cs_id, type_id, stream.stream_id, stream.timestamp, payload)
-            out.extend(self._make_message(*part) for part in split_aggregate(aggregate))
+            parts = split_aggregate(aggregate, max_parts=self.limits.max_message_elements)
+            out.extend(self._make_message(*part) for part in parts)
             return
         out.append(self._make_message(cs_id, type_id, stream.stream_id, stream.timestamp, payload))
 
     def _apply_protocol_control(self, type_id: int, payload: bytes) -> None:
-        if type_id not in (MSG_SET_CHUNK_SIZE, MSG_ABORT, MSG_WINDOW_ACK_SIZE):
+        if type_id not in (MSG_SET_CHUNK_SIZE, MSG_ABORT):
             return
         if len(payload) < 4:
             raise ProtocolError(f"protocol control message {type_id} shorter than 4 bytes")
         (value,) = _U32.unpack_from(payload)
         if type_id == MSG_SET_CHUNK_SIZE:
             self.chunk_size = value  # applies to the very next chunk
-        elif type_id == MSG_ABORT:
+        else:
             stream = self._streams.get(value)
-            if stream is not None and stream.parts is not None:
-                self._pending_bytes -= stream.received
-                stream.parts = None
-                stream.received = 0
-        elif value > 0:
-            self.ack_window = value  # the peer's window, as nginx-rtmp uses it
+            if stream is not None:
+                self._drop_message(stream)
 
 
-def split_aggregate(message: RtmpMessage) -> list[RtmpMessage]:
-    """Split an aggregate message into its FLV-tag-like sub-messages, re-based on its timestamp."""
+def split_aggregate(message: RtmpMessage, *, max_parts: int = sys.maxsize) -> list[RtmpMessage]:
+    """Split an aggregate message into its FLV-tag-like sub-messages, re-based on its timestamp;
+    more than `max_parts` of them is a protocol error."""
     payload = message.payload
     end = len(payload)
     pos = 0
@@ -454,6 +541,8 @@ def split_aggregate(message: RtmpMessage) -> list[RtmpMessage]:
             raise ProtocolError("aggregate sub-message overruns the aggregate")
         if type_id in _FORBIDDEN_IN_AGGREGATE:
             raise ProtocolError(f"message type {type_id} inside an aggregate")
+        if len(messages) >= max_parts:
+            raise ProtocolError(f"aggregate of more than {max_parts} messages")
         if first_timestamp is None:
             first_timestamp = timestamp
         absolute = (message.timestamp + timestamp - first_timestamp) & TIMESTAMP_MASK

@@ -15,6 +15,10 @@ shared by all connections.
 
 Set Chunk Size and Abort act on the chunk layer itself and apply here, between two chunks; every
 other message, Window Acknowledgement Size included, is the connection's (`connection.py`).
+
+The module is long because the decoder's hot loop is written out by hand, header types and the
+run of continuation chunks inline: it runs once per chunk, and function calls there show in the
+ingest's CPU figures.
 """
 
 from __future__ import annotations

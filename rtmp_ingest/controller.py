@@ -6,6 +6,9 @@ publish through the `PublishSession` lifecycle (publish.py) and carries out its 
 (EOF, protocol error, timeout, cancellation) goes through `_closed`, and the socket is always
 closed. Other tasks (heartbeats, shutdown) never touch the sink: they ask for a stop, and the
 connection's own task winds it down.
+
+It is a little over 300 lines because the lifecycle's outputs, the heartbeats and the shutdown all
+act on the same per-connection record, which is clearest kept in one place.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from rtmp_ingest.adapter import ConnectionIO, IoLimits, peer_ip
+from rtmp_ingest.adapter import ConnectionIO, peer_ip
 from rtmp_ingest.api_client import IngestApiClient, PublishDenial, PublishGrant
 from rtmp_ingest.chunks import BufferBudget, ProtocolError
 from rtmp_ingest.connection import (
@@ -116,12 +119,7 @@ class IngestController:
         self._slots = slots
         self._budget = BufferBudget(settings.buffer_budget)
         self._connection_limits = settings.connection_limits()
-        self._io_limits = IoLimits(
-            handshake_timeout=settings.handshake_timeout,
-            idle_timeout=settings.idle_timeout,
-            publish_deadline=settings.publish_deadline,
-            write_timeout=settings.write_timeout,
-        )
+        self._io_limits = settings.io_limits()
         self._connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[object]] = set()
         # (result, reason) -> publishes: "accepted"/"" or "refused"/the API's reason. Read by metrics.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from rtmp_ingest.adapter import IoLimits
 from rtmp_ingest.chunks import ChunkLimits
 from rtmp_ingest.connection import ConnectionLimits
 from tidecast_common.env import Env, SettingsError
@@ -99,10 +100,18 @@ class IngestSettings:
     def __post_init__(self) -> None:
         try:
             self.connection_limits()
+            self.io_limits()
         except ValueError as error:
             raise SettingsError(str(error)) from None
-        if min(self.publish_deadline, self.write_timeout, self.handshake_timeout, self.idle_timeout) <= 0:
-            raise SettingsError("RTMP timeouts and the publish deadline must be positive")
+
+    def io_limits(self) -> IoLimits:
+        """The deadlines of one connection's I/O, as these settings make them."""
+        return IoLimits(
+            handshake_timeout=self.handshake_timeout,
+            idle_timeout=self.idle_timeout,
+            publish_deadline=self.publish_deadline,
+            write_timeout=self.write_timeout,
+        )
 
     def connection_limits(self) -> ConnectionLimits:
         """The protocol limits of one connection, as these settings make them."""

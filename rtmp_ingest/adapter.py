@@ -198,11 +198,11 @@ class ConnectionIO:
                         data, start, buffer.end, max_messages=max_messages, max_bytes=max_bytes
                     )
                     progress = reached - start
+                    buffer.consume(progress)  # before any await: the buffer may move its bytes then
                     # Handshake replies and acknowledgements: once per decode, after its messages.
                     await self.write(connection.data_to_send())
                     if not progress:
                         break  # at most an incomplete chunk is left: read more
-                    buffer.consume(progress)
                     if over_budget:
                         # Only now, with work in hand: an empty decode must not cost a loop turn. The
                         # events just decoded are handed out in the next turn.

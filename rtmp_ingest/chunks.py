@@ -8,10 +8,11 @@ at most one incomplete chunk, which the caller keeps for the next call. `feed()`
 
 Copies: a message that fits one chunk is copied once out of the buffer; a longer one is gathered as
 views of its chunks and joined once when complete, so a frame costs one copy however it is chunked.
-A message still incomplete when `decode()` returns moves into a buffer of its announced length, and
-later chunks are copied into it as they come: however thinly it is trickled, every byte is copied
-once more and never re-joined. Those buffers count against the connection's and a `BufferBudget`
-shared by all connections.
+A message still incomplete when `decode()` returns is joined once; if it outlives a second decode,
+it moves into an assembly buffer and later chunks are appended to it as they come: however thinly
+it is trickled, no byte is ever re-joined. From the first time it outlives a decode, its announced
+length counts against the connection's pending limit and a `BufferBudget` shared by all
+connections.
 
 Set Chunk Size and Abort act on the chunk layer itself and apply here, between two chunks; every
 other message, Window Acknowledgement Size included, is the connection's (`connection.py`).
@@ -132,7 +133,7 @@ class _ChunkStream:
     """What the previous headers of one chunk stream established, and the message in progress."""
 
     __slots__ = (
-        "assembly", "borrowed", "delta", "extended", "filled", "length", "parts", "received", "stream_id",
+        "assembly", "borrowed", "delta", "extended", "length", "parts", "received", "spilled", "stream_id",
         "timestamp", "type_id",
     )  # fmt: skip
 
@@ -144,13 +145,15 @@ class _ChunkStream:
         self.stream_id = 0
         self.extended = False  # the last type 0/1/2 header carried 0xFFFFFF: type 3 chunks repeat it
         # The payload received so far of the message in progress: views of the caller's buffer while
-        # `decode()` runs (`borrowed`), copied into `assembly` (of the announced length) before it
-        # returns; `filled` bytes of it are written.
+        # `decode()` runs (`borrowed`). When a decode returns they are joined into one part the first
+        # time (`spilled`, the usual frame across two reads; its announced length is reserved then),
+        # and from the second time on appended to `assembly`: never joined again, however many
+        # decodes a trickled message takes.
         self.parts: list[Buffer] | None = None
         self.borrowed = False
         self.received = 0
+        self.spilled = False
         self.assembly: bytearray | None = None
-        self.filled = 0
 
 
 M = TypeVar("M")
@@ -292,57 +295,58 @@ class ChunkStreamDecoder(Generic[M]):
         # Half-assembled messages may hold views of the caller's buffer, which it reuses once we return.
         borrowing = self._borrowing
         for stream in borrowing:
-            if stream.parts is not None:
-                if stream.assembly is None:
-                    self._allocate_assembly(stream)
-                self._fill_assembly(stream)
+            parts = stream.parts
+            if parts is not None:
+                if not stream.spilled:
+                    self._reserve(stream)
+                    parts[:] = [b"".join(parts)]
+                    stream.spilled = True
+                elif stream.assembly is None:
+                    stream.assembly = bytearray().join(parts)
+                    parts.clear()
+                else:
+                    self._fill_assembly(stream)
             stream.borrowed = False
         borrowing.clear()
 
-    def _allocate_assembly(self, stream: _ChunkStream) -> None:
+    def _reserve(self, stream: _ChunkStream) -> None:
+        """Count the announced length of a message that outlives a decode against the limits."""
         length = stream.length
         if self._assembled_bytes + length > self.limits.max_pending_bytes:
             raise ProtocolError("too many bytes of incomplete messages")
         if self._budget is not None and not self._budget.reserve(length):
             raise ProtocolError("the ingest's message buffers are full")
         self._assembled_bytes += length
-        stream.assembly = bytearray(length)
-        stream.filled = 0
 
     @staticmethod
     def _fill_assembly(stream: _ChunkStream) -> None:
-        """Copy the parts gathered in this call into the assembly buffer, after what it holds."""
-        assembly, filled, parts = stream.assembly, stream.filled, stream.parts
+        """Append the parts gathered in this call to the assembly buffer."""
+        assembly, parts = stream.assembly, stream.parts
         assert assembly is not None  # noqa: S101 - callers check it
         assert parts is not None  # noqa: S101 - callers check it
         for part in parts:
-            size = len(part)
-            assembly[filled : filled + size] = part
-            filled += size
-        stream.filled = filled
+            assembly += part
         parts.clear()
 
     def _drop_message(self, stream: _ChunkStream) -> None:
         """Forget the message in progress on `stream` (completed, aborted, or the connection closed)."""
         if stream.parts is not None:
             self._pending_bytes -= stream.received
-        if stream.assembly is not None:
-            self._assembled_bytes -= len(stream.assembly)
+        if stream.spilled:
+            self._assembled_bytes -= stream.length
             if self._budget is not None:
-                self._budget.release(len(stream.assembly))
-            stream.assembly = None
+                self._budget.release(stream.length)
+            stream.spilled = False
+        stream.assembly = None
         stream.parts = None
         stream.received = 0
 
-    def _finish_message(self, stream: _ChunkStream) -> bytes:
-        """The payload of the message just completed on `stream`, which is then forgotten."""
+    def _finish_spilled(self, stream: _ChunkStream) -> bytes:
+        """The payload of a message begun in an earlier decode, just completed; then forgotten."""
         parts = stream.parts
         assert parts is not None  # noqa: S101 - only called for a message in progress
-        if stream.assembly is None:
-            payload = b"".join(parts)
-        else:
-            self._fill_assembly(stream)
-            payload = bytes(stream.assembly)
+        assembly = stream.assembly
+        payload = b"".join(parts) if assembly is None else b"".join((assembly, *parts))
         self._drop_message(stream)
         return payload
 
@@ -492,10 +496,17 @@ class ChunkStreamDecoder(Generic[M]):
                     parts.append(view[pos + header_bytes : chunk_end])
                     pos = chunk_end
                     received += take
-            stream.received = received
             if received < length:
+                stream.received = received
                 continue
-            self._complete(cs_id, stream, self._finish_message(stream), out)
+            if stream.spilled:  # begun in an earlier decode
+                stream.received = received
+                self._complete(cs_id, stream, self._finish_spilled(stream), out)
+                continue
+            self._pending_bytes -= length
+            stream.parts = None
+            stream.received = 0
+            self._complete(cs_id, stream, b"".join(parts), out)
         return pos, True
 
     def _complete(self, cs_id: int, stream: _ChunkStream, payload: bytes, out: list[M]) -> None:

@@ -1,8 +1,10 @@
-"""Chunk-stream reading speed: Tidecast's decoder and session vs plain pyrtmp, on the same bytes.
+"""Chunk-stream reading speed: Tidecast's decoder and connection vs plain pyrtmp, on the same bytes.
 
 The stream is a synthesised 6 Mbps 1080p30 publish as OBS/ffmpeg chunk it: chunk size 4096, video
 (a 2 s GOP, keyframes ~8x a P-frame) on chunk stream 6 and AAC audio every ~23 ms on chunk stream 4,
-interleaved in timestamp order. Run: .venv/bin/python bench/bench_chunks.py [seconds]
+interleaved in timestamp order. Tidecast's connection row is the whole receive path of a publishing
+connection: `ConnectionIO` decoding in place from a receive buffer, the `RtmpConnection` handing
+out events. Run from the source tree: PYTHONPATH=. .venv/bin/python bench/bench_chunks.py [seconds]
 """
 
 from __future__ import annotations
@@ -13,11 +15,21 @@ import sys
 import time
 from collections.abc import Callable
 
-from rtmp_ingest._pyrtmp import MessageFactory, SessionManager, StreamClosedException
+from pyrtmp import StreamClosedException
+from pyrtmp.messages.factory import MessageFactory
+from pyrtmp.session_manager import SessionManager
+
+from rtmp_ingest.adapter import ConnectionIO
 from rtmp_ingest.chunks import ChunkStreamDecoder, encode_message
-from rtmp_ingest.messages import parse_message
+from rtmp_ingest.connection import (
+    AcceptConnect,
+    AcceptCreateStream,
+    ConnectionLimits,
+    RtmpConnection,
+    StartPublish,
+)
 from rtmp_ingest.receive import ReceiveBuffer
-from rtmp_ingest.session import IngestSession, SessionLimits
+from tidecast_common.amf0 import encode_values
 
 CHUNK_SIZE = 4096
 VIDEO_KBPS = 5872
@@ -82,23 +94,59 @@ class _NullWriter:
     def get_extra_info(self, name: str, default: object = None) -> object:
         return default
 
-
-async def _read_all(session: SessionManager, parse: Callable[[object], object]) -> int:
-    count = 0
-    try:
-        async for chunk in session.read_chunks_from_stream():
-            parse(chunk)
-            count += 1
-    except StreamClosedException:
-        pass
-    return count
+    def is_closing(self) -> bool:
+        return False
 
 
-def session_run(make: Callable[[], SessionManager], parse: Callable[[object], object]) -> int:
+def _command(*values: object, stream_id: int = 0) -> bytes:
+    payload = encode_values(*values)
+    return encode_message(
+        chunk_stream_id=3,
+        msg_type_id=20,
+        msg_stream_id=stream_id,
+        timestamp=0,
+        payload=payload,
+        chunk_size=128,
+    )
+
+
+def publishing_connection() -> RtmpConnection:
+    """A connection past connect, createStream and a granted publish: what comes next is media."""
+    connection = RtmpConnection(ConnectionLimits(ack_window=1 << 31))
+    c0c1c2 = b"\x03" + bytes(2 * 1536)
+    connection.receive_data(c0c1c2 + _command("connect", 1, {"app": "streaming"}))
+    connection.receive_data(
+        _command("createStream", 2, None) + _command("publish", 3, None, "k", stream_id=1)
+    )
+    for reply in (AcceptConnect(), AcceptCreateStream(), StartPublish("bench")):
+        connection.next_event()
+        connection.send(reply)
+    return connection
+
+
+def connection_run(data: bytes) -> int:
     async def main() -> int:
-        session = make()
+        io = ConnectionIO(received(data), _NullWriter(), publishing_connection())  # type: ignore[arg-type]
+        count = 0
+        async for _ in io.events():
+            count += 1
+        return count - 1  # the last event is Closed
+
+    return asyncio.run(main())
+
+
+def pyrtmp_run(data: bytes) -> int:
+    async def main() -> int:
+        session = SessionManager(stream_reader(data), _NullWriter())
         session.reader_chunk_size = CHUNK_SIZE
-        return await _read_all(session, parse)
+        count = 0
+        try:
+            async for chunk in session.read_chunks_from_stream():
+                MessageFactory.from_chunk(chunk)
+                count += 1
+        except StreamClosedException:
+            pass
+        return count
 
     return asyncio.run(main())
 
@@ -125,23 +173,14 @@ def main() -> None:
     print(
         f"stream: {seconds:.0f} s of 6 Mbps 1080p30-like publish, {megabytes:.1f} MB, chunk size {CHUNK_SIZE}"
     )
-    limits = SessionLimits(ack_window=0)
-    rows = [
+    body = encode_message(
+        chunk_stream_id=2, msg_type_id=1, msg_stream_id=0, timestamp=0,
+        payload=CHUNK_SIZE.to_bytes(4, "big"), chunk_size=128,
+    ) + data  # fmt: skip
+    rows: list[tuple[str, Callable[[], int], int]] = [
         ("tidecast decoder (feed only)", lambda: decoder_only(data), 5),
-        (
-            "tidecast IngestSession + parse_message",
-            lambda: session_run(
-                lambda: IngestSession(received(data), _NullWriter(), limits=limits), parse_message
-            ),
-            5,
-        ),
-        (
-            "pyrtmp SessionManager + MessageFactory",
-            lambda: session_run(
-                lambda: SessionManager(stream_reader(data), _NullWriter()), MessageFactory.from_chunk
-            ),
-            1,
-        ),
+        ("tidecast ConnectionIO + RtmpConnection", lambda: connection_run(body), 5),
+        ("pyrtmp SessionManager + MessageFactory", lambda: pyrtmp_run(data), 1),
     ]
     print(f"{'reader':<42}{'messages':>10}{'CPU s':>9}{'MB/s':>10}{'CPU-s per media s':>20}")
     for name, run, repeat in rows:

@@ -15,6 +15,11 @@ Tidecast with its FLV recording sink, pyrtmp with its README-style FLV writer, n
 - maximum throughput in MB/s without `-re` (the publisher pushes as fast as the server takes it);
 - N concurrent real-time publishers: how many finished within 10 % of the time a publisher alone takes.
 
+`--callgrind` instead counts the user-space instructions Tidecast's ingest executes for one real-time
+publish under `valgrind --tool=callgrind` (instrumentation on from just before the publish to just
+after it): a figure the load of a shared machine does not move. `--root` picks the source tree whose
+ingest runs, to compare two versions with the same harness.
+
 nginx runs from a generated config on loopback, as deployed: a master and one worker process.
 Tidecast's figures include its heartbeat to the API every 2 s (a local stand-in answers).
 """
@@ -196,17 +201,44 @@ class Server:
             self.process.wait()
 
 
-def start_tidecast(work_dir: Path, api: FakeApi) -> Server:
+def start_tidecast(
+    work_dir: Path, api: FakeApi, *, root: Path = ROOT, wrapper: tuple[str, ...] = ()
+) -> Server:
     port = free_port()
     env = dict(os.environ)
     env.update(
         INGEST_SHARED_SECRET=SECRET, API_BASE_URL=f"http://127.0.0.1:{api.port}", RTMP_PORT=str(port),
         INGEST_SINK="record", TIDECAST_DATA_DIR=str(work_dir), LOG_LEVEL="WARNING",
-        RTMP_MAX_CONNECTIONS_PER_IP="64",
+        RTMP_MAX_CONNECTIONS_PER_IP="64", INGEST_METRICS_PORT="0",
     )  # fmt: skip
-    process = subprocess.Popen([PYTHON, "-m", "rtmp_ingest"], cwd=ROOT, env=env)
-    wait_listening(port)
+    process = subprocess.Popen([*wrapper, PYTHON, "-m", "rtmp_ingest"], cwd=root, env=env)
+    wait_listening(port, timeout=120.0 if wrapper else 10.0)
     return Server("tidecast", process, port, work_dir)
+
+
+def callgrind_instructions(source: Path, tmp_dir: Path, api: FakeApi, root: Path) -> int:
+    """User-space instructions of the ingest for one real-time publish of `source`."""
+    out = tmp_dir / "callgrind.out"
+    wrapper = ("valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}")
+    work_dir = tmp_dir / "callgrind"
+    work_dir.mkdir()
+    server = start_tidecast(work_dir, api, root=root, wrapper=wrapper)
+    try:
+        pid = str(server.process.pid)
+        subprocess.run(["callgrind_control", "--instr=on", pid], check=True, capture_output=True)
+        publisher = publish(source, server.url("callgrind"), realtime=True)
+        if publisher.wait() != 0:
+            raise SystemExit(f"callgrind publish failed: {publisher.stderr.read().decode()}")  # type: ignore[union-attr]
+        time.sleep(1.0)  # the end of the stream handled
+        subprocess.run(["callgrind_control", "--instr=off", pid], check=True, capture_output=True)
+    finally:
+        server.stop()
+    total = 0
+    for dump in tmp_dir.glob("callgrind.out*"):
+        for line in dump.read_text().splitlines():
+            if line.startswith("totals:"):
+                total += int(line.split()[1])
+    return total
 
 
 def start_pyrtmp(work_dir: Path) -> Server:
@@ -297,7 +329,20 @@ def main() -> None:
     )
     parser.add_argument("--publishers", type=int, default=8, help="concurrent real-time publishers")
     parser.add_argument("--only", choices=["tidecast", "pyrtmp", "nginx-rtmp"], action="append")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="only count the ingest's instructions for one publish"
+    )
+    parser.add_argument("--root", type=Path, default=ROOT, help="source tree whose ingest --callgrind runs")
     args = parser.parse_args()
+    if args.callgrind:
+        with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+            source = Path(tmp) / "source.flv"
+            make_source(source, args.seconds)
+            api = FakeApi()
+            api.start()
+            instructions = callgrind_instructions(source, Path(tmp), api, args.root.resolve())
+        print(f"ingest ({args.root}): {instructions / 1e6:.1f} M instructions for a {args.seconds} s publish")
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         tmp_dir = Path(tmp)

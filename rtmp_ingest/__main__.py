@@ -31,9 +31,6 @@ def sink_factory(settings: IngestSettings) -> SinkFactory:
         return record
 
     from transcoder.live import LiveTranscode
-    from transcoder.settings import TranscoderSettings
-
-    transcoder_settings = TranscoderSettings.from_env(os.environ)
 
     def transcode(grant: PublishGrant) -> MediaSink:
         return LiveTranscode(
@@ -42,7 +39,7 @@ def sink_factory(settings: IngestSettings) -> SinkFactory:
             hls_root=settings.hls_root,
             segment_seconds=grant.segment_seconds,
             ffmpeg=settings.ffmpeg,
-            settings=transcoder_settings,
+            settings=settings.transcoder,
         )
 
     return transcode
@@ -78,7 +75,6 @@ def main() -> int:
     except SettingsError as error:
         print(f"rtmp_ingest: {error}", file=sys.stderr)
         return 2
-    # Also undoes the DEBUG root logger that importing pyrtmp sets up.
     configure_logging(settings.log_level, settings.log_format)
     # uvloop: a C event loop and transports, a fraction of asyncio's cost per wakeup.
     uvloop.run(serve(settings))

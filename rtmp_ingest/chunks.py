@@ -8,6 +8,18 @@ at most one incomplete chunk, which the caller keeps for the next call. `feed()`
 
 Copies: a message that fits one chunk is copied once out of the buffer; a longer one is gathered as
 views of its chunks and joined once when complete, so a frame costs one copy however it is chunked.
+A message still incomplete when `decode()` returns is joined once; if it outlives a second decode,
+it moves into an assembly buffer and later chunks are appended to it as they come: however thinly
+it is trickled, no byte is ever re-joined. From the first time it outlives a decode, its announced
+length counts against the connection's pending limit and a `BufferBudget` shared by all
+connections.
+
+Set Chunk Size and Abort act on the chunk layer itself and apply here, between two chunks; every
+other message, Window Acknowledgement Size included, is the connection's (`connection.py`).
+
+The module is long because the decoder's hot loop is written out by hand, header types and the
+run of continuation chunks inline: it runs once per chunk, and function calls there show in the
+ingest's CPU figures.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "BufferBudget",
     "ChunkLimits",
     "ChunkStreamDecoder",
     "ProtocolError",
@@ -68,6 +81,8 @@ class ChunkLimits:
     # Total bytes of all half-assembled messages of the connection.
     max_pending_bytes: int = 16 * 1024 * 1024
     max_chunk_streams: int = 64
+    # Parts of one aggregate message: each becomes a message object, so a flood of tiny parts is refused.
+    max_message_elements: int = 10_000
     # Unparsed input kept between feeds: at most one incomplete chunk (header + one chunk of payload).
     max_buffered_bytes: int = 65536 + MAX_HEADER_BYTES
 
@@ -76,8 +91,29 @@ class ChunkLimits:
             raise ValueError("chunk size limits must enclose the default chunk size of 128")
         if self.max_buffered_bytes < self.max_chunk_size + MAX_HEADER_BYTES:
             raise ValueError("max_buffered_bytes must hold one full chunk of max_chunk_size")
-        if self.max_message_length < 1 or self.max_pending_bytes < 1 or self.max_chunk_streams < 1:
+        if min(self.max_message_length, self.max_pending_bytes, self.max_chunk_streams) < 1:
             raise ValueError("message, pending and chunk stream limits must be positive")
+        if self.max_message_elements < 1:
+            raise ValueError("max_message_elements must be positive")
+
+
+class BufferBudget:
+    """Bytes that all connections together may hold in message buffers; shared by their decoders."""
+
+    def __init__(self, total: int) -> None:
+        if total < 1:
+            raise ValueError("the buffer budget must be positive")
+        self.total = total
+        self.used = 0
+
+    def reserve(self, nbytes: int) -> bool:
+        if self.used + nbytes > self.total:
+            return False
+        self.used += nbytes
+        return True
+
+    def release(self, nbytes: int) -> None:
+        self.used -= nbytes
 
 
 class RtmpMessage(NamedTuple):
@@ -97,7 +133,8 @@ class _ChunkStream:
     """What the previous headers of one chunk stream established, and the message in progress."""
 
     __slots__ = (
-        "borrowed", "delta", "extended", "length", "parts", "received", "stream_id", "timestamp", "type_id",
+        "assembly", "borrowed", "delta", "extended", "length", "parts", "received", "spilled", "stream_id",
+        "timestamp", "type_id",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -108,10 +145,15 @@ class _ChunkStream:
         self.stream_id = 0
         self.extended = False  # the last type 0/1/2 header carried 0xFFFFFF: type 3 chunks repeat it
         # The payload received so far of the message in progress: views of the caller's buffer while
-        # `decode()` runs (`borrowed`), joined into bytes of our own before it returns.
+        # `decode()` runs (`borrowed`). When a decode returns they are joined into one part the first
+        # time (`spilled`, the usual frame across two reads; its announced length is reserved then),
+        # and from the second time on appended to `assembly`: never joined again, however many
+        # decodes a trickled message takes.
         self.parts: list[Buffer] | None = None
         self.borrowed = False
         self.received = 0
+        self.spilled = False
+        self.assembly: bytearray | None = None
 
 
 M = TypeVar("M")
@@ -127,7 +169,10 @@ class ChunkStreamDecoder(Generic[M]):
 
     @overload
     def __init__(
-        self: ChunkStreamDecoder[RtmpMessage], limits: ChunkLimits | None = None, *, ack_window: int = 0
+        self: ChunkStreamDecoder[RtmpMessage],
+        limits: ChunkLimits | None = None,
+        *,
+        budget: BufferBudget | None = None,
     ) -> None: ...
 
     @overload
@@ -135,7 +180,7 @@ class ChunkStreamDecoder(Generic[M]):
         self,
         limits: ChunkLimits | None = None,
         *,
-        ack_window: int = 0,
+        budget: BufferBudget | None = None,
         make_message: MessageFactory[M],
     ) -> None: ...
 
@@ -143,11 +188,15 @@ class ChunkStreamDecoder(Generic[M]):
         self,
         limits: ChunkLimits | None = None,
         *,
-        ack_window: int = 0,
+        budget: BufferBudget | None = None,
         make_message: MessageFactory[Any] = RtmpMessage,
     ) -> None:
         self._make_message = make_message
         self.limits = limits if limits is not None else ChunkLimits()
+        # Lowered by the connection until a publish is granted.
+        self.max_message_length = self.limits.max_message_length
+        self._budget = budget
+        self._assembled_bytes = 0  # bytes of this connection's assembly buffers
         self._chunk_size = DEFAULT_CHUNK_SIZE
         self._streams: dict[int, _ChunkStream] = {}
         # Received bytes not decoded yet: `_input[_offset:]`.
@@ -156,11 +205,8 @@ class ChunkStreamDecoder(Generic[M]):
         self._pending_bytes = 0
         self.bytes_received = 0
         self.bytes_decoded = 0
-        self._acked_bytes = 0
         self._borrowing: list[_ChunkStream] = []  # streams whose `parts` view the buffer being decoded
         self.starved = True  # the last decode() used up its input (at most an incomplete chunk is left)
-        # Bytes after which an Acknowledgement is due; 0 disables acknowledgements.
-        self.ack_window = ack_window
 
     @property
     def chunk_size(self) -> int:
@@ -181,14 +227,18 @@ class ChunkStreamDecoder(Generic[M]):
 
     @property
     def pending_bytes(self) -> int:
+        """Bytes received of incomplete messages."""
         return self._pending_bytes
 
-    def take_acknowledgement(self) -> int | None:
-        """The sequence number to acknowledge if a full window was received since the last one."""
-        if self.ack_window <= 0 or self.bytes_received - self._acked_bytes < self.ack_window:
-            return None
-        self._acked_bytes = self.bytes_received
-        return self.bytes_received & TIMESTAMP_MASK
+    @property
+    def assembled_bytes(self) -> int:
+        """Bytes held in assembly buffers (each of its message's announced length)."""
+        return self._assembled_bytes
+
+    def close(self) -> None:
+        """Drop every incomplete message and give its buffer back to the shared budget."""
+        for stream in self._streams.values():
+            self._drop_message(stream)
 
     def feed(self, data: Buffer) -> list[M]:
         """Consume received bytes; return the messages they complete, in order."""
@@ -245,10 +295,60 @@ class ChunkStreamDecoder(Generic[M]):
         # Half-assembled messages may hold views of the caller's buffer, which it reuses once we return.
         borrowing = self._borrowing
         for stream in borrowing:
-            if stream.parts is not None:
-                stream.parts = [b"".join(stream.parts)]
+            parts = stream.parts
+            if parts is not None:
+                if not stream.spilled:
+                    self._reserve(stream)
+                    parts[:] = [b"".join(parts)]
+                    stream.spilled = True
+                elif stream.assembly is None:
+                    stream.assembly = bytearray().join(parts)
+                    parts.clear()
+                else:
+                    self._fill_assembly(stream)
             stream.borrowed = False
         borrowing.clear()
+
+    def _reserve(self, stream: _ChunkStream) -> None:
+        """Count the announced length of a message that outlives a decode against the limits."""
+        length = stream.length
+        if self._assembled_bytes + length > self.limits.max_pending_bytes:
+            raise ProtocolError("too many bytes of incomplete messages")
+        if self._budget is not None and not self._budget.reserve(length):
+            raise ProtocolError("the ingest's message buffers are full")
+        self._assembled_bytes += length
+
+    @staticmethod
+    def _fill_assembly(stream: _ChunkStream) -> None:
+        """Append the parts gathered in this call to the assembly buffer."""
+        assembly, parts = stream.assembly, stream.parts
+        assert assembly is not None  # noqa: S101 - callers check it
+        assert parts is not None  # noqa: S101 - callers check it
+        for part in parts:
+            assembly += part
+        parts.clear()
+
+    def _drop_message(self, stream: _ChunkStream) -> None:
+        """Forget the message in progress on `stream` (completed, aborted, or the connection closed)."""
+        if stream.parts is not None:
+            self._pending_bytes -= stream.received
+        if stream.spilled:
+            self._assembled_bytes -= stream.length
+            if self._budget is not None:
+                self._budget.release(stream.length)
+            stream.spilled = False
+        stream.assembly = None
+        stream.parts = None
+        stream.received = 0
+
+    def _finish_spilled(self, stream: _ChunkStream) -> bytes:
+        """The payload of a message begun in an earlier decode, just completed; then forgotten."""
+        parts = stream.parts
+        assert parts is not None  # noqa: S101 - only called for a message in progress
+        assembly = stream.assembly
+        payload = b"".join(parts) if assembly is None else b"".join((assembly, *parts))
+        self._drop_message(stream)
+        return payload
 
     def _parse(
         self, buf: Buffer, begin: int, end: int, out: list[M], max_messages: int, max_bytes: int
@@ -258,7 +358,7 @@ class ChunkStreamDecoder(Generic[M]):
         view = memoryview(buf)
         pos = begin
         streams = self._streams
-        max_message_length = self.limits.max_message_length
+        max_message_length = self.max_message_length
         while pos < end:
             if len(out) >= max_messages:
                 return pos, False
@@ -399,6 +499,10 @@ class ChunkStreamDecoder(Generic[M]):
             if received < length:
                 stream.received = received
                 continue
+            if stream.spilled:  # begun in an earlier decode
+                stream.received = received
+                self._complete(cs_id, stream, self._finish_spilled(stream), out)
+                continue
             self._pending_bytes -= length
             stream.parts = None
             stream.received = 0
@@ -411,30 +515,28 @@ class ChunkStreamDecoder(Generic[M]):
             self._apply_protocol_control(type_id, payload)
         elif type_id == MSG_AGGREGATE:
             aggregate = RtmpMessage(cs_id, type_id, stream.stream_id, stream.timestamp, payload)
-            out.extend(self._make_message(*part) for part in split_aggregate(aggregate))
+            parts = split_aggregate(aggregate, max_parts=self.limits.max_message_elements)
+            out.extend(self._make_message(*part) for part in parts)
             return
         out.append(self._make_message(cs_id, type_id, stream.stream_id, stream.timestamp, payload))
 
     def _apply_protocol_control(self, type_id: int, payload: bytes) -> None:
-        if type_id not in (MSG_SET_CHUNK_SIZE, MSG_ABORT, MSG_WINDOW_ACK_SIZE):
+        if type_id not in (MSG_SET_CHUNK_SIZE, MSG_ABORT):
             return
         if len(payload) < 4:
             raise ProtocolError(f"protocol control message {type_id} shorter than 4 bytes")
         (value,) = _U32.unpack_from(payload)
         if type_id == MSG_SET_CHUNK_SIZE:
             self.chunk_size = value  # applies to the very next chunk
-        elif type_id == MSG_ABORT:
+        else:
             stream = self._streams.get(value)
-            if stream is not None and stream.parts is not None:
-                self._pending_bytes -= stream.received
-                stream.parts = None
-                stream.received = 0
-        elif value > 0:
-            self.ack_window = value  # the peer's window, as nginx-rtmp uses it
+            if stream is not None:
+                self._drop_message(stream)
 
 
-def split_aggregate(message: RtmpMessage) -> list[RtmpMessage]:
-    """Split an aggregate message into its FLV-tag-like sub-messages, re-based on its timestamp."""
+def split_aggregate(message: RtmpMessage, *, max_parts: int = sys.maxsize) -> list[RtmpMessage]:
+    """Split an aggregate message into its FLV-tag-like sub-messages, re-based on its timestamp;
+    more than `max_parts` of them is a protocol error."""
     payload = message.payload
     end = len(payload)
     pos = 0
@@ -454,6 +556,8 @@ def split_aggregate(message: RtmpMessage) -> list[RtmpMessage]:
             raise ProtocolError("aggregate sub-message overruns the aggregate")
         if type_id in _FORBIDDEN_IN_AGGREGATE:
             raise ProtocolError(f"message type {type_id} inside an aggregate")
+        if len(messages) >= max_parts:
+            raise ProtocolError(f"aggregate of more than {max_parts} messages")
         if first_timestamp is None:
             first_timestamp = timestamp
         absolute = (message.timestamp + timestamp - first_timestamp) & TIMESTAMP_MASK

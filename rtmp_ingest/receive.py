@@ -3,7 +3,7 @@
 `IngestProtocol` is an `asyncio.BufferedProtocol`: the event loop's socket reads land in the
 connection's `ReceiveBuffer` with no intermediate bytes objects, and the chunk decoder parses them in
 place. The buffer never grows: when what is waiting reaches its high-water mark the transport stops
-reading (TCP pushes back on the peer) until the session has decoded enough.
+reading (TCP pushes back on the peer) until the connection has decoded enough.
 
 Writing goes through an ordinary `asyncio.StreamWriter`, so `drain()` gives the usual backpressure.
 """

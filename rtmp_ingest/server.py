@@ -1,4 +1,7 @@
-"""The RTMP listener: admission (global and per-IP caps), and a two-phase shutdown.
+"""The RTMP listener: admission (global, per-IP and not-yet-publishing caps), and a two-phase shutdown.
+
+Connections that have not been granted a publish share `max_pending` slots: idle or slow ones can
+fill those, never the slots of the publishers already live.
 
 Shutdown: stop accepting, ask every publisher to finish (sinks stop cleanly so playlists end, the
 end is reported to the API), cancel whatever is still running after the grace period, then let
@@ -12,8 +15,9 @@ import logging
 import socket
 from collections import Counter
 
+from rtmp_ingest.adapter import peer_ip
 from rtmp_ingest.api_client import IngestApiClient
-from rtmp_ingest.controller import IngestController, SessionFactory, SinkFactory, peer_ip
+from rtmp_ingest.controller import IngestController, SinkFactory
 from rtmp_ingest.receive import IngestProtocol, ReceiveBuffer
 from rtmp_ingest.settings import IngestSettings
 
@@ -23,20 +27,37 @@ RECEIVE_BUFFER_BYTES = 256 * 1024  # per connection; reading pauses before it fi
 
 
 class ConnectionLimiter:
-    """Counts open connections, overall and per client address."""
+    """Counts open connections: overall, per client address, and those with a granted publish."""
 
-    def __init__(self, *, max_total: int, max_per_ip: int) -> None:
+    def __init__(self, *, max_total: int, max_per_ip: int, max_pending: int) -> None:
         self._max_total = max_total
         self._max_per_ip = max_per_ip
+        self._max_pending = max_pending
         self._per_ip: Counter[str] = Counter()
         self.total = 0
+        self.publishing = 0
+
+    @property
+    def pending(self) -> int:
+        """Connections not (or not yet) granted a publish."""
+        return self.total - self.publishing
 
     def try_acquire(self, ip: str) -> bool:
         if self.total >= self._max_total or self._per_ip[ip] >= self._max_per_ip:
             return False
+        if self.pending >= self._max_pending:
+            return False
         self.total += 1
         self._per_ip[ip] += 1
         return True
+
+    def promote(self) -> None:
+        """A connection of this limiter was granted a publish."""
+        self.publishing += 1
+
+    def demote(self) -> None:
+        """That publish ended (its connection is released separately)."""
+        self.publishing -= 1
 
     def release(self, ip: str) -> None:
         self.total -= 1
@@ -52,15 +73,16 @@ class IngestServer:
         settings: IngestSettings,
         api: IngestApiClient,
         sink_factory: SinkFactory,
-        session_factory: SessionFactory | None = None,
     ) -> None:
         self.settings = settings
         self.api = api
-        self.controller = IngestController(
-            settings=settings, api=api, sink_factory=sink_factory, session_factory=session_factory
-        )
         self.limiter = ConnectionLimiter(
-            max_total=settings.max_connections, max_per_ip=settings.max_connections_per_ip
+            max_total=settings.max_connections,
+            max_per_ip=settings.max_connections_per_ip,
+            max_pending=settings.max_pending_connections,
+        )
+        self.controller = IngestController(
+            settings=settings, api=api, sink_factory=sink_factory, slots=self.limiter
         )
         self._server: asyncio.Server | None = None
         self._stopped = asyncio.Event()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from rtmp_ingest.adapter import IoLimits
+from rtmp_ingest.chunks import ChunkLimits
+from rtmp_ingest.connection import ConnectionLimits
 from tidecast_common.env import Env, SettingsError
 from tidecast_common.logs import LogFormat, parse_log_format
+from transcoder.settings import TranscoderSettings
 
 __all__ = ["IngestSettings", "SettingsError", "parse_hosts"]
 
@@ -29,18 +33,33 @@ class IngestSettings:
     ffmpeg: str = "ffmpeg"
     handshake_timeout: float = 10.0
     idle_timeout: float = 30.0
+    # From the accept to a granted publish; a connection that gets none by then is closed.
+    publish_deadline: float = 10.0
+    write_timeout: float = 10.0
+    # Until a publish is granted: the largest message, and the bytes of all of them together.
+    pre_publish_message_bytes: int = 64 * 1024
+    pre_publish_bytes: int = 256 * 1024
+    max_message_bytes: int = 8 * 1024 * 1024
+    # AMF0 values of one command or data message, and parts of one aggregate message.
+    max_message_elements: int = 10_000
+    # Bytes of incomplete messages that all connections together may hold.
+    buffer_budget: int = 256 * 1024 * 1024
     api_timeout: float = 2.5
     heartbeat_interval: float = 2.0
     # Refused publishers wait this long before the close, to slow down key guessing (total < 1 s).
     reject_delay: float = 0.3
     max_connections: int = 256
     max_connections_per_ip: int = 16
+    # Connections without a granted publish; the other slots stay for publishers.
+    max_pending_connections: int = 64
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
     log_format: LogFormat = "plain"
     # Prometheus scrape endpoint; port 0 turns it off.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9101
+    # The live transcoder's limits and ffmpeg's minimal environment.
+    transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
@@ -61,16 +80,55 @@ class IngestSettings:
             ffmpeg=env.text("FFMPEG", "ffmpeg"),
             handshake_timeout=env.number("RTMP_HANDSHAKE_TIMEOUT", 10.0),
             idle_timeout=env.number("RTMP_IDLE_TIMEOUT", 30.0),
+            publish_deadline=env.number("RTMP_PUBLISH_DEADLINE", 10.0),
+            write_timeout=env.number("RTMP_WRITE_TIMEOUT", 10.0),
+            pre_publish_message_bytes=env.integer("RTMP_PRE_PUBLISH_MESSAGE_BYTES", 64 * 1024, minimum=1024),
+            pre_publish_bytes=env.integer("RTMP_PRE_PUBLISH_BYTES", 256 * 1024, minimum=1024),
+            max_message_bytes=env.integer("RTMP_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, minimum=65536),
+            max_message_elements=env.integer("RTMP_MAX_MESSAGE_ELEMENTS", 10_000, minimum=100),
+            buffer_budget=env.integer("RTMP_BUFFER_BUDGET", 256 * 1024 * 1024, minimum=1024 * 1024),
             api_timeout=env.number("INGEST_API_TIMEOUT", 2.5),
             heartbeat_interval=env.number("INGEST_HEARTBEAT_SECONDS", 2.0),
             reject_delay=env.number("RTMP_REJECT_DELAY", 0.3, maximum=0.9),
             max_connections=env.integer("RTMP_MAX_CONNECTIONS", 256, minimum=1),
             max_connections_per_ip=env.integer("RTMP_MAX_CONNECTIONS_PER_IP", 16, minimum=1),
+            max_pending_connections=env.integer("RTMP_MAX_PENDING_CONNECTIONS", 64, minimum=1),
             shutdown_grace=env.number("INGEST_SHUTDOWN_GRACE", 10.0),
             log_level=env.text("LOG_LEVEL", "INFO").upper(),
             log_format=parse_log_format(env.text("LOG_FORMAT", "plain")),
             metrics_host=env.text("INGEST_METRICS_HOST", "127.0.0.1"),
             metrics_port=env.integer("INGEST_METRICS_PORT", 9101, maximum=65535),
+            transcoder=TranscoderSettings.from_env(environ),
+        )
+
+    def __post_init__(self) -> None:
+        try:
+            self.connection_limits()
+            self.io_limits()
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
+
+    def io_limits(self) -> IoLimits:
+        """The deadlines of one connection's I/O, as these settings make them."""
+        return IoLimits(
+            handshake_timeout=self.handshake_timeout,
+            idle_timeout=self.idle_timeout,
+            publish_deadline=self.publish_deadline,
+            write_timeout=self.write_timeout,
+        )
+
+    def connection_limits(self) -> ConnectionLimits:
+        """The protocol limits of one connection, as these settings make them."""
+        chunks = ChunkLimits(
+            max_message_length=self.max_message_bytes,
+            max_pending_bytes=2 * self.max_message_bytes,
+            max_message_elements=self.max_message_elements,
+        )
+        return ConnectionLimits(
+            pre_publish_message_bytes=self.pre_publish_message_bytes,
+            pre_publish_bytes=self.pre_publish_bytes,
+            max_message_elements=self.max_message_elements,
+            chunks=chunks,
         )
 
 

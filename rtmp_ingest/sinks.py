@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from tidecast_common import flv
 
@@ -28,6 +28,19 @@ class MediaSink(Protocol):
         """The publisher is gone: finish cleanly."""
 
     def stats(self) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class ReportsFailure(Protocol):
+    """A sink that can give up (the transcoder, once ffmpeg keeps dying) says so here."""
+
+    @property
+    def failed(self) -> bool: ...
+
+
+def sink_failed(sink: MediaSink) -> bool:
+    """Whether the sink gave up for good: nothing it is fed comes out any more."""
+    return isinstance(sink, ReportsFailure) and sink.failed
 
 
 class FlvRecordingSink:

@@ -2,16 +2,20 @@
 
 Strings are UTF-8 measured in bytes, objects and ECMA arrays both decode to dicts, and nesting
 depth and sizes are bounded by the input, so a hostile payload costs at most its own length.
+`max_values` bounds the values one decode may make (every nested value counts), so that it does not
+cost one Python object per byte either.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TypeAlias
 
 __all__ = [
     "AmfError",
+    "AmfLimitError",
     "AmfValue",
     "decode_all",
     "decode_values",
@@ -50,12 +54,22 @@ class AmfError(ValueError):
     """The bytes are not a well-formed AMF0 value we can decode."""
 
 
-class _Reader:
-    __slots__ = ("data", "pos")
+class AmfLimitError(AmfError):
+    """More values than the decode's `max_values`: the whole message is refused, not truncated."""
 
-    def __init__(self, data: bytes, pos: int = 0) -> None:
+
+class _Reader:
+    __slots__ = ("budget", "data", "pos")
+
+    def __init__(self, data: bytes, pos: int = 0, budget: int = sys.maxsize) -> None:
         self.data = data
         self.pos = pos
+        self.budget = budget  # values still allowed
+
+    def spend(self, values: int) -> None:
+        if values > self.budget:
+            raise AmfLimitError("more AMF0 values than allowed in one message")
+        self.budget -= values
 
     def take(self, size: int) -> bytes:
         end = self.pos + size
@@ -97,6 +111,7 @@ def _read_properties(reader: _Reader, depth: int) -> dict[str, AmfValue]:
 def _read_value(reader: _Reader, depth: int) -> AmfValue:
     if depth > MAX_DEPTH:
         raise AmfError("AMF0 nesting too deep")
+    reader.spend(1)
     marker = reader.u8()
     if marker == NUMBER:
         return float(_DOUBLE.unpack(reader.take(8))[0])
@@ -115,6 +130,8 @@ def _read_value(reader: _Reader, depth: int) -> AmfValue:
         count = reader.u32()
         if count > len(reader.data) - reader.pos:  # every value takes at least one byte
             raise AmfError("strict array longer than its message")
+        if count > reader.budget:  # refused before a single element is made
+            raise AmfLimitError("more AMF0 values than allowed in one message")
         return [_read_value(reader, depth + 1) for _ in range(count)]
     if marker == DATE:
         millis = float(_DOUBLE.unpack(reader.take(8))[0])
@@ -128,18 +145,21 @@ def _read_value(reader: _Reader, depth: int) -> AmfValue:
     raise AmfError(f"unsupported AMF0 marker 0x{marker:02x}")
 
 
-def decode_values(data: bytes, pos: int = 0) -> tuple[list[AmfValue], int]:
+def decode_values(data: bytes, pos: int = 0, *, max_values: int = sys.maxsize) -> tuple[list[AmfValue], int]:
     """Decode values from `pos` until the data ends or a value cannot be decoded.
 
     Returns the values decoded and the offset where decoding stopped, so a command whose
-    trailing arguments use an unsupported marker still yields its leading ones.
+    trailing arguments use an unsupported marker still yields its leading ones. More than
+    `max_values` values (nested ones included) raise AmfLimitError.
     """
-    reader = _Reader(data, pos)
+    reader = _Reader(data, pos, max_values)
     values: list[AmfValue] = []
     while reader.pos < len(data):
         start = reader.pos
         try:
             values.append(_read_value(reader, 0))
+        except AmfLimitError:
+            raise
         except AmfError:
             return values, start
     return values, reader.pos

@@ -137,7 +137,7 @@ class LiveTranscode:
 
     @property
     def failed(self) -> bool:
-        """ffmpeg gave up: no more media is taken."""
+        """ffmpeg could not be started, or died too often: nothing fed comes out any more."""
         return self._process.failed
 
     @property

@@ -1,4 +1,4 @@
-"""Hand-built RTMP bytes for the chunk, session and pyrtmp comparison tests."""
+"""Hand-built RTMP bytes for the chunk, connection, adapter and pyrtmp comparison tests."""
 
 from __future__ import annotations
 
@@ -6,8 +6,18 @@ import asyncio
 import struct
 from dataclasses import dataclass, field
 
-from rtmp_ingest._pyrtmp import SessionManager, StreamClosedException
+from rtmp_ingest.chunks import encode_message
+from rtmp_ingest.connection import (
+    AcceptConnect,
+    AcceptCreateStream,
+    ConnectionLimits,
+    RtmpConnection,
+    StartPublish,
+    State,
+)
 from rtmp_ingest.receive import ReceiveBuffer
+from tests.rtmp_ingest.plain_pyrtmp import SessionManager, StreamClosedException
+from tidecast_common.amf0 import encode_values
 
 EXT = 0xFFFFFF
 
@@ -51,6 +61,47 @@ def set_chunk_size(size: int, cs_id: int = 2) -> bytes:
 def handshake_bytes() -> bytes:
     c1 = bytes(8) + bytes(range(256)) * 6
     return b"\x03" + c1[:1536] + bytes(1536)
+
+
+def command(*values: object, stream_id: int = 0, cs_id: int = 3) -> bytes:
+    """An AMF0 command message, chunked at the default chunk size."""
+    return encode_message(
+        chunk_stream_id=cs_id,
+        msg_type_id=20,
+        msg_stream_id=stream_id,
+        timestamp=0,
+        payload=encode_values(*values),
+        chunk_size=128,
+    )
+
+
+def media(cs_id: int, type_id: int, timestamp: int, payload: bytes, chunk_size: int = 128) -> bytes:
+    return encode_message(
+        chunk_stream_id=cs_id,
+        msg_type_id=type_id,
+        msg_stream_id=1,
+        timestamp=timestamp,
+        payload=payload,
+        chunk_size=chunk_size,
+    )
+
+
+CONNECT = command("connect", 1, {"app": "streaming", "tcUrl": "rtmp://127.0.0.1/streaming"})
+CREATE_STREAM = command("createStream", 2, None)
+PUBLISH = command("publish", 3, None, "key", "live", stream_id=1, cs_id=8)
+
+
+def publishing_connection(limits: ConnectionLimits | None = None) -> RtmpConnection:
+    """A connection taken through handshake, connect, createStream and a granted publish, its
+    replies discarded: what the peer sends next is media."""
+    connection = RtmpConnection(limits)
+    connection.receive_data(handshake_bytes() + CONNECT + CREATE_STREAM + PUBLISH)
+    for reply in (AcceptConnect(), AcceptCreateStream(), StartPublish("Publishing")):
+        connection.next_event()
+        connection.send(reply)
+    connection.data_to_send()
+    assert connection.state is State.PUBLISHING
+    return connection
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import struct
+import time
 
 import pytest
 
-from rtmp_ingest.chunks import ChunkLimits, ChunkStreamDecoder, ProtocolError, RtmpMessage, encode_message
+from rtmp_ingest.chunks import (
+    BufferBudget,
+    ChunkLimits,
+    ChunkStreamDecoder,
+    ProtocolError,
+    RtmpMessage,
+    encode_message,
+)
 from tests.rtmp_ingest.rtmp_bytes import EXT, chunk, set_chunk_size
 
 
@@ -248,20 +256,10 @@ def test_chunk_stream_must_start_with_type0(fmt: int) -> None:
         decode(chunk(fmt, 5, b"x", field=1, length=1, type_id=8))
 
 
-def test_window_ack_size_from_the_peer_sets_the_window() -> None:
-    decoder = ChunkStreamDecoder(ack_window=5_000_000)
-    decoder.feed(chunk(0, 2, struct.pack(">I", 2_500_000), length=4, type_id=5))
-    assert decoder.ack_window == 2_500_000
-
-
-def test_acknowledgement_sequence_is_the_byte_count() -> None:
-    decoder = ChunkStreamDecoder(ack_window=1000)
-    one = chunk(0, 4, b"a" * 100, length=100, type_id=8, stream_id=1)  # 112 bytes
-    decoder.feed(one * 8)
-    assert decoder.take_acknowledgement() is None
-    decoder.feed(one)
-    assert decoder.take_acknowledgement() == 9 * 112
-    assert decoder.take_acknowledgement() is None
+def test_window_ack_size_is_passed_on_for_the_connection() -> None:
+    # The acknowledgement window is the connection's (connection.py): the decoder only delivers it.
+    [message] = ChunkStreamDecoder().feed(chunk(0, 2, struct.pack(">I", 2_500_000), length=4, type_id=5))
+    assert (message.msg_type_id, message.payload) == (5, struct.pack(">I", 2_500_000))
 
 
 # --- aggregate messages -------------------------------------------------------------------------
@@ -323,14 +321,85 @@ def test_too_many_chunk_streams() -> None:
 
 
 def test_pending_bytes_of_incomplete_messages_are_bounded() -> None:
-    limits = ChunkLimits(max_pending_bytes=10_000, max_message_length=8000)
+    # Incomplete messages left over from a feed hold a buffer of their announced length: that counts.
+    limits = ChunkLimits(max_pending_bytes=20_000, max_message_length=8000)
     decoder = ChunkStreamDecoder(limits)
     decoder.feed(set_chunk_size(4096))
     first_two = b"".join(chunk(0, cs, b"x" * 4096, length=8000, type_id=9, stream_id=1) for cs in (3, 4))
     decoder.feed(first_two)
     assert decoder.pending_bytes == 8192
+    assert decoder.assembled_bytes == 16_000
     with pytest.raises(ProtocolError, match="incomplete messages"):
         decoder.feed(chunk(0, 5, b"x" * 4096, length=8000, type_id=9, stream_id=1))
+
+
+def test_announcing_big_messages_cannot_reserve_more_than_the_pending_limit() -> None:
+    # One chunk each of many 8 MB messages: their buffers, not the few bytes sent, are what counts.
+    decoder = ChunkStreamDecoder()
+    decoder.feed(set_chunk_size(4096))
+    decoder.feed(chunk(0, 3, b"x" * 4096, length=8 * 1024 * 1024, type_id=9, stream_id=1))
+    decoder.feed(chunk(0, 4, b"x" * 4096, length=8 * 1024 * 1024, type_id=9, stream_id=1))
+    with pytest.raises(ProtocolError, match="incomplete messages"):
+        decoder.feed(chunk(0, 5, b"x" * 4096, length=8 * 1024 * 1024, type_id=9, stream_id=1))
+
+
+def test_the_shared_budget_bounds_every_connection_together() -> None:
+    budget = BufferBudget(20_000)
+    first, second = ChunkStreamDecoder(budget=budget), ChunkStreamDecoder(budget=budget)
+    first.feed(chunk(0, 6, b"x" * 128, length=15_000, type_id=9, stream_id=1))
+    assert budget.used == 15_000
+    with pytest.raises(ProtocolError, match="buffers are full"):
+        second.feed(chunk(0, 6, b"x" * 128, length=15_000, type_id=9, stream_id=1))
+    first.close()  # its connection is gone: its buffer goes back
+    assert budget.used == 0
+    third = ChunkStreamDecoder(budget=budget)
+    third.feed(chunk(0, 6, b"x" * 128, length=15_000, type_id=9, stream_id=1))
+    assert budget.used == 15_000
+
+
+def test_a_completed_message_gives_its_buffer_back() -> None:
+    budget = BufferBudget(1 << 20)
+    decoder = ChunkStreamDecoder(budget=budget)
+    payload = bytes(range(256)) * 4
+    data = chunk(0, 6, payload[:128], length=len(payload), type_id=9, stream_id=1)
+    data += b"".join(chunk(3, 6, payload[i : i + 128]) for i in range(128, len(payload), 128))
+    out = []
+    for i in range(0, len(data), 50):
+        out += decoder.feed(data[i : i + 50])
+    assert [m.payload for m in out] == [payload]
+    assert budget.used == decoder.assembled_bytes == decoder.pending_bytes == 0
+
+
+def test_a_trickled_message_costs_the_same_per_byte_whatever_its_size() -> None:
+    # 64-byte chunks, each arriving on its own: every byte is copied once into the message's buffer,
+    # never re-joined, so the cost per MB does not grow with the message.
+    def cpu_per_megabyte(size: int) -> float:
+        decoder = ChunkStreamDecoder()
+        decoder.feed(set_chunk_size(64))
+        pieces = [chunk(0, 6, bytes(64), length=size, type_id=9, stream_id=1)]
+        pieces += [b"\xc6" + bytes(64)] * (size // 64 - 1)
+        started = time.process_time()
+        messages = []
+        for piece in pieces:
+            messages += decoder.feed(piece)
+        assert [len(m.payload) for m in messages] == [size]
+        return (time.process_time() - started) / (size / 1e6)
+
+    small, large = cpu_per_megabyte(1 << 20), cpu_per_megabyte(8 << 20)
+    assert large <= 0.3
+    assert large <= 2 * small + 0.02, (small, large)
+
+
+def test_an_aggregate_of_too_many_parts_is_refused() -> None:
+    body = sub_message(8, 0, b"") * 100
+    data = chunk(0, 6, body, length=len(body), type_id=22, stream_id=1)
+    decoder = ChunkStreamDecoder(ChunkLimits(max_message_elements=99))
+    with pytest.raises(ProtocolError, match="aggregate of more than 99"):
+        decoder.feed(set_chunk_size(65536) + data)
+    assert (
+        len(ChunkStreamDecoder(ChunkLimits(max_message_elements=100)).feed(set_chunk_size(65536) + data))
+        == 101
+    )
 
 
 def test_completed_messages_release_their_pending_bytes() -> None:

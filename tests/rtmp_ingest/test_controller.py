@@ -108,7 +108,7 @@ StartHarness = Callable[..., Awaitable[Harness]]
 async def start_harness() -> AsyncIterator[StartHarness]:
     started: list[tuple[TestServer, IngestServer]] = []
 
-    async def start(**overrides: Any) -> Harness:
+    async def start(*, sink: type[SpySink] = SpySink, **overrides: Any) -> Harness:
         api = FakeApi()
         http = TestServer(api.app(), host="127.0.0.1")
         await http.start_server()
@@ -126,7 +126,7 @@ async def start_harness() -> AsyncIterator[StartHarness]:
         sinks: list[SpySink] = []
 
         def make_sink(grant: PublishGrant) -> SpySink:
-            sinks.append(SpySink())
+            sinks.append(sink())
             return sinks[-1]
 
         client = IngestApiClient(base_url=settings.api_base_url, secret=SECRET, end_retry_delays=(0.05,))
@@ -336,3 +336,69 @@ async def test_per_ip_connection_cap_refuses_at_once(start_harness: StartHarness
     again = await Client.connect(harness.port)
     await again.handshake()  # a slot is free again
     again.close()
+
+
+@dataclass
+class GivingUpSink(SpySink):
+    """A sink whose transcoder gave up after the first frame (restarted too often, say)."""
+
+    failed: bool = False
+
+    async def feed(self, tag_type: int, timestamp_ms: int, payload: bytes) -> None:
+        await super().feed(tag_type, timestamp_ms, payload)
+        self.failed = True
+
+
+async def test_a_sink_that_gave_up_disconnects_the_publisher_and_ends_the_video(
+    start_harness: StartHarness,
+) -> None:
+    harness = await start_harness(sink=GivingUpSink)
+    client = await publishing_client(harness)
+    assert await client.read_until_closed(seconds=2.0)
+    await wait_until(lambda: harness.sinks[0].stopped and len(harness.api.ends) == 1)
+    assert harness.server.controller.connection_count == 0
+
+
+async def test_a_connection_that_only_acknowledges_is_closed_at_the_publish_deadline(
+    start_harness: StartHarness,
+) -> None:
+    harness = await start_harness(idle_timeout=5.0, publish_deadline=0.5)
+    client = await Client.connect(harness.port)
+    await client.handshake()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def acknowledge_forever() -> None:
+        while True:
+            await client.send(3, struct.pack(">I", 1000), csid=2)
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(acknowledge_forever())
+    try:
+        assert await client.read_until_closed(seconds=2.0)
+    finally:
+        task.cancel()
+    assert loop.time() - started < 1.5
+    await wait_until(lambda: harness.server.limiter.total == 0)
+
+
+async def test_connections_without_a_publish_never_take_the_publishers_slots(
+    start_harness: StartHarness,
+) -> None:
+    harness = await start_harness(max_connections=3, max_pending_connections=2)
+    publisher = await publishing_client(harness)
+    await wait_until(lambda: harness.server.limiter.publishing == 1)
+    idle = [await Client.connect(harness.port) for _ in range(2)]
+    for client in idle:
+        await client.handshake()
+    await wait_until(lambda: harness.server.limiter.total == 3)
+    extra = await Client.connect(harness.port)
+    assert await extra.read_until_closed(seconds=0.5)  # the idle ones hold every pending slot
+    for client in idle:
+        client.close()
+    await wait_until(lambda: harness.server.limiter.pending == 0)
+    second = await publishing_client(harness)  # a slot for the next publisher again
+    await wait_until(lambda: harness.server.limiter.publishing == 2)
+    publisher.close()
+    second.close()
+    await wait_until(lambda: harness.server.limiter.total == 0 and harness.server.limiter.publishing == 0)

@@ -6,49 +6,25 @@ import struct
 
 import pytest
 
-from rtmp_ingest._pyrtmp import (
-    AudioMessage,
-    Chunk,
-    NCConnect,
-    NCCreateStream,
-    NSCloseStream,
-    NSDeleteStream,
-    NSPublish,
-    SetChunkSize,
-    UserControlMessage,
-    VideoMessage,
-    WindowAcknowledgementSize,
-)
+from rtmp_ingest.chunks import ProtocolError
 from rtmp_ingest.messages import (
-    FCUnpublish,
+    Command,
     Metadata,
-    OtherCommand,
     OtherData,
-    UnknownMessage,
-    command_chunk,
+    Unusable,
+    command_payload,
     parse_message,
     status_object,
 )
 from tidecast_common.amf0 import (
     AmfError,
+    AmfLimitError,
     decode_all,
     decode_values,
     encode_ecma_array,
     encode_value,
     encode_values,
 )
-
-
-def make_chunk(type_id: int, payload: bytes, stream_id: int = 1) -> Chunk:
-    return Chunk(
-        chunk_type=0,
-        chunk_id=3,
-        timestamp=42,
-        msg_length=len(payload),
-        msg_type_id=type_id,
-        msg_stream_id=stream_id,
-        payload=payload,
-    )
 
 
 def amf_string(text: str) -> bytes:
@@ -121,57 +97,47 @@ def test_decode_values_stops_at_the_first_bad_value() -> None:
 
 def test_connect() -> None:
     payload = encode_values("connect", 1, {"app": "streaming", "tcUrl": "rtmp://h/streaming"})
-    message = parse_message(make_chunk(20, payload, stream_id=0))
-    assert isinstance(message, NCConnect)
+    message = parse_message(20, payload)
+    assert isinstance(message, Command)
+    assert message.name == "connect"
     assert message.command_object["app"] == "streaming"
     assert message.transaction_id == 1.0
-    assert message.optional_user_arguments is None
+    assert message.arguments == ()
 
 
 def test_amf3_connect_skips_the_format_byte() -> None:
     payload = b"\x00" + encode_values("connect", 1, {"app": "streaming", "objectEncoding": 3})
-    message = parse_message(make_chunk(17, payload, stream_id=0))
-    assert isinstance(message, NCConnect)
+    message = parse_message(17, payload)
+    assert isinstance(message, Command)
     assert message.command_object["app"] == "streaming"
 
 
 def test_create_stream_and_publish() -> None:
-    create = parse_message(make_chunk(20, encode_values("createStream", 4, None), stream_id=0))
-    assert isinstance(create, NCCreateStream)
-    assert create.transaction_id == 4
-    publish = parse_message(make_chunk(20, encode_values("publish", 5, None, "key-✓", "live")))
-    assert isinstance(publish, NSPublish)
-    assert (publish.publishing_name, publish.publishing_type, publish.msg_stream_id) == ("key-✓", "live", 1)
+    create = parse_message(20, encode_values("createStream", 4, None))
+    assert isinstance(create, Command)
+    assert (create.name, create.transaction_id) == ("createStream", 4)
+    publish = parse_message(20, encode_values("publish", 5, None, "key-✓", "live"))
+    assert isinstance(publish, Command)
+    assert (publish.name, publish.argument(0), publish.argument(1)) == ("publish", "key-✓", "live")
 
 
 def test_amf3_publish_with_undefined_command_object() -> None:
     payload = b"\x00" + amf_string("publish") + amf_number(5) + b"\x06" + amf_string("k") + amf_string("live")
-    publish = parse_message(make_chunk(17, payload))
-    assert isinstance(publish, NSPublish)
-    assert publish.publishing_name == "k"
+    publish = parse_message(17, payload)
+    assert isinstance(publish, Command)
+    assert (publish.command_object, publish.argument(0)) == ({}, "k")
 
 
-def test_publish_without_a_name_has_an_empty_name() -> None:
-    publish = parse_message(make_chunk(20, encode_values("publish", 5, None)))
-    assert isinstance(publish, NSPublish)
-    assert publish.publishing_name == ""
-
-
-def test_stream_ending_commands() -> None:
-    delete = parse_message(make_chunk(20, encode_values("deleteStream", 7, None, 1)))
-    close = parse_message(make_chunk(20, encode_values("closeStream", 0, None)))
-    unpublish = parse_message(make_chunk(20, encode_values("FCUnpublish", 6, None, "key")))
-    assert isinstance(delete, NSDeleteStream)
-    assert delete.stream_id == 1
-    assert isinstance(close, NSCloseStream)
-    assert isinstance(unpublish, FCUnpublish)
-    assert unpublish.stream_name == "key"
+def test_publish_without_a_name_has_no_name_argument() -> None:
+    publish = parse_message(20, encode_values("publish", 5, None))
+    assert isinstance(publish, Command)
+    assert publish.argument(0) is None
 
 
 def test_other_commands_keep_their_arguments() -> None:
-    message = parse_message(make_chunk(20, encode_values("releaseStream", 2, None, "key")))
-    assert isinstance(message, OtherCommand)
-    assert (message.command_name, message.arguments) == ("releaseStream", [2.0, None, "key"])
+    message = parse_message(20, encode_values("releaseStream", 2, None, "key"))
+    assert isinstance(message, Command)
+    assert (message.name, message.transaction_id, message.arguments) == ("releaseStream", 2.0, ("key",))
 
 
 # --- metadata -----------------------------------------------------------------------------------
@@ -181,24 +147,14 @@ def test_set_data_frame_with_ecma_array() -> None:
     payload = encode_values("@setDataFrame", "onMetaData") + encode_ecma_array(
         {"width": 1920, "title": "Ünï"}
     )
-    message = parse_message(make_chunk(18, payload))
+    message = parse_message(18, payload)
     assert isinstance(message, Metadata)
     assert message.meta == {"width": 1920.0, "title": "Ünï"}
 
 
-def test_object_form_metadata_and_its_flv_body() -> None:
-    payload = encode_values("@setDataFrame", "onMetaData", {"encoder": "Lavf ünicode", "fps": 30})
-    message = parse_message(make_chunk(18, payload))
-    assert isinstance(message, Metadata)
-    body = message.to_raw_meta()
-    assert body[0] == 0x02
-    assert decode_all(body) == ["onMetaData", {"encoder": "Lavf ünicode", "fps": 30.0}]
-    assert body[len(encode_value("onMetaData"))] == 0x08  # written back as an ECMA array
-
-
 def test_metadata_without_set_data_frame_and_as_amf3_data() -> None:
-    plain = parse_message(make_chunk(18, encode_values("onMetaData", {"a": 1})))
-    amf3 = parse_message(make_chunk(15, b"\x00" + encode_values("@setDataFrame", "onMetaData", {"a": 1})))
+    plain = parse_message(18, encode_values("onMetaData", {"a": 1}))
+    amf3 = parse_message(15, b"\x00" + encode_values("@setDataFrame", "onMetaData", {"a": 1}))
     assert isinstance(plain, Metadata)
     assert isinstance(amf3, Metadata)
     assert plain.meta == amf3.meta == {"a": 1.0}
@@ -206,39 +162,35 @@ def test_metadata_without_set_data_frame_and_as_amf3_data() -> None:
 
 def test_metadata_as_strict_array_of_pairs() -> None:
     payload = encode_values("@setDataFrame", "onMetaData", [{"a": 1}, {"b": "x"}])
-    message = parse_message(make_chunk(18, payload))
+    message = parse_message(18, payload)
     assert isinstance(message, Metadata)
     assert message.meta == {"a": 1.0, "b": "x"}
 
 
 def test_other_data_messages() -> None:
-    message = parse_message(make_chunk(18, encode_values("onTextData", {"text": "hi"})))
+    message = parse_message(18, encode_values("onTextData", {"text": "hi"}))
     assert isinstance(message, OtherData)
-    assert message.command_name == "onTextData"
+    assert message.name == "onTextData"
 
 
-# --- media, control, unknown --------------------------------------------------------------------
+# --- budgets and unusable messages ----------------------------------------------------------------
 
 
-def test_audio_and_video_are_pyrtmp_classes() -> None:
-    video = parse_message(make_chunk(9, b"\x17\x01rest"))
-    audio = parse_message(make_chunk(8, b"\xafdata"))
-    assert isinstance(video, VideoMessage)
-    assert isinstance(audio, AudioMessage)
-    assert (video.control, video.data, video.timestamp) == (b"\x17", b"\x01rest", 42)
-    assert (audio.control, audio.data) == (b"\xaf", b"data")
+def test_a_huge_strict_array_is_refused_before_it_is_built() -> None:
+    # 8 M nulls announced and sent: refused at the count, not after 8 M Python objects.
+    payload = encode_values("@setDataFrame", "onMetaData") + b"\x0a" + struct.pack(">I", 8_000_000)
+    payload += b"\x05" * 8_000_000
+    with pytest.raises(ProtocolError, match="AMF0 values"):
+        parse_message(18, payload, max_elements=10_000)
 
 
-def test_control_messages() -> None:
-    size = parse_message(make_chunk(1, struct.pack(">I", 4096), stream_id=0))
-    window = parse_message(make_chunk(5, struct.pack(">I", 2_500_000), stream_id=0))
-    user = parse_message(make_chunk(4, struct.pack(">HII", 3, 1, 3000), stream_id=0))
-    assert isinstance(size, SetChunkSize)
-    assert size.chunk_size == 4096
-    assert isinstance(window, WindowAcknowledgementSize)
-    assert window.ack_window_size == 2_500_000
-    assert isinstance(user, UserControlMessage)
-    assert (user.event_type, user.stream_id) == (3, 1)
+def test_nested_values_count_against_the_budget() -> None:
+    payload = encode_values("onMetaData", {f"k{i}": [1, 2, 3] for i in range(100)})  # 1 + 1 + 100 * 4 values
+    assert isinstance(parse_message(18, payload, max_elements=402), Metadata)
+    with pytest.raises(ProtocolError):
+        parse_message(18, payload, max_elements=401)
+    with pytest.raises(AmfLimitError):
+        decode_values(payload, max_values=401)
 
 
 @pytest.mark.parametrize(
@@ -250,24 +202,18 @@ def test_control_messages() -> None:
         (20, b""),
         (20, amf_number(1)),
         (18, b"\x11\x11"),
-        (1, b"\x00"),
         (1, b"\x00\x00\x00\x00"),
-        (6, b"\x00\x00\x00\x01"),
+        (9, b"\x17"),
     ],
 )
-def test_anything_unusable_is_an_unknown_message(type_id: int, payload: bytes) -> None:
-    message = parse_message(make_chunk(type_id, payload))
-    assert isinstance(message, UnknownMessage)
+def test_anything_unusable_is_an_unusable_message(type_id: int, payload: bytes) -> None:
+    message = parse_message(type_id, payload)
+    assert isinstance(message, Unusable)
     assert message.reason
 
 
-def test_command_chunk_builds_a_utf8_on_status() -> None:
-    chunk = command_chunk(
-        "onStatus",
-        0,
-        None,
-        status_object("error", "NetStream.Publish.BadName", "Clé refusée"),
-        msg_stream_id=1,
+def test_command_payload_builds_a_utf8_on_status() -> None:
+    payload = command_payload(
+        "onStatus", 0, None, status_object("error", "NetStream.Publish.BadName", "Clé refusée")
     )
-    assert (chunk.msg_type_id, chunk.msg_stream_id, chunk.msg_length) == (20, 1, len(chunk.payload))
-    assert decode_all(chunk.payload)[3]["description"] == "Clé refusée"
+    assert decode_all(payload)[3]["description"] == "Clé refusée"

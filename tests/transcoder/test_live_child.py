@@ -52,7 +52,12 @@ async def test_ffmpeg_from_the_ingest_sees_none_of_its_secrets(
     for name, value in {"INGEST_SHARED_SECRET": "ingest-secret", "SECRET_KEY": "django-secret",
                         "JWT_SIGNING_KEY": "jwt-secret", "TZ": "UTC"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
-    settings = IngestSettings(shared_secret="ingest-secret", hls_root=tmp_path / "hls", ffmpeg=str(ffmpeg))
+    settings = IngestSettings(
+        shared_secret="ingest-secret",
+        hls_root=tmp_path / "hls",
+        ffmpeg=str(ffmpeg),
+        transcoder=TranscoderSettings.from_env(os.environ),
+    )
     grant = PublishGrant(publish_id="1", video_url=URL, channel="c", ladder=DEFAULT_VARIANTS,
                          segment_seconds=2, heartbeat_interval=2.0)  # fmt: skip
     sink = sink_factory(settings)(grant)

@@ -10,37 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 from collections import OrderedDict
 
 import aiohttp
+
+from tidecast_common.addresses import address_group
 
 logger = logging.getLogger(__name__)
 
 MAX_SESSIONS = 100_000
 MAX_SESSIONS_PER_CLIENT = 32
 REPORT_TIMEOUT_SECONDS = 3.0
-IPV6_SUBSCRIBER_PREFIX = 64
 
 
 def session_key(*, client_ip: str, user_agent: str, token: str | None = None) -> str:
     """A player's identity: its own token when it sends one, else its address and user agent."""
     material = f"t:{token}" if token else f"a:{client_ip}\n{user_agent}"
     return hashlib.sha256(material.encode("utf-8", "replace")).hexdigest()[:24]
-
-
-def client_group(client_ip: str) -> str:
-    """The address whose sessions are bounded together: IPv4 as is, IPv6 by its /64 network."""
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return client_ip
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network((address, IPV6_SUBSCRIBER_PREFIX), strict=False))
-    return str(address)
 
 
 class ViewerTracker:
@@ -68,7 +55,7 @@ class ViewerTracker:
             self._seen[key] = (now, known[1])
             self._seen.move_to_end(key)
             return
-        group = client_group(client)
+        group = address_group(client)
         held = self._per_client.get(group, 0)
         if held >= self._max_per_client:
             return  # this client's sessions beyond its share are not counted

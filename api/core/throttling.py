@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 import re
 import time
@@ -46,25 +45,6 @@ def client_ip(request: HttpRequest | Request) -> str:
 
 # IPv6 hands each subscriber a /64 (or more): counting single addresses there would let one
 # client take a fresh address for every attempt.
-IPV6_BUCKET_PREFIX = 64
-
-
-def address_bucket(address: str) -> str:
-    """The key failures of `address` are counted under: IPv4 as is, IPv6 by its /64 network.
-
-    An IPv4-mapped IPv6 address counts as its IPv4 address; anything unparsable as itself.
-    """
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.IPv6Network((parsed, IPV6_BUCKET_PREFIX), strict=False))
-    return str(parsed)
-
-
 class ClientIPRateThrottle(SimpleRateThrottle):
     """A per-client-IP request throttle whose rate (with multipliers) is read from the settings."""
 

@@ -16,7 +16,8 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from rest_framework.exceptions import Throttled
 
-from api.core.throttling import FailureCounter, address_bucket
+from api.core.throttling import FailureCounter
+from tidecast_common.addresses import address_group
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +28,13 @@ _ALL_ADDRESSES = "all"
 
 def authorize_attempt_check(*, client_ip: str) -> None:
     """Raise Throttled (429) while this address (or its IPv6 /64) has failed too often."""
-    wait = FailureCounter.from_settings(PER_CLIENT_SCOPE).locked_for(address_bucket(client_ip))
+    wait = FailureCounter.from_settings(PER_CLIENT_SCOPE).locked_for(address_group(client_ip))
     if wait:
         raise Throttled(wait=wait, detail="Too many failed publish attempts; try again later.")
 
 
 def authorize_failure_record(*, client_ip: str) -> None:
-    FailureCounter.from_settings(PER_CLIENT_SCOPE).record_failure(address_bucket(client_ip))
+    FailureCounter.from_settings(PER_CLIENT_SCOPE).record_failure(address_group(client_ip))
     overall = FailureCounter.from_settings(ALERT_SCOPE)
     if overall.record_failure(_ALL_ADDRESSES) == overall.limit:
         logger.warning(

@@ -3,11 +3,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hls_out.viewers import ViewerTracker, client_group, report_viewers_forever, session_key
+from hls_out.viewers import ViewerTracker, report_viewers_forever, session_key
 
 
 def test_sessions_expire_after_the_window() -> None:
@@ -113,16 +112,3 @@ def test_the_total_bound_evicts_the_oldest_and_frees_its_clients_share() -> None
     assert len(tracker) == 4
     tracker.touch(video_url="a", session="again", client="192.0.2.0", now=21)  # evicted: room again
     assert tracker.counts(now=22) == {"a": 4}
-
-
-@pytest.mark.parametrize(
-    ("address", "group"),
-    [
-        ("203.0.113.7", "203.0.113.7"),
-        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
-        ("::ffff:203.0.113.7", "203.0.113.7"),
-        ("not-an-address", "not-an-address"),
-    ],
-)
-def test_client_groups(address: str, group: str) -> None:
-    assert client_group(address) == group

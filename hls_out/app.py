@@ -21,7 +21,7 @@ import json
 import os
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
@@ -291,10 +291,11 @@ class MemoryFileResponse(web.Response):
         await within_send_timeout(request, super().write_eof(data), self.send_timeout)
 
     def _may_wait(self, transport: asyncio.BaseTransport) -> bool:
-        if not isinstance(transport, asyncio.WriteTransport):
-            return True
-        _low, high = transport.get_write_buffer_limits()
-        return transport.get_write_buffer_size() + (self.content_length or 0) > high
+        # create_server gives stream transports (an isinstance check on the ABC costs more than
+        # the rest of this method).
+        writing = cast(asyncio.WriteTransport, transport)
+        _low, high = writing.get_write_buffer_limits()
+        return writing.get_write_buffer_size() + (self.content_length or 0) > high
 
 
 class HlsFileResponse(web.FileResponse):

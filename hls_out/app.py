@@ -11,6 +11,9 @@ gives every answer its CORS fields and a file its content type and caching polic
 within a time limit, so a client that stops reading cannot hold the connection; every response
 is counted for Prometheus as it starts. The handler is a coroutine, so a low-latency playlist
 request can wait on a notification there without holding anything else.
+
+The module is a little over 300 lines because the handler, the middleware and the two response
+types it returns belong together: the middleware tells them apart to set headers and counts.
 """
 
 from __future__ import annotations

@@ -1,12 +1,19 @@
-"""The HLS aiohttp application: one handler that serves a file, one middleware for the headers.
+"""The HLS request handler: one function that serves a file, one middleware for the headers.
 
-The handler resolves the raw request path through `hls_out.paths` (the only gate to the disk)
-and answers a segment with `web.FileResponse`, which does ranges, validators, conditional
-requests and sendfile; a playlist, polled by every player, comes from memory
-(`hls_out.playlists`) with the same validators. The middleware gives every answer its CORS fields and a file its content type and caching
-policy; a file is sent within a time limit, so a client that stops reading cannot hold the
-connection; every response is counted for Prometheus as it starts. The handler is a coroutine, so a
-low-latency playlist request can wait on a notification there without holding anything else.
+It runs on aiohttp's low-level `web.Server` (no application, router or middleware chain: every
+path goes to the same handler, and those cost a third of a playlist request). The handler
+resolves the raw request path through `hls_out.paths` (the only gate to the disk). Playlists,
+polled by every player, and small segments, fetched by every viewer, come from memory
+(`hls_out.file_cache`) with web.FileResponse's validators; a larger segment, or a request with a
+Range or a precondition, is answered by `web.FileResponse`, which does ranges, validators,
+conditional requests and sendfile. The middleware, a plain function composed around the handler,
+gives every answer its CORS fields and a file its content type and caching policy; a file is sent
+within a time limit, so a client that stops reading cannot hold the connection; every response
+is counted for Prometheus as it starts. The handler is a coroutine, so a low-latency playlist
+request can wait on a notification there without holding anything else.
+
+The module is a little over 300 lines because the handler, the middleware and the two response
+types it returns belong together: the middleware tells them apart to set headers and counts.
 """
 
 from __future__ import annotations
@@ -15,16 +22,16 @@ import asyncio
 import ipaddress
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 
+from hls_out.file_cache import FileCache, read_cached_file
 from hls_out.metrics import Traffic, request_kind
 from hls_out.paths import HlsPathError, resolve_hls_file
-from hls_out.playlists import PlaylistCache, read_playlist
 from hls_out.viewers import session_key
 from tidecast_common.layout import PLAYLIST_SUFFIX, VIDEO_URL_LENGTH
 from tidecast_common.layout import URL_PREFIX as PREFIX
@@ -47,7 +54,11 @@ FILE_FIELDS = {
     suffix: {
         **CORS_FIELDS,
         "Content-Type": content_type,
-        "Cache-Control": PLAYLIST_CACHE if suffix == PLAYLIST_SUFFIX else SEGMENT_CACHE,
+        **(
+            {"Cache-Control": PLAYLIST_CACHE}
+            if suffix == PLAYLIST_SUFFIX
+            else {"Cache-Control": SEGMENT_CACHE, "Accept-Ranges": "bytes"}
+        ),
     }
     for suffix, content_type in CONTENT_TYPES.items()
 }
@@ -58,6 +69,8 @@ PREFLIGHT_FIELDS = {
     "Access-Control-Max-Age": "86400",
 }
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+# A segment request with any of these is answered from the file by web.FileResponse (206, 412, ...).
+FILE_ONLY_FIELDS = (hdrs.RANGE, hdrs.IF_RANGE, hdrs.IF_MATCH, hdrs.IF_UNMODIFIED_SINCE)
 ERROR_CODES = {
     400: "bad_request",
     404: "not_found",
@@ -71,7 +84,8 @@ FALLBACK_CHUNK_BYTES = 256 * 1024
 SESSION_QUERY = "session"
 MAX_TOKEN_LENGTH = 64
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 
 
 class ViewerSink(Protocol):
@@ -103,7 +117,7 @@ def single_range_request(request: web.BaseRequest) -> web.BaseRequest:
     return request
 
 
-def refuse_unusual(request: web.Request) -> web.Response | None:
+def refuse_unusual(request: web.BaseRequest) -> web.Response | None:
     """Players send HTTP/1.x GET and HEAD requests without a body; anything else is refused."""
     if request.version[0] != 1:
         return error_response(505, "only HTTP/1.0 and HTTP/1.1")
@@ -114,7 +128,7 @@ def refuse_unusual(request: web.Request) -> web.Response | None:
     return None
 
 
-def client_address(request: web.Request, *, trust_proxy_headers: bool) -> str:
+def client_address(request: web.BaseRequest, *, trust_proxy_headers: bool) -> str:
     """The socket peer, or behind a trusted proxy the address it passes in X-Real-IP."""
     if trust_proxy_headers:
         forwarded = request.headers.get("X-Real-IP", "").strip()
@@ -125,21 +139,25 @@ def client_address(request: web.Request, *, trust_proxy_headers: bool) -> str:
     return request.remote or ""
 
 
-def build_app(
+def build_handler(
     *,
     hls_root: Path,
     viewers: ViewerSink,
     traffic: Traffic,
-    playlists: PlaylistCache,
+    playlists: FileCache,
+    segments: FileCache,
     send_timeout: float,
     trust_proxy_headers: bool = False,
-) -> web.Application:
-    """Every path goes to one handler, which refuses what `resolve_hls_file` does not admit."""
+) -> Handler:
+    """The request handler for aiohttp's `web.Server`: `hls_headers` around `serve_file`.
+
+    Every path comes to it; it refuses what `resolve_hls_file` does not admit.
+    """
     base = hls_root.resolve()
     loop_time = asyncio.get_running_loop().time
     recent = RecentViewers()
 
-    async def serve_file(request: web.Request) -> web.StreamResponse:
+    async def serve_file(request: web.BaseRequest) -> web.StreamResponse:
         path = request.raw_path.partition("?")[0]
         try:
             file_path, info = resolve_hls_file(base, path)
@@ -147,25 +165,12 @@ def build_app(
             return error_response(error.status, str(error))
         count_viewer(request, path)
         if file_path.endswith(PLAYLIST_SUFFIX):
-            return await serve_playlist(request, file_path, info)
+            return await serve_from_memory(request, playlists, file_path, info, send_timeout=send_timeout)
+        if segments.admits(info) and answerable_from_memory(request):
+            return await serve_from_memory(request, segments, file_path, info, send_timeout=send_timeout)
         return HlsFileResponse(file_path, send_timeout=send_timeout, traffic=traffic)
 
-    async def serve_playlist(request: web.Request, file_path: str, info: os.stat_result) -> web.Response:
-        playlist = playlists.get(file_path, info)
-        if playlist is None:
-            playlist = await asyncio.to_thread(read_playlist, file_path)
-            if playlist is None:
-                return error_response(404, "no such file")
-            playlists.put(file_path, playlist)
-        if_none_match = request.if_none_match
-        if playlist.not_modified(
-            if_none_match=None if if_none_match is None else tuple(tag.value for tag in if_none_match),
-            if_modified_since=request.if_modified_since,
-        ):
-            return PlaylistResponse(status=304, headers=playlist.validators)
-        return PlaylistResponse(body=playlist.body, headers=playlist.validators)
-
-    def count_viewer(request: web.Request, path: str) -> None:
+    def count_viewer(request: web.BaseRequest, path: str) -> None:
         token = request.query.get(SESSION_QUERY) if request.query_string else None
         if token is not None and len(token) > MAX_TOKEN_LENGTH:
             token = None
@@ -178,32 +183,59 @@ def build_app(
         session = session_key(client_ip=client, user_agent=user_agent, token=token)
         viewers.touch(video_url=video_url, session=session, client=client, now=now)
 
-    @web.middleware
-    async def hls_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """CORS and preflight, refusals of what no player sends, content types and caching."""
-        if request.method == hdrs.METH_OPTIONS:
-            if request.raw_path.startswith(PREFIX):
-                return web.Response(status=204, headers=PREFLIGHT_FIELDS)
-            return error_response(404, "not found")
-        refusal = refuse_unusual(request)
-        if refusal is not None:
-            refusal.force_close()  # nothing sent behind it is answered
-            return refusal
-        response = await handler(request)
-        if not request.keep_alive:  # aiohttp says so itself to HTTP/1.1 clients only
-            response.headers[hdrs.CONNECTION] = "close"
-        path = request.raw_path.partition("?")[0]
-        if isinstance(response, (HlsFileResponse, PlaylistResponse)):
-            response.headers.update(FILE_FIELDS[path[path.rfind(".") :]])
-        if not isinstance(response, HlsFileResponse):  # that one counts itself once its status is known
-            kind = request_kind(path)
-            if kind is not None:
-                traffic.record(kind, response.status, body_bytes(request, response))
-        return response
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        return await hls_headers(request, serve_file, traffic=traffic)
 
-    app = web.Application(middlewares=[hls_headers])
-    app.router.add_route("*", "/{path:.*}", serve_file)
-    return app
+    return handle
+
+
+async def hls_headers(request: web.BaseRequest, handler: Handler, *, traffic: Traffic) -> web.StreamResponse:
+    """The middleware: CORS and preflight, refusals of what no player sends, content types,
+    caching, and the count of every response."""
+    if request.method == hdrs.METH_OPTIONS:
+        if request.raw_path.startswith(PREFIX):
+            return web.Response(status=204, headers=PREFLIGHT_FIELDS)
+        return error_response(404, "not found")
+    refusal = refuse_unusual(request)
+    if refusal is not None:
+        refusal.force_close()  # nothing sent behind it is answered
+        return refusal
+    response = await handler(request)
+    if not request.keep_alive:  # aiohttp says so itself to HTTP/1.1 clients only
+        response.headers[hdrs.CONNECTION] = "close"
+    path = request.raw_path.partition("?")[0]
+    if isinstance(response, (HlsFileResponse, MemoryFileResponse)):
+        response.headers.update(FILE_FIELDS[path[path.rfind(".") :]])
+    if not isinstance(response, HlsFileResponse):  # that one counts itself once its status is known
+        kind = request_kind(path)
+        if kind is not None:
+            traffic.record(kind, response.status, body_bytes(request, response))
+    return response
+
+
+def answerable_from_memory(request: web.BaseRequest) -> bool:
+    """A whole segment, or 304: what a cached copy answers; ranges and preconditions go to the file."""
+    headers = request.headers
+    return not any(name in headers for name in FILE_ONLY_FIELDS)
+
+
+async def serve_from_memory(
+    request: web.BaseRequest, cache: FileCache, file_path: str, info: os.stat_result, *, send_timeout: float
+) -> web.Response:
+    """The file from `cache`, read into it (in a thread) when it is not there yet; whole or 304."""
+    cached = cache.get(file_path, info)
+    if cached is None:
+        cached = await asyncio.to_thread(read_cached_file, file_path, max_bytes=cache.max_file_bytes)
+        if cached is None:
+            return error_response(404, "no such file")
+        cache.put(file_path, cached)
+    if_none_match = request.if_none_match
+    if cached.not_modified(
+        if_none_match=None if if_none_match is None else tuple(tag.value for tag in if_none_match),
+        if_modified_since=request.if_modified_since,
+    ):
+        return MemoryFileResponse(status=304, headers=cached.validators, send_timeout=send_timeout)
+    return MemoryFileResponse(body=cached.body, headers=cached.validators, send_timeout=send_timeout)
 
 
 def body_bytes(request: web.BaseRequest, response: web.StreamResponse) -> int:
@@ -231,8 +263,42 @@ class RecentViewers:
         return False
 
 
-class PlaylistResponse(web.Response):
-    """A playlist from memory (`hls_out.playlists`): whole, or 304 Not Modified."""
+async def within_send_timeout(request: web.BaseRequest, sending: Coroutine[Any, Any, T], seconds: float) -> T:
+    """`sending`, or, past `seconds`, the connection aborted: a client that stopped
+    reading goes, and nothing else waits on it."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await sending
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("the client took too long to read the response") from None
+
+
+class MemoryFileResponse(web.Response):
+    """A file from memory (`hls_out.file_cache`): whole, or 304 Not Modified, within `send_timeout`."""
+
+    def __init__(self, *, send_timeout: float, **options: Any) -> None:
+        super().__init__(**options)
+        self.send_timeout = send_timeout
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        # The body is written and drained here, after prepare() sent the head. A body that fits
+        # under the transport's high-water mark never pauses it, so the drain cannot wait, and
+        # the timer (a tenth of a playlist request's cost) is only set for larger ones.
+        request = self._req
+        transport = None if request is None else request.transport
+        if request is None or transport is None or not self._may_wait(transport):
+            await super().write_eof(data)
+            return
+        await within_send_timeout(request, super().write_eof(data), self.send_timeout)
+
+    def _may_wait(self, transport: asyncio.BaseTransport) -> bool:
+        # create_server gives stream transports (an isinstance check on the ABC costs more than
+        # the rest of this method).
+        writing = cast(asyncio.WriteTransport, transport)
+        _low, high = writing.get_write_buffer_limits()
+        return writing.get_write_buffer_size() + (self.content_length or 0) > high
 
 
 class HlsFileResponse(web.FileResponse):
@@ -244,13 +310,8 @@ class HlsFileResponse(web.FileResponse):
         self.traffic = traffic
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
-        try:
-            async with asyncio.timeout(self.send_timeout):
-                writer = await super().prepare(single_range_request(request))
-        except TimeoutError:
-            # A client that stopped reading: its connection goes, nothing else waits on it.
-            if request.transport is not None:
-                request.transport.abort()
-            raise ConnectionResetError("the client took too long to read the response") from None
+        writer = await within_send_timeout(
+            request, super().prepare(single_range_request(request)), self.send_timeout
+        )
         self.traffic.record("segment", self.status, body_bytes(request, self))
         return writer

@@ -1,4 +1,5 @@
-"""The HLS server: the aiohttp application of `hls_out.app` on a listening socket, and its lifecycle.
+"""The HLS server: the handler of `hls_out.app` on aiohttp's `web.Server`, a listening socket, and
+its lifecycle.
 
 aiohttp's own connection protocol is used with two additions (`HlsConnection`): a bound on open
 connections, and the project's JSON errors for requests aiohttp cannot parse (431 for a head
@@ -21,9 +22,9 @@ from aiohttp.http_exceptions import BadStatusLine, LineTooLong
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from hls_out.app import ViewerSink, build_app, error_response
+from hls_out.app import ViewerSink, build_handler, error_response
+from hls_out.file_cache import FileCache
 from hls_out.metrics import Traffic
-from hls_out.playlists import PlaylistCache
 from hls_out.settings import HlsSettings
 from hls_out.viewers import ViewerTracker, report_viewers_forever
 
@@ -162,9 +163,13 @@ class HlsServer:
         self.tracker = new_tracker(settings)
         self.viewers: ViewerSink = self.tracker if viewers is None else viewers
         self.traffic = Traffic()
-        self.cache = PlaylistCache(max_bytes=settings.playlist_cache_megabytes * 1024 * 1024)
+        self.cache = FileCache(max_bytes=settings.playlist_cache_megabytes * 1024 * 1024)
+        self.segments = FileCache(
+            max_bytes=settings.segment_cache_megabytes * 1024 * 1024,
+            max_file_bytes=settings.cached_segment_max_kilobytes * 1024,
+        )
         self.connections: set[HlsConnection] = set()
-        self._runner: web.AppRunner | None = None
+        self._manager: web.Server | None = None
         self._listener: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -175,11 +180,12 @@ class HlsServer:
         return int(self._listener.sockets[0].getsockname()[1])
 
     async def start(self, *, reuse_port: bool = False) -> None:
-        app = build_app(
+        handler = build_handler(
             hls_root=self.settings.hls_root,
             viewers=self.viewers,
             traffic=self.traffic,
             playlists=self.cache,
+            segments=self.segments,
             send_timeout=SEND_TIMEOUT_SECONDS,
             trust_proxy_headers=self.settings.trust_proxy_headers,
         )
@@ -190,12 +196,8 @@ class HlsServer:
             "max_field_size": MAX_LINE_BYTES,
             "max_headers": MAX_HEADERS,
         }
-        self._runner = web.AppRunner(app, **options)
-        await self._runner.setup()
-        manager = self._runner.server
-        if manager is None:
-            raise RuntimeError("aiohttp did not set up its server")
         loop = asyncio.get_running_loop()
+        manager = self._manager = web.Server(handler, loop=loop)
         self._listener = await loop.create_server(
             lambda: HlsConnection(
                 manager,
@@ -216,11 +218,9 @@ class HlsServer:
         """Stop accepting, close idle connections, let responses in flight finish, then close."""
         if self._listener is not None:
             self._listener.close()
-        if self._runner is not None and self._runner.server is not None:
-            manager = self._runner.server
-            manager.pre_shutdown()  # idle keep-alive connections close now
-            await manager.shutdown(grace_seconds)  # then what is still answering is cancelled
-            await self._runner.cleanup()
+        if self._manager is not None:
+            self._manager.pre_shutdown()  # idle keep-alive connections close now
+            await self._manager.shutdown(grace_seconds)  # then what is still answering is cancelled
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

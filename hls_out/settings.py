@@ -24,8 +24,11 @@ class HlsSettings:
     # Server processes sharing the port (SO_REUSEPORT); 0 means one per CPU.
     workers: int = 0
     max_connections: int = 4096
-    # Playlists kept in memory (per worker process); segments always come from the file.
+    # Playlists and small segments kept in memory (per worker process); larger segments are
+    # sent from the file.
     playlist_cache_megabytes: int = 64
+    segment_cache_megabytes: int = 128
+    cached_segment_max_kilobytes: int = 2048
     # Viewer sessions counted for one client address (an IPv6 client by its /64), and in all.
     max_sessions_per_ip: int = 32
     max_viewer_sessions: int = 100_000
@@ -59,6 +62,12 @@ class HlsSettings:
             max_connections=env.integer("HLS_MAX_CONNECTIONS", DEFAULTS.max_connections, minimum=1),
             playlist_cache_megabytes=env.integer(
                 "HLS_PLAYLIST_CACHE_MB", DEFAULTS.playlist_cache_megabytes, minimum=1
+            ),
+            segment_cache_megabytes=env.integer(
+                "HLS_SEGMENT_CACHE_MB", DEFAULTS.segment_cache_megabytes, minimum=0
+            ),
+            cached_segment_max_kilobytes=env.integer(
+                "HLS_CACHED_SEGMENT_MAX_KB", DEFAULTS.cached_segment_max_kilobytes, minimum=0
             ),
             max_sessions_per_ip=env.integer(
                 "HLS_MAX_SESSIONS_PER_IP", DEFAULTS.max_sessions_per_ip, minimum=1

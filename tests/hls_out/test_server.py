@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -249,7 +251,7 @@ async def test_if_modified_since_gets_304(client: Client) -> None:
 async def test_files_larger_than_the_cache_limit_are_streamed(root: Path) -> None:
     recording = bytes(range(256)) * 4096 * 3  # 3 MiB, above the 1 MiB per-file cache limit
     (root / URL / "720p" / "full.mp4").write_bytes(recording)
-    server = await start_server(HlsSettings(hls_root=root, port=0))
+    server = await start_server(HlsSettings(hls_root=root, port=0, cached_segment_max_kilobytes=1024))
     try:
         async with aiohttp.ClientSession() as session:
             client = Client(server, session)
@@ -269,6 +271,7 @@ async def test_files_larger_than_the_cache_limit_are_streamed(root: Path) -> Non
             after = await client.get(f"/hls-live/{URL}.m3u8")
             assert after.status == 200
         assert len(server.cache) == 1  # only the master playlist was kept
+        assert len(server.segments) == 0  # and no segment
     finally:
         await server.stop(grace_seconds=1)
 
@@ -296,7 +299,7 @@ async def test_http10_keep_alive_is_announced_and_honoured(client: Client) -> No
 async def test_a_streamed_file_completes_before_close_and_pipelined_requests_wait(root: Path) -> None:
     recording = bytes(range(256)) * 4096 * 2  # 2 MiB, above the 1 MiB per-file cache limit
     (root / URL / "720p" / "full.mp4").write_bytes(recording)
-    server = await start_server(HlsSettings(hls_root=root, port=0))
+    server = await start_server(HlsSettings(hls_root=root, port=0, cached_segment_max_kilobytes=1024))
     try:
         client = Client(server, session=None)  # type: ignore[arg-type]
         large = f"GET /hls-live/{URL}/720p/full.mp4 HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -395,3 +398,96 @@ async def test_connections_beyond_the_limit_are_dropped(root: Path) -> None:
         writer.close()
     finally:
         await server.stop(grace_seconds=1)
+
+
+SEGMENT_FIELDS = (
+    "Content-Type",
+    "Content-Length",
+    "Cache-Control",
+    "Accept-Ranges",
+    "ETag",
+    "Last-Modified",
+    "Access-Control-Allow-Origin",
+    "Access-Control-Expose-Headers",
+)
+
+
+async def segment_answer(root: Path, **settings: Any) -> tuple[dict[str, str], bytes, HlsServer]:
+    server = await start_server(HlsSettings(hls_root=root, port=0, **settings))
+    try:
+        async with aiohttp.ClientSession() as session:
+            response = await Client(server, session).get(f"/hls-live/{URL}/720p/seg_00000.ts")
+            assert response.status == 200
+            return {name: response.headers[name] for name in SEGMENT_FIELDS}, await response.read(), server
+    finally:
+        await server.stop(grace_seconds=1)
+
+
+async def test_a_segment_from_memory_is_answered_as_from_the_file(root: Path) -> None:
+    cached_fields, cached_body, cached = await segment_answer(root)
+    file_fields, file_body, streamed = await segment_answer(root, segment_cache_megabytes=0)
+    assert len(cached.segments) == 1
+    assert len(streamed.segments) == 0
+    assert cached_body == file_body == SEGMENT
+    assert cached_fields == file_fields
+
+
+async def test_a_cached_segment_keeps_ranges_preconditions_and_validators(client: Client) -> None:
+    path = f"/hls-live/{URL}/720p/seg_00000.ts"
+    whole = await client.get(path)
+    assert len(client.server.segments) == 1
+    part = await client.get(path, headers={"Range": "bytes=10-19"})
+    assert part.status == 206
+    assert await part.read() == SEGMENT[10:20]
+    assert part.headers["ETag"] == whole.headers["ETag"]
+    refused = await client.get(path, headers={"If-Match": '"another"'})
+    assert refused.status == 412
+    again = await client.get(path, headers={"If-None-Match": whole.headers["ETag"]})
+    assert again.status == 304
+    assert again.headers["ETag"] == whole.headers["ETag"]
+    head = await client.head(path)
+    assert int(head.headers["Content-Length"]) == len(SEGMENT)
+    assert await head.read() == b""
+
+
+async def test_a_segment_replaced_under_its_name_is_served_fresh(client: Client, root: Path) -> None:
+    path = f"/hls-live/{URL}/720p/seg_00000.ts"
+    assert await (await client.get(path)).read() == SEGMENT
+    replacement = root / URL / "720p" / "seg_00000.ts.tmp"
+    replacement.write_bytes(b"new segment")
+    replacement.replace(root / URL / "720p" / "seg_00000.ts")
+    assert await (await client.get(path)).read() == b"new segment"
+
+
+async def test_a_client_that_stops_reading_a_cached_segment_loses_its_connection(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hls_out.server.SEND_TIMEOUT_SECONDS", 0.3)
+    large = bytes(range(256)) * 4096 * 16  # 16 MiB: more than the socket buffers hold
+    (root / URL / "720p" / "large.ts").write_bytes(large)
+    server = await start_server(HlsSettings(hls_root=root, port=0, cached_segment_max_kilobytes=32 * 1024))
+    try:
+        probe = socket.socket()
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        probe.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(probe, ("127.0.0.1", server.port))
+        reader, writer = await asyncio.open_connection(sock=probe)
+        writer.write(f"GET /hls-live/{URL}/720p/large.ts HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await writer.drain()
+        await asyncio.sleep(1.5)  # not reading, well past the send timeout
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := await asyncio.wait_for(reader.read(1 << 20), timeout=5):
+                received += chunk
+        assert len(server.segments) == 1
+        assert len(received) < len(large)
+        writer.close()
+    finally:
+        await server.stop(grace_seconds=1)
+
+
+def test_the_segment_cache_is_read_from_the_environment() -> None:
+    settings = HlsSettings.from_environment(
+        {"HLS_SEGMENT_CACHE_MB": "16", "HLS_CACHED_SEGMENT_MAX_KB": "512"}
+    )
+    assert (settings.segment_cache_megabytes, settings.cached_segment_max_kilobytes) == (16, 512)

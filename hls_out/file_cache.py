@@ -1,13 +1,16 @@
-"""Playlists kept in memory between requests: every player polls them every couple of seconds.
+"""Files kept in memory between requests: playlists, which every player polls every couple of
+seconds, and small segments, which every viewer of a stream fetches within seconds of each other.
 
 An entry holds only for the inode it was read from: its identity is (device, inode, mtime, size).
-Playlists are replaced by a rename (a new inode), so the stat the path resolver makes anyway
-tells whether an entry still holds. The cache is a bounded LRU by bytes. Segments are not kept:
-each is fetched about once per viewer, and `web.FileResponse` sends it from the page cache.
+Playlists are replaced by a rename (a new inode) and segments never change once renamed into
+place, so the stat the path resolver makes anyway tells whether an entry still holds. Each cache
+is a bounded LRU by bytes; files above its per-file limit are never kept (the server sends those
+from the file with sendfile).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -23,10 +26,10 @@ def identity_of(info: os.stat_result) -> Identity:
 
 
 @dataclass(frozen=True, slots=True)
-class Playlist:
+class CachedFile:
     identity: Identity
     body: bytes
-    etag: str  # unquoted, in web.FileResponse's form, so both kinds of file look alike
+    etag: str  # unquoted, in web.FileResponse's form, so both kinds of answer look alike
     mtime: float
     # ETag and Last-Modified, formatted once for every response from this entry.
     validators: dict[str, str]
@@ -34,15 +37,18 @@ class Playlist:
     def not_modified(
         self, *, if_none_match: tuple[str, ...] | None, if_modified_since: datetime | None
     ) -> bool:
-        """RFC 9110 §13.1: If-None-Match (weak comparison) wins over If-Modified-Since."""
+        """RFC 9110 §13.1: If-None-Match (weak comparison) wins over If-Modified-Since.
+
+        Compared as web.FileResponse does: its Last-Modified is the mtime rounded up to a second.
+        """
         if if_none_match is not None:
             return "*" in if_none_match or self.etag in if_none_match
         if if_modified_since is not None:
-            return int(self.mtime) <= if_modified_since.timestamp()
+            return self.mtime <= if_modified_since.timestamp()
         return False
 
 
-def read_playlist(path: str, *, max_bytes: int = MAX_PLAYLIST_BYTES) -> Playlist | None:
+def read_cached_file(path: str, *, max_bytes: int = MAX_PLAYLIST_BYTES) -> CachedFile | None:
     """The file's contents; None if it is gone, larger than `max_bytes` or still being written."""
     try:
         with open(path, "rb") as handle:  # noqa: PTH123 - plain str paths, as the resolver gives
@@ -55,21 +61,25 @@ def read_playlist(path: str, *, max_bytes: int = MAX_PLAYLIST_BYTES) -> Playlist
     if len(body) != info.st_size:
         return None
     etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"
-    return Playlist(
+    return CachedFile(
         identity=identity_of(info),
         body=body,
         etag=etag,
         mtime=info.st_mtime,
-        validators={"ETag": f'"{etag}"', "Last-Modified": formatdate(info.st_mtime, usegmt=True)},
+        validators={
+            "ETag": f'"{etag}"',
+            "Last-Modified": formatdate(math.ceil(info.st_mtime), usegmt=True),
+        },
     )
 
 
-class PlaylistCache:
-    """LRU of playlists by path, at most `max_bytes` of bodies in all."""
+class FileCache:
+    """LRU of files by path, at most `max_bytes` of bodies in all and `max_file_bytes` each."""
 
-    def __init__(self, *, max_bytes: int) -> None:
+    def __init__(self, *, max_bytes: int, max_file_bytes: int = MAX_PLAYLIST_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, Playlist] = OrderedDict()
+        self.max_file_bytes = min(max_file_bytes, max_bytes)
+        self._entries: OrderedDict[str, CachedFile] = OrderedDict()
         self._size = 0
 
     @property
@@ -79,7 +89,11 @@ class PlaylistCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, path: str, info: os.stat_result) -> Playlist | None:
+    def admits(self, info: os.stat_result) -> bool:
+        """Whether a file of this size is kept here at all."""
+        return info.st_size <= self.max_file_bytes
+
+    def get(self, path: str, info: os.stat_result) -> CachedFile | None:
         entry = self._entries.get(path)
         if entry is None:
             return None
@@ -89,8 +103,8 @@ class PlaylistCache:
         self._entries.move_to_end(path)
         return entry
 
-    def put(self, path: str, entry: Playlist) -> None:
-        if len(entry.body) > self.max_bytes:
+    def put(self, path: str, entry: CachedFile) -> None:
+        if len(entry.body) > self.max_file_bytes:
             return
         if path in self._entries:
             self._remove(path)

@@ -68,6 +68,8 @@ logger = logging.getLogger(__name__)
 SinkFactory = Callable[[PublishGrant], MediaSink]
 SINK_STOP_TIMEOUT = 15.0
 SINK_FAILED = "transcoder_failed"
+AT_CAPACITY = "at_capacity"
+API_UNREACHABLE = "api_unreachable"
 
 
 class ConnectionRefused(Exception):
@@ -86,6 +88,7 @@ class Connection:
     closed: bool = False
     video_url: str = ""
     holds_publishing_slot: bool = False
+    holds_stream_slot: bool = False
 
     def request_stop(self, reason: str) -> None:
         """From any task: end this connection; its own task then stops the sink and reports the end."""
@@ -122,6 +125,8 @@ class IngestController:
         self._io_limits = settings.io_limits()
         self._connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[object]] = set()
+        # Publishes holding one of the node's `max_streams` transcodes, from authorize to close.
+        self._streams_taken = 0
         # (result, reason) -> publishes: "accepted"/"" or "refused"/the API's reason. Read by metrics.
         self.publishes: Counter[tuple[str, str]] = Counter()
 
@@ -203,6 +208,9 @@ class IngestController:
         try:
             await self._handle(conn, ending)
         finally:
+            if conn.holds_stream_slot:
+                conn.holds_stream_slot = False
+                self._streams_taken -= 1
             if conn.holds_publishing_slot and self._slots is not None:
                 conn.holds_publishing_slot = False
                 self._slots.demote()
@@ -226,6 +234,16 @@ class IngestController:
                 self._api.report_end(publish_id=output.publish_id)
 
     async def _authorize(self, conn: Connection, key: str) -> None:
+        if self._streams_taken >= self._settings.max_streams:
+            # Refused before the API makes a video live: one stream more would slow every stream here.
+            logger.warning(
+                "publish refused for %s: %d streams, at capacity", conn.peer_ip, self._streams_taken
+            )
+            self.publishes["refused", AT_CAPACITY] += 1
+            await self._handle(conn, AuthorizationDenied(AT_CAPACITY))
+            return
+        self._streams_taken += 1
+        conn.holds_stream_slot = True
         answer = await self._api.authorize(stream_key=key, client_ip=conn.peer_ip)
         if conn.stop_reason is not None:  # stopped (shutdown) while the API was deciding
             await self._handle(conn, StopRequested(conn.stop_reason))
@@ -272,6 +290,8 @@ class IngestController:
 
     async def _heartbeats(self, conn: Connection, grant: PublishGrant) -> None:
         interval = min(max(grant.heartbeat_interval, 0.5), self._settings.heartbeat_interval)
+        loop = asyncio.get_running_loop()
+        last_answer = loop.time()
         while True:
             await asyncio.sleep(interval)
             sink = conn.sink
@@ -284,7 +304,16 @@ class IngestController:
             if sink is not None:
                 stats.update(sink.stats())
             verdict = await self._api.heartbeat(publish_id=grant.publish_id, stats=stats)
-            if verdict is not None and not verdict.proceed:
+            if verdict is None:
+                # Unanswered: the API may have ended this publish (a rotated key) without being able
+                # to say so. Past the timeout it ends it anyway, so stop here too.
+                if loop.time() - last_answer >= self._settings.heartbeat_timeout:
+                    logger.error("publish %s: no heartbeat answered; disconnecting", grant.publish_id)
+                    conn.request_stop(API_UNREACHABLE)
+                    return
+                continue
+            last_answer = loop.time()
+            if not verdict.proceed:
                 logger.info("publish %s told to stop: %s", grant.publish_id, verdict.reason)
                 conn.request_stop(verdict.reason)
                 return

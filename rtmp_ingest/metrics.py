@@ -62,9 +62,14 @@ class IngestCollector(Collector):
         yield from (live, bitrate, fps, speed, restarts)
 
 
-def metrics_app(controller: IngestController) -> web.Application:
+def metrics_registry(controller: IngestController) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(IngestCollector(controller))
+    return registry
+
+
+def metrics_app(controller: IngestController) -> web.Application:
+    registry = metrics_registry(controller)
 
     async def metrics(_: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(registry))

@@ -7,8 +7,12 @@ publish through the `PublishSession` lifecycle (publish.py) and carries out its 
 closed. Other tasks (heartbeats, shutdown) never touch the sink: they ask for a stop, and the
 connection's own task winds it down.
 
-It is a little over 300 lines because the lifecycle's outputs, the heartbeats and the shutdown all
-act on the same per-connection record, which is clearest kept in one place.
+Admission beyond the connection caps lives here too: the node's stream cap (`max_streams`, taken
+before the API is asked and held until the close) and the media gate (media_policy.py) that ends a
+publish whose codec, picture, rate or bitrate the transcoder should not take.
+
+It is over 300 lines because the lifecycle's outputs, the heartbeats, those limits and the shutdown
+all act on the same per-connection record, which is clearest kept in one place.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from rtmp_ingest.connection import (
     RejectConnect,
     RtmpConnection,
     StartPublish,
+    StopPublish,
 )
 from rtmp_ingest.connection import RejectPublish as RejectPublishReply
+from rtmp_ingest.media_policy import MediaGate, MediaRefusal
 from rtmp_ingest.media_stats import MediaStats
 from rtmp_ingest.publish import (
     AuthorizationDenied,
@@ -70,6 +76,7 @@ SINK_STOP_TIMEOUT = 15.0
 SINK_FAILED = "transcoder_failed"
 AT_CAPACITY = "at_capacity"
 API_UNREACHABLE = "api_unreachable"
+MEDIA_REJECTED = "NetStream.Publish.Rejected"
 
 
 class ConnectionRefused(Exception):
@@ -80,8 +87,9 @@ class ConnectionRefused(Exception):
 class Connection:
     io: ConnectionIO
     peer_ip: str
+    gate: MediaGate
+    media: MediaStats
     lifecycle: PublishSession = field(default_factory=PublishSession)
-    media: MediaStats = field(default_factory=MediaStats)
     sink: MediaSink | None = None
     heartbeat: asyncio.Task[None] | None = None
     stop_reason: str | None = None
@@ -123,12 +131,15 @@ class IngestController:
         self._budget = BufferBudget(settings.buffer_budget)
         self._connection_limits = settings.connection_limits()
         self._io_limits = settings.io_limits()
+        self._media_limits = settings.media_limits()
         self._connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[object]] = set()
         # Publishes holding one of the node's `max_streams` transcodes, from authorize to close.
         self._streams_taken = 0
         # (result, reason) -> publishes: "accepted"/"" or "refused"/the API's reason. Read by metrics.
         self.publishes: Counter[tuple[str, str]] = Counter()
+        # reason -> started publishes ended for the media they sent (codec, size, rate, bitrate).
+        self.media_refusals: Counter[str] = Counter()
 
     @property
     def buffer_budget(self) -> BufferBudget:
@@ -139,7 +150,13 @@ class IngestController:
     async def client_callback(self, reader: ReceiveBuffer, writer: asyncio.StreamWriter) -> None:
         connection = RtmpConnection(self._connection_limits, budget=self._budget)
         io = ConnectionIO(reader, writer, connection, limits=self._io_limits)
-        conn = Connection(io=io, peer_ip=peer_ip(writer))
+        limits = self._media_limits
+        conn = Connection(
+            io=io,
+            peer_ip=peer_ip(writer),
+            gate=MediaGate(limits),
+            media=MediaStats(window_s=max(5, limits.max_kbps_seconds)),
+        )
         self._connections.add(conn)
         task = asyncio.current_task()
         if task is not None:
@@ -323,8 +340,22 @@ class IngestController:
         if sink is None or conn.stop_reason is not None:
             return  # after a stop: dropped
         tag_type, timestamp, payload = media
+        refusal = conn.gate.check(tag_type, payload)
         conn.media.add(tag_type, timestamp, payload)
+        refusal = refusal or conn.gate.check_bitrate(conn.media.seconds_above(self._media_limits.max_kbps))
+        if refusal is not None:
+            await self._refuse_media(conn, refusal)
         await sink.feed(tag_type, timestamp, payload)
+
+    async def _refuse_media(self, conn: Connection, refusal: MediaRefusal) -> None:
+        """Tell the publisher why, give it a moment to read it, then end the publish (the video ends)."""
+        logger.warning("publish from %s refused its media: %s", conn.peer_ip, refusal.description)
+        self.media_refusals[refusal.reason] += 1
+        conn.stop_reason = f"media_{refusal.reason}"
+        with contextlib.suppress(ConnectionError, TimeoutError, ProtocolError):
+            await conn.io.send(StopPublish(MEDIA_REJECTED, refusal.description))
+        await asyncio.sleep(self._settings.reject_delay)
+        raise ConnectionRefused(f"media refused: {refusal.description}")
 
     # --- shutdown -----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Literal
 from rtmp_ingest.adapter import IoLimits
 from rtmp_ingest.chunks import ChunkLimits
 from rtmp_ingest.connection import ConnectionLimits
+from rtmp_ingest.media_policy import MediaLimits
 from tidecast_common.env import Env, SettingsError
 from tidecast_common.logs import LogFormat, parse_log_format
 from transcoder.settings import TranscoderSettings
@@ -65,6 +66,12 @@ class IngestSettings:
     heartbeat_timeout: float = 30.0
     # Publishes transcoded at once on this node; one more is refused (at_capacity).
     max_streams: int = field(default_factory=default_max_streams)
+    # Media a publisher may send: H.264 and AAC/MP3 within these (the picture by its long/short sides).
+    max_width: int = 3840
+    max_height: int = 2160
+    max_fps: float = 60.0
+    max_kbps: int = 50_000
+    max_kbps_seconds: int = 5
     heartbeat_interval: float = 2.0
     # Refused publishers wait this long before the close, to slow down key guessing (total < 1 s).
     reject_delay: float = 0.3
@@ -112,6 +119,11 @@ class IngestSettings:
             heartbeat_interval=env.number("INGEST_HEARTBEAT_SECONDS", 2.0),
             heartbeat_timeout=env.number("INGEST_HEARTBEAT_TIMEOUT", 30.0),
             max_streams=env.integer("INGEST_MAX_STREAMS", default_max_streams(), minimum=1),
+            max_width=env.integer("INGEST_MAX_WIDTH", 3840, minimum=16),
+            max_height=env.integer("INGEST_MAX_HEIGHT", 2160, minimum=16),
+            max_fps=env.number("INGEST_MAX_FPS", 60.0, minimum=1.0, maximum=1000.0),
+            max_kbps=env.integer("INGEST_MAX_KBPS", 50_000, minimum=100),
+            max_kbps_seconds=env.integer("INGEST_MAX_KBPS_SECONDS", 5, minimum=1, maximum=60),
             reject_delay=env.number("RTMP_REJECT_DELAY", 0.3, maximum=0.9),
             max_connections=env.integer("RTMP_MAX_CONNECTIONS", 256, minimum=1),
             max_connections_per_ip=env.integer("RTMP_MAX_CONNECTIONS_PER_IP", 16, minimum=1),
@@ -135,6 +147,16 @@ class IngestSettings:
             self.io_limits()
         except ValueError as error:
             raise SettingsError(str(error)) from None
+
+    def media_limits(self) -> MediaLimits:
+        """What a publisher may send, as these settings make it (width and height as long and short side)."""
+        return MediaLimits(
+            max_long_side=max(self.max_width, self.max_height),
+            max_short_side=min(self.max_width, self.max_height),
+            max_fps=self.max_fps,
+            max_kbps=self.max_kbps,
+            max_kbps_seconds=self.max_kbps_seconds,
+        )
 
     def io_limits(self) -> IoLimits:
         """The deadlines of one connection's I/O, as these settings make them."""

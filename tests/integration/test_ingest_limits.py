@@ -151,3 +151,75 @@ def test_a_publish_beyond_the_stream_cap_is_refused_and_counted(
     assert wait_until(lambda: Video.objects.filter(channel=second.channel, status="live").exists(), timeout=5)
     code, _ = again.wait(20)
     assert code == 0, again.stderr()
+
+
+def streamer_video(streamer: Streamer) -> Video | None:
+    return Video.objects.filter(channel=streamer.channel).order_by("-id").first()
+
+
+@pytest.mark.parametrize(
+    ("codec_args", "said"),
+    [
+        (("-c:v", "flv1"), "Unsupported video codec Sorenson H.263: use H.264"),
+        (("-c:a", "pcm_s16le"), "Unsupported audio codec Linear PCM: use AAC or MP3"),
+        (
+            ("-c:a", "nellymoser", "-ar", "44100", "-ac", "1"),
+            "Unsupported audio codec Nellymoser: use AAC or MP3",
+        ),
+    ],
+)
+def test_a_real_publisher_in_a_codec_we_do_not_take_is_told_why_and_its_video_ends(
+    ingest: RunningIngest,
+    make_streamer: Callable[[str], Streamer],
+    publishers: list[Publisher],
+    codec_args: tuple[str, ...],
+    said: str,
+) -> None:
+    streamer = make_streamer("old-codec")
+    publisher = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=10, output_args=codec_args)
+    publishers.append(publisher)
+    code, seconds = publisher.wait(10)
+    assert code != 0
+    assert seconds < 3, f"still publishing after {seconds:.1f} s"
+    assert said in publisher.stderr()
+    assert wait_until(lambda: getattr(streamer_video(streamer), "status", "") == "ended", timeout=5)
+    assert ingest.server is not None
+    assert sum(ingest.server.controller.media_refusals.values()) == 1
+
+
+def test_a_real_publisher_above_the_frame_size_cap_is_refused(
+    ingest_settings: IngestSettings,
+    start_ingest: Callable[[IngestSettings], RunningIngest],
+    make_streamer: Callable[[str], Streamer],
+    publishers: list[Publisher],
+) -> None:
+    ingest = start_ingest(replace(ingest_settings, max_width=854, max_height=480))
+    streamer = make_streamer("too-big")
+    publisher = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=10, size="1280x720")
+    publishers.append(publisher)
+    code, seconds = publisher.wait(10)
+    assert code != 0
+    assert seconds < 3
+    assert "Frame size 1280x720 above 854x480" in publisher.stderr()
+    portrait = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=2, size="480x854")
+    publishers.append(portrait)
+    code, _ = portrait.wait(20)
+    assert code == 0, portrait.stderr()  # the same caps, judged by long and short side
+
+
+def test_a_real_publisher_above_the_bitrate_cap_is_disconnected_after_its_seconds(
+    ingest_settings: IngestSettings,
+    start_ingest: Callable[[IngestSettings], RunningIngest],
+    make_streamer: Callable[[str], Streamer],
+    publishers: list[Publisher],
+) -> None:
+    ingest = start_ingest(replace(ingest_settings, max_kbps=1000, max_kbps_seconds=3))
+    streamer = make_streamer("firehose")
+    rate = ("-b:v", "4000k", "-minrate", "4000k", "-maxrate", "4000k", "-bufsize", "1000k")
+    publisher = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=20, output_args=rate)
+    publishers.append(publisher)
+    code, seconds = publisher.wait(15)
+    assert code != 0
+    assert 2.5 <= seconds < 6, f"disconnected after {seconds:.1f} s"
+    assert "Bitrate above 1000 kbit/s" in publisher.stderr()
+    assert wait_until(lambda: getattr(streamer_video(streamer), "status", "") == "ended", timeout=5)

@@ -460,3 +460,43 @@ async def test_heartbeats_failing_past_the_timeout_end_the_publish(start_harness
     assert await client.read_until_closed(seconds=3.0)
     assert loop.time() - started >= 0.5
     await wait_until(lambda: harness.sinks[0].stopped and len(harness.api.ends) == 1)
+
+
+async def test_media_in_a_codec_we_do_not_take_ends_the_publish_with_a_reason(
+    start_harness: StartHarness,
+) -> None:
+    harness = await start_harness()
+    client = await Client.connect(harness.port)
+    await client.start_publish(GOOD_KEY)
+    await client.wait_for_status("NetStream.Publish.Start")
+    await client.send(8, b"\xb2" + bytes(32), csid=4, stream_id=1)  # Speex
+    info = await client.wait_for_status("NetStream.Publish.Rejected")
+    assert info["level"] == "error"
+    assert info["description"] == "Unsupported audio codec Speex: use AAC or MP3"
+    assert await client.read_until_closed(seconds=1.0)
+    await wait_until(lambda: harness.sinks[0].stopped and len(harness.api.ends) == 1)
+    assert harness.sinks[0].fed == []  # the refused tag never reached the transcoder
+    assert harness.server.controller.media_refusals["audio_codec"] == 1
+    scrape = generate_latest(metrics_registry(harness.server.controller)).decode()
+    assert 'tidecast_ingest_media_refusals_total{reason="audio_codec"} 1.0' in scrape
+
+
+async def test_a_publisher_above_the_bitrate_cap_for_its_seconds_is_disconnected(
+    start_harness: StartHarness,
+) -> None:
+    harness = await start_harness(max_kbps=1000, max_kbps_seconds=2, idle_timeout=10.0)
+    client = await Client.connect(harness.port)
+    await client.start_publish(GOOD_KEY)
+    await client.wait_for_status("NetStream.Publish.Start")
+    frame = b"\x27\x01\x00\x00\x00" + bytes(6000)  # 30 a second: 1.44 Mbit/s
+    for n in range(30):  # one second over the cap: still publishing
+        await client.send(9, frame, csid=6, stream_id=1, ts=n * 33)
+    await asyncio.sleep(0.2)
+    assert harness.server.controller.media_refusals == {}
+    for n in range(30, 70):
+        await client.send(9, frame, csid=6, stream_id=1, ts=n * 33)
+    info = await client.wait_for_status("NetStream.Publish.Rejected")
+    assert "Bitrate above 1000 kbit/s" in str(info["description"])
+    assert await client.read_until_closed(seconds=1.0)
+    await wait_until(lambda: len(harness.api.ends) == 1)
+    assert harness.server.controller.media_refusals["bitrate"] == 1

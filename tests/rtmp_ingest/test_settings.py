@@ -82,3 +82,21 @@ def test_authorize_and_heartbeat_deadlines_are_read_from_the_environment() -> No
 def test_an_authorize_deadline_that_breaks_the_one_second_refusal_is_refused() -> None:
     with pytest.raises(SettingsError, match="INGEST_AUTHORIZE_TIMEOUT"):
         IngestSettings.from_env(BASE | {"INGEST_AUTHORIZE_TIMEOUT": "0.8", "RTMP_REJECT_DELAY": "0.3"})
+
+
+def test_media_caps_are_read_from_the_environment_as_long_and_short_sides() -> None:
+    defaults = IngestSettings.from_env(BASE).media_limits()
+    assert (defaults.max_long_side, defaults.max_short_side, defaults.max_fps) == (3840, 2160, 60.0)
+    assert (defaults.max_kbps, defaults.max_kbps_seconds) == (50_000, 5)
+    portrait = IngestSettings.from_env(
+        BASE
+        | {
+            "INGEST_MAX_WIDTH": "1080",
+            "INGEST_MAX_HEIGHT": "1920",
+            "INGEST_MAX_FPS": "30",
+            "INGEST_MAX_KBPS": "8000",
+            "INGEST_MAX_KBPS_SECONDS": "3",
+        }
+    ).media_limits()
+    assert (portrait.max_long_side, portrait.max_short_side, portrait.max_fps) == (1920, 1080, 30.0)
+    assert (portrait.max_kbps, portrait.max_kbps_seconds) == (8000, 3)

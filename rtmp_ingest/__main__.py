@@ -48,7 +48,10 @@ def sink_factory(settings: IngestSettings) -> SinkFactory:
 async def serve(settings: IngestSettings, *, sinks: SinkFactory | None = None) -> None:
     """Run the ingest until SIGTERM/SIGINT; `sinks` overrides the sink the settings choose."""
     api = IngestApiClient(
-        base_url=settings.api_base_url, secret=settings.shared_secret, timeout=settings.api_timeout
+        base_url=settings.api_base_url,
+        secret=settings.shared_secret,
+        timeout=settings.api_timeout,
+        authorize_timeout=settings.authorize_timeout,
     )
     server = IngestServer(settings=settings, api=api, sink_factory=sinks or sink_factory(settings))
     await server.start()

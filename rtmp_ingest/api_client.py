@@ -62,11 +62,14 @@ class IngestApiClient:
         base_url: str,
         secret: str,
         timeout: float = 2.5,
+        authorize_timeout: float = 0.5,
         end_retry_delays: Sequence[float] = END_RETRY_DELAYS,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._secret = secret
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # A publisher waits on this one, and must hear a refusal within a second: its own deadline.
+        self._authorize_timeout = aiohttp.ClientTimeout(total=authorize_timeout)
         self._end_retry_delays = tuple(end_retry_delays)
         self._session: aiohttp.ClientSession | None = None
         self._end_tasks: set[asyncio.Task[bool]] = set()
@@ -74,7 +77,9 @@ class IngestApiClient:
     async def authorize(self, *, stream_key: str, client_ip: str) -> PublishGrant | PublishDenial:
         try:
             status, body = await self._post(
-                "publish/authorize", {"stream_key": stream_key, "client_ip": client_ip}
+                "publish/authorize",
+                {"stream_key": stream_key, "client_ip": client_ip},
+                deadline=self._authorize_timeout,
             )
         except (aiohttp.ClientError, TimeoutError, ApiResponseError) as error:
             logger.warning("authorize failed: %s", _describe(error))
@@ -147,7 +152,9 @@ class IngestApiClient:
             await self._session.close()
             self._session = None
 
-    async def _post(self, hook: str, payload: Mapping[str, object]) -> tuple[int, dict[str, Any]]:
+    async def _post(
+        self, hook: str, payload: Mapping[str, object], *, deadline: aiohttp.ClientTimeout | None = None
+    ) -> tuple[int, dict[str, Any]]:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
@@ -155,7 +162,8 @@ class IngestApiClient:
                 connector=aiohttp.TCPConnector(limit=32),
                 cookie_jar=aiohttp.DummyCookieJar(),  # the hooks set no cookies; skip the jar on every call
             )
-        async with self._session.post(f"{self._base_url}/api/internal/{hook}", json=payload) as response:
+        url = f"{self._base_url}/api/internal/{hook}"
+        async with self._session.post(url, json=payload, timeout=deadline or self._timeout) as response:
             raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
             status = response.status
         if len(raw) > MAX_RESPONSE_BYTES:

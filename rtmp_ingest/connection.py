@@ -2,7 +2,7 @@
 
     HANDSHAKE --C0 C1 C2--> AWAIT_CONNECT --Connect, AcceptConnect--> CONNECTED
         --CreateStream, AcceptCreateStream--> STREAM --Publish, StartPublish--> PUBLISHING
-    (RejectConnect, RejectPublish, the peer's end of stream, or a protocol error: --> CLOSED)
+    (RejectConnect, RejectPublish, StopPublish, the peer's end of stream, or a protocol error: --> CLOSED)
 
 Received bytes go in with `receive_data(data)` (`b""` is the end of the stream) or, decoded in
 place from the caller's receive buffer, `receive_from(buffer, begin, end)`; `next_event()` then
@@ -74,6 +74,7 @@ __all__ = [
     "RtmpConnection",
     "StartPublish",
     "State",
+    "StopPublish",
 ]
 
 RTMP_VERSION = 3
@@ -190,7 +191,15 @@ class RejectPublish:
     description: str
 
 
-Reply = AcceptConnect | RejectConnect | AcceptCreateStream | StartPublish | RejectPublish
+@dataclass(frozen=True, slots=True)
+class StopPublish:
+    """The server ends a publish it had started (media it refuses): an onStatus error, then the close."""
+
+    code: str
+    description: str
+
+
+Reply = AcceptConnect | RejectConnect | AcceptCreateStream | StartPublish | RejectPublish | StopPublish
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,14 +223,16 @@ _TRANSITIONS: dict[tuple[State, type], State] = {
     (S.STREAM, Metadata): S.STREAM,  # @setDataFrame may come just before the publish is granted
     (S.PUBLISHING, Media): S.PUBLISHING,
     (S.PUBLISHING, Metadata): S.PUBLISHING,
+    (S.PUBLISHING, StopPublish): S.CLOSED,
 }
 # Which request each answer settles.
-_ANSWERS: dict[type, type] = {
+_ANSWERS: dict[type, type | None] = {
     AcceptConnect: Connect,
     RejectConnect: Connect,
     AcceptCreateStream: CreateStream,
     StartPublish: Publish,
     RejectPublish: Publish,
+    StopPublish: None,  # answers no request: the server's own decision
 }
 _REQUESTS = (Connect, CreateStream, Publish)
 del S

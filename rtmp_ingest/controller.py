@@ -7,8 +7,12 @@ publish through the `PublishSession` lifecycle (publish.py) and carries out its 
 closed. Other tasks (heartbeats, shutdown) never touch the sink: they ask for a stop, and the
 connection's own task winds it down.
 
-It is a little over 300 lines because the lifecycle's outputs, the heartbeats and the shutdown all
-act on the same per-connection record, which is clearest kept in one place.
+Admission beyond the connection caps lives here too: the node's stream cap (`max_streams`, taken
+before the API is asked and held until the close) and the media gate (media_policy.py) that ends a
+publish whose codec, picture, rate or bitrate the transcoder should not take.
+
+It is over 300 lines because the lifecycle's outputs, the heartbeats, those limits and the shutdown
+all act on the same per-connection record, which is clearest kept in one place.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from rtmp_ingest.connection import (
     RejectConnect,
     RtmpConnection,
     StartPublish,
+    StopPublish,
 )
 from rtmp_ingest.connection import RejectPublish as RejectPublishReply
+from rtmp_ingest.media_policy import MediaGate, MediaRefusal
 from rtmp_ingest.media_stats import MediaStats
 from rtmp_ingest.publish import (
     AuthorizationDenied,
@@ -68,6 +74,9 @@ logger = logging.getLogger(__name__)
 SinkFactory = Callable[[PublishGrant], MediaSink]
 SINK_STOP_TIMEOUT = 15.0
 SINK_FAILED = "transcoder_failed"
+AT_CAPACITY = "at_capacity"
+API_UNREACHABLE = "api_unreachable"
+MEDIA_REJECTED = "NetStream.Publish.Rejected"
 
 
 class ConnectionRefused(Exception):
@@ -78,14 +87,16 @@ class ConnectionRefused(Exception):
 class Connection:
     io: ConnectionIO
     peer_ip: str
+    gate: MediaGate
+    media: MediaStats
     lifecycle: PublishSession = field(default_factory=PublishSession)
-    media: MediaStats = field(default_factory=MediaStats)
     sink: MediaSink | None = None
     heartbeat: asyncio.Task[None] | None = None
     stop_reason: str | None = None
     closed: bool = False
     video_url: str = ""
     holds_publishing_slot: bool = False
+    holds_stream_slot: bool = False
 
     def request_stop(self, reason: str) -> None:
         """From any task: end this connection; its own task then stops the sink and reports the end."""
@@ -120,10 +131,15 @@ class IngestController:
         self._budget = BufferBudget(settings.buffer_budget)
         self._connection_limits = settings.connection_limits()
         self._io_limits = settings.io_limits()
+        self._media_limits = settings.media_limits()
         self._connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[object]] = set()
+        # Publishes holding one of the node's `max_streams` transcodes, from authorize to close.
+        self._streams_taken = 0
         # (result, reason) -> publishes: "accepted"/"" or "refused"/the API's reason. Read by metrics.
         self.publishes: Counter[tuple[str, str]] = Counter()
+        # reason -> started publishes ended for the media they sent (codec, size, rate, bitrate).
+        self.media_refusals: Counter[str] = Counter()
 
     @property
     def buffer_budget(self) -> BufferBudget:
@@ -134,7 +150,13 @@ class IngestController:
     async def client_callback(self, reader: ReceiveBuffer, writer: asyncio.StreamWriter) -> None:
         connection = RtmpConnection(self._connection_limits, budget=self._budget)
         io = ConnectionIO(reader, writer, connection, limits=self._io_limits)
-        conn = Connection(io=io, peer_ip=peer_ip(writer))
+        limits = self._media_limits
+        conn = Connection(
+            io=io,
+            peer_ip=peer_ip(writer),
+            gate=MediaGate(limits),
+            media=MediaStats(window_s=max(5, limits.max_kbps_seconds)),
+        )
         self._connections.add(conn)
         task = asyncio.current_task()
         if task is not None:
@@ -203,6 +225,9 @@ class IngestController:
         try:
             await self._handle(conn, ending)
         finally:
+            if conn.holds_stream_slot:
+                conn.holds_stream_slot = False
+                self._streams_taken -= 1
             if conn.holds_publishing_slot and self._slots is not None:
                 conn.holds_publishing_slot = False
                 self._slots.demote()
@@ -226,6 +251,16 @@ class IngestController:
                 self._api.report_end(publish_id=output.publish_id)
 
     async def _authorize(self, conn: Connection, key: str) -> None:
+        if self._streams_taken >= self._settings.max_streams:
+            # Refused before the API makes a video live: one stream more would slow every stream here.
+            logger.warning(
+                "publish refused for %s: %d streams, at capacity", conn.peer_ip, self._streams_taken
+            )
+            self.publishes["refused", AT_CAPACITY] += 1
+            await self._handle(conn, AuthorizationDenied(AT_CAPACITY))
+            return
+        self._streams_taken += 1
+        conn.holds_stream_slot = True
         answer = await self._api.authorize(stream_key=key, client_ip=conn.peer_ip)
         if conn.stop_reason is not None:  # stopped (shutdown) while the API was deciding
             await self._handle(conn, StopRequested(conn.stop_reason))
@@ -272,6 +307,8 @@ class IngestController:
 
     async def _heartbeats(self, conn: Connection, grant: PublishGrant) -> None:
         interval = min(max(grant.heartbeat_interval, 0.5), self._settings.heartbeat_interval)
+        loop = asyncio.get_running_loop()
+        last_answer = loop.time()
         while True:
             await asyncio.sleep(interval)
             sink = conn.sink
@@ -284,7 +321,16 @@ class IngestController:
             if sink is not None:
                 stats.update(sink.stats())
             verdict = await self._api.heartbeat(publish_id=grant.publish_id, stats=stats)
-            if verdict is not None and not verdict.proceed:
+            if verdict is None:
+                # Unanswered: the API may have ended this publish (a rotated key) without being able
+                # to say so. Past the timeout it ends it anyway, so stop here too.
+                if loop.time() - last_answer >= self._settings.heartbeat_timeout:
+                    logger.error("publish %s: no heartbeat answered; disconnecting", grant.publish_id)
+                    conn.request_stop(API_UNREACHABLE)
+                    return
+                continue
+            last_answer = loop.time()
+            if not verdict.proceed:
                 logger.info("publish %s told to stop: %s", grant.publish_id, verdict.reason)
                 conn.request_stop(verdict.reason)
                 return
@@ -294,8 +340,22 @@ class IngestController:
         if sink is None or conn.stop_reason is not None:
             return  # after a stop: dropped
         tag_type, timestamp, payload = media
+        refusal = conn.gate.check(tag_type, payload)
         conn.media.add(tag_type, timestamp, payload)
+        refusal = refusal or conn.gate.check_bitrate(conn.media.seconds_above(self._media_limits.max_kbps))
+        if refusal is not None:
+            await self._refuse_media(conn, refusal)
         await sink.feed(tag_type, timestamp, payload)
+
+    async def _refuse_media(self, conn: Connection, refusal: MediaRefusal) -> None:
+        """Tell the publisher why, give it a moment to read it, then end the publish (the video ends)."""
+        logger.warning("publish from %s refused its media: %s", conn.peer_ip, refusal.description)
+        self.media_refusals[refusal.reason] += 1
+        conn.stop_reason = f"media_{refusal.reason}"
+        with contextlib.suppress(ConnectionError, TimeoutError, ProtocolError):
+            await conn.io.send(StopPublish(MEDIA_REJECTED, refusal.description))
+        await asyncio.sleep(self._settings.reject_delay)
+        raise ConnectionRefused(f"media refused: {refusal.description}")
 
     # --- shutdown -----------------------------------------------------------------------------
 

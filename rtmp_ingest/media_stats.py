@@ -50,6 +50,19 @@ class MediaStats:
                 self._seconds.append((current, self._bytes, self._frames))
         self._second, self._bytes, self._frames = second, 0, 0
 
+    def seconds_above(self, kbps: int) -> int:
+        """The latest media seconds in a row that carried more than `kbps`: the second in progress
+        (its bytes only grow) if it is already over, and the whole ones before it, newest first."""
+        limit_bytes = kbps * 1000 // 8
+        if self._bytes <= limit_bytes:
+            return 0
+        run, expected = 1, self._second
+        for second, size, _ in reversed(self._seconds):
+            if expected is None or second != expected - 1 or size <= limit_bytes:
+                break
+            run, expected = run + 1, second
+        return run
+
     def snapshot(self) -> dict[str, float]:
         """Over the whole seconds in the window (the second in progress while there are none)."""
         seconds = list(self._seconds) or [(self._second or 0, self._bytes, self._frames)]

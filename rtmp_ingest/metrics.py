@@ -33,6 +33,14 @@ class IngestCollector(Collector):
         for (result, reason), count in sorted(self._controller.publishes.items()):
             publishes.add_metric([result, reason], count)
         yield publishes
+        refusals = CounterMetricFamily(
+            "tidecast_ingest_media_refusals",
+            "Started publishes ended for their media (codec, frame size or rate, bitrate), by reason.",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self._controller.media_refusals.items()):
+            refusals.add_metric([reason], count)
+        yield refusals
 
         live = GaugeMetricFamily("tidecast_ingest_live_streams", "Publishes currently live on this ingest.")
         bitrate = GaugeMetricFamily(
@@ -62,9 +70,14 @@ class IngestCollector(Collector):
         yield from (live, bitrate, fps, speed, restarts)
 
 
-def metrics_app(controller: IngestController) -> web.Application:
+def metrics_registry(controller: IngestController) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(IngestCollector(controller))
+    return registry
+
+
+def metrics_app(controller: IngestController) -> web.Application:
+    registry = metrics_registry(controller)
 
     async def metrics(_: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(registry))

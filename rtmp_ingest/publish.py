@@ -108,6 +108,7 @@ DENIAL_DESCRIPTIONS = {
     "unknown_key": "Stream key not recognised",
     "already_live": "This channel is already live",
     "throttled": "Too many attempts, try again later",
+    "at_capacity": "This ingest is at capacity, try again later",
 }
 UNAVAILABLE_DESCRIPTION = "Publishing is unavailable right now, try again"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Literal
 from rtmp_ingest.adapter import IoLimits
 from rtmp_ingest.chunks import ChunkLimits
 from rtmp_ingest.connection import ConnectionLimits
+from rtmp_ingest.media_policy import MediaLimits
 from tidecast_common.env import Env, SettingsError
 from tidecast_common.logs import LogFormat, parse_log_format
 from transcoder.settings import TranscoderSettings
@@ -17,6 +19,19 @@ from transcoder.settings import TranscoderSettings
 __all__ = ["IngestSettings", "SettingsError", "parse_hosts"]
 
 SinkKind = Literal["transcode", "record"]
+
+# A publisher with a key the API does not grant sees the refusal within a second (the contract):
+# the authorize deadline and the reject delay together get this much of it, the wire the rest.
+REFUSAL_BUDGET_SECONDS = 0.9
+# Measured: a 1080p30 source through the full default ladder at preset veryfast costs about 0.86 CPU
+# seconds per media second, so each core carries a little over one stream in real time.
+CPU_SECONDS_PER_STREAM = 0.86
+
+
+def default_max_streams(cores: int | None = None) -> int:
+    """Concurrent transcodes this node sustains in real time: whole streams that fit its cores."""
+    available = cores if cores is not None else os.cpu_count() or 1
+    return max(1, int(available / CPU_SECONDS_PER_STREAM))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +60,18 @@ class IngestSettings:
     # Bytes of incomplete messages that all connections together may hold.
     buffer_budget: int = 256 * 1024 * 1024
     api_timeout: float = 2.5
+    # The authorize call alone: short, so that with reject_delay a refusal still lands within 1 s.
+    authorize_timeout: float = 0.5
+    # A publish whose heartbeats have all failed for this long ends (the API ends it by then too).
+    heartbeat_timeout: float = 30.0
+    # Publishes transcoded at once on this node; one more is refused (at_capacity).
+    max_streams: int = field(default_factory=default_max_streams)
+    # Media a publisher may send: H.264 and AAC/MP3 within these (the picture by its long/short sides).
+    max_width: int = 3840
+    max_height: int = 2160
+    max_fps: float = 60.0
+    max_kbps: int = 50_000
+    max_kbps_seconds: int = 5
     heartbeat_interval: float = 2.0
     # Refused publishers wait this long before the close, to slow down key guessing (total < 1 s).
     reject_delay: float = 0.3
@@ -88,7 +115,15 @@ class IngestSettings:
             max_message_elements=env.integer("RTMP_MAX_MESSAGE_ELEMENTS", 10_000, minimum=100),
             buffer_budget=env.integer("RTMP_BUFFER_BUDGET", 256 * 1024 * 1024, minimum=1024 * 1024),
             api_timeout=env.number("INGEST_API_TIMEOUT", 2.5),
+            authorize_timeout=env.number("INGEST_AUTHORIZE_TIMEOUT", 0.5, maximum=5.0),
             heartbeat_interval=env.number("INGEST_HEARTBEAT_SECONDS", 2.0),
+            heartbeat_timeout=env.number("INGEST_HEARTBEAT_TIMEOUT", 30.0),
+            max_streams=env.integer("INGEST_MAX_STREAMS", default_max_streams(), minimum=1),
+            max_width=env.integer("INGEST_MAX_WIDTH", 3840, minimum=16),
+            max_height=env.integer("INGEST_MAX_HEIGHT", 2160, minimum=16),
+            max_fps=env.number("INGEST_MAX_FPS", 60.0, minimum=1.0, maximum=1000.0),
+            max_kbps=env.integer("INGEST_MAX_KBPS", 50_000, minimum=100),
+            max_kbps_seconds=env.integer("INGEST_MAX_KBPS_SECONDS", 5, minimum=1, maximum=60),
             reject_delay=env.number("RTMP_REJECT_DELAY", 0.3, maximum=0.9),
             max_connections=env.integer("RTMP_MAX_CONNECTIONS", 256, minimum=1),
             max_connections_per_ip=env.integer("RTMP_MAX_CONNECTIONS_PER_IP", 16, minimum=1),
@@ -102,11 +137,26 @@ class IngestSettings:
         )
 
     def __post_init__(self) -> None:
+        if self.authorize_timeout + self.reject_delay > REFUSAL_BUDGET_SECONDS:
+            raise SettingsError(
+                f"INGEST_AUTHORIZE_TIMEOUT plus RTMP_REJECT_DELAY may be at most {REFUSAL_BUDGET_SECONDS:g} s, "
+                "so that a refused publisher hears it within a second"
+            )
         try:
             self.connection_limits()
             self.io_limits()
         except ValueError as error:
             raise SettingsError(str(error)) from None
+
+    def media_limits(self) -> MediaLimits:
+        """What a publisher may send, as these settings make it (width and height as long and short side)."""
+        return MediaLimits(
+            max_long_side=max(self.max_width, self.max_height),
+            max_short_side=min(self.max_width, self.max_height),
+            max_fps=self.max_fps,
+            max_kbps=self.max_kbps,
+            max_kbps_seconds=self.max_kbps_seconds,
+        )
 
     def io_limits(self) -> IoLimits:
         """The deadlines of one connection's I/O, as these settings make them."""

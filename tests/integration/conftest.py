@@ -96,6 +96,7 @@ class RunningIngest:
             base_url=self.settings.api_base_url,
             secret=self.settings.shared_secret,
             timeout=self.settings.api_timeout,
+            authorize_timeout=self.settings.authorize_timeout,
             end_retry_delays=(0.2, 0.5, 1.0),
         )
         recordings = self.settings.recordings_dir

@@ -22,6 +22,7 @@ from rtmp_ingest.connection import (
     RtmpConnection,
     StartPublish,
     State,
+    StopPublish,
 )
 from tests.rtmp_ingest.rtmp_bytes import (
     CONNECT,
@@ -263,3 +264,26 @@ def test_limits_are_validated() -> None:
         ConnectionLimits(pre_publish_message_bytes=16 * 1024 * 1024)
     with pytest.raises(ValueError, match="pre_publish_bytes"):
         ConnectionLimits(pre_publish_bytes=1000)
+
+
+def test_a_started_publish_can_be_stopped_with_an_error_status() -> None:
+    connection = after_handshake()
+    connection.receive_data(CONNECT + CREATE_STREAM + PUBLISH)
+    for reply in (AcceptConnect(), AcceptCreateStream()):
+        connection.next_event()
+        connection.send(reply)
+    connection.next_event()
+    with pytest.raises(ProtocolError, match="StopPublish"):
+        connection.send(StopPublish("NetStream.Publish.Rejected", "too early"))
+    connection.send(StartPublish("go"))
+    reply = ChunkStreamDecoder()
+    reply.chunk_size = 8192
+    [status] = reply.feed(
+        connection.send(StopPublish("NetStream.Publish.Rejected", "Unsupported video codec"))
+    )
+    assert decode_all(status.payload)[3] == {
+        "level": "error",
+        "code": "NetStream.Publish.Rejected",
+        "description": "Unsupported video codec",
+    }
+    assert connection.state is State.CLOSED

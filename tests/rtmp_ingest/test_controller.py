@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from prometheus_client import generate_latest
 
 from rtmp_ingest.api_client import IngestApiClient, PublishGrant
 from rtmp_ingest.chunks import ChunkStreamDecoder, encode_message
+from rtmp_ingest.metrics import metrics_registry
 from rtmp_ingest.server import IngestServer
 from rtmp_ingest.settings import IngestSettings
 from tidecast_common.amf0 import decode_values, encode_values
@@ -35,6 +37,8 @@ class FakeApi:
     ends: list[str] = field(default_factory=list)
     heartbeats: list[dict[str, Any]] = field(default_factory=list)
     keep_going: bool = True
+    authorize_delay: float = 0.0
+    heartbeat_status: int = 200
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -46,6 +50,7 @@ class FakeApi:
     async def authorize(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.authorize_requests.append(body)
+        await asyncio.sleep(self.authorize_delay)
         if body["stream_key"] != GOOD_KEY:
             return web.json_response({"allow": False, "code": "unknown_key", "detail": "no"}, status=403)
         return web.json_response(
@@ -62,6 +67,8 @@ class FakeApi:
 
     async def heartbeat(self, request: web.Request) -> web.Response:
         self.heartbeats.append(await request.json())
+        if self.heartbeat_status != 200:
+            return web.json_response({"detail": "unavailable"}, status=self.heartbeat_status)
         if self.keep_going:
             return web.json_response({"continue": True})
         return web.json_response({"continue": False, "reason": "key_rotated"})
@@ -129,7 +136,12 @@ async def start_harness() -> AsyncIterator[StartHarness]:
             sinks.append(sink())
             return sinks[-1]
 
-        client = IngestApiClient(base_url=settings.api_base_url, secret=SECRET, end_retry_delays=(0.05,))
+        client = IngestApiClient(
+            base_url=settings.api_base_url,
+            secret=SECRET,
+            authorize_timeout=settings.authorize_timeout,
+            end_retry_delays=(0.05,),
+        )
         server = IngestServer(settings=settings, api=client, sink_factory=make_sink)
         await server.start()
         started.append((http, server))
@@ -402,3 +414,89 @@ async def test_connections_without_a_publish_never_take_the_publishers_slots(
     publisher.close()
     second.close()
     await wait_until(lambda: harness.server.limiter.total == 0 and harness.server.limiter.publishing == 0)
+
+
+async def test_a_publish_above_the_stream_cap_is_refused_at_capacity(start_harness: StartHarness) -> None:
+    harness = await start_harness(max_streams=1)
+    first = await publishing_client(harness)
+    second = await Client.connect(harness.port)
+    await second.start_publish(GOOD_KEY)
+    info = await second.wait_for_status("NetStream.Publish.BadName")
+    assert info["level"] == "error"
+    assert "capacity" in str(info["description"])
+    assert await second.read_until_closed(seconds=1.0)
+    assert len(harness.api.authorize_requests) == 1  # refused before the API made a video live
+    assert harness.server.controller.publishes["refused", "at_capacity"] == 1
+    scrape = generate_latest(metrics_registry(harness.server.controller)).decode()
+    assert 'tidecast_ingest_publishes_total{reason="at_capacity",result="refused"} 1.0' in scrape
+    first.close()
+    await wait_until(lambda: harness.server.controller.connection_count == 0)
+    third = await publishing_client(harness)  # the slot is free again
+    await wait_until(lambda: len(harness.sinks) == 2)
+    third.close()
+
+
+async def test_a_slow_authorize_is_refused_within_a_second(start_harness: StartHarness) -> None:
+    harness = await start_harness(reject_delay=0.3)
+    harness.api.authorize_delay = 5.0
+    client = await Client.connect(harness.port)
+    await client.start_publish(GOOD_KEY)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    info = await client.wait_for_status("NetStream.Publish.BadName")
+    assert info["level"] == "error"
+    assert await client.read_until_closed(seconds=1.0)
+    assert loop.time() - started < 1.0
+    assert harness.sinks == []
+
+
+async def test_heartbeats_failing_past_the_timeout_end_the_publish(start_harness: StartHarness) -> None:
+    harness = await start_harness(heartbeat_timeout=0.6, idle_timeout=10.0)
+    client = await publishing_client(harness)
+    await wait_until(lambda: len(harness.api.heartbeats) >= 1)
+    harness.api.heartbeat_status = 503
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await client.read_until_closed(seconds=3.0)
+    assert loop.time() - started >= 0.5
+    await wait_until(lambda: harness.sinks[0].stopped and len(harness.api.ends) == 1)
+
+
+async def test_media_in_a_codec_we_do_not_take_ends_the_publish_with_a_reason(
+    start_harness: StartHarness,
+) -> None:
+    harness = await start_harness()
+    client = await Client.connect(harness.port)
+    await client.start_publish(GOOD_KEY)
+    await client.wait_for_status("NetStream.Publish.Start")
+    await client.send(8, b"\xb2" + bytes(32), csid=4, stream_id=1)  # Speex
+    info = await client.wait_for_status("NetStream.Publish.Rejected")
+    assert info["level"] == "error"
+    assert info["description"] == "Unsupported audio codec Speex: use AAC or MP3"
+    assert await client.read_until_closed(seconds=1.0)
+    await wait_until(lambda: harness.sinks[0].stopped and len(harness.api.ends) == 1)
+    assert harness.sinks[0].fed == []  # the refused tag never reached the transcoder
+    assert harness.server.controller.media_refusals["audio_codec"] == 1
+    scrape = generate_latest(metrics_registry(harness.server.controller)).decode()
+    assert 'tidecast_ingest_media_refusals_total{reason="audio_codec"} 1.0' in scrape
+
+
+async def test_a_publisher_above_the_bitrate_cap_for_its_seconds_is_disconnected(
+    start_harness: StartHarness,
+) -> None:
+    harness = await start_harness(max_kbps=1000, max_kbps_seconds=2, idle_timeout=10.0)
+    client = await Client.connect(harness.port)
+    await client.start_publish(GOOD_KEY)
+    await client.wait_for_status("NetStream.Publish.Start")
+    frame = b"\x27\x01\x00\x00\x00" + bytes(6000)  # 30 a second: 1.44 Mbit/s
+    for n in range(30):  # one second over the cap: still publishing
+        await client.send(9, frame, csid=6, stream_id=1, ts=n * 33)
+    await asyncio.sleep(0.2)
+    assert harness.server.controller.media_refusals == {}
+    for n in range(30, 70):
+        await client.send(9, frame, csid=6, stream_id=1, ts=n * 33)
+    info = await client.wait_for_status("NetStream.Publish.Rejected")
+    assert "Bitrate above 1000 kbit/s" in str(info["description"])
+    assert await client.read_until_closed(seconds=1.0)
+    await wait_until(lambda: len(harness.api.ends) == 1)
+    assert harness.server.controller.media_refusals["bitrate"] == 1

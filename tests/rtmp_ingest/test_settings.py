@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtmp_ingest.settings import IngestSettings, SettingsError
+from rtmp_ingest.settings import IngestSettings, SettingsError, default_max_streams
 
 BASE = {"INGEST_SHARED_SECRET": "s"}
 
@@ -60,3 +60,43 @@ def test_the_transcoder_settings_are_read_with_the_ingest_settings() -> None:
     assert settings.transcoder.limits.max_restarts == 2
     with pytest.raises(SettingsError, match="TRANSCODER_MAX_RESTARTS"):
         IngestSettings.from_env({"INGEST_SHARED_SECRET": "s", "TRANSCODER_MAX_RESTARTS": "many"})
+
+
+def test_stream_cap_defaults_to_the_streams_the_cores_carry() -> None:
+    assert default_max_streams(cores=1) == 1
+    assert default_max_streams(cores=2) == 2
+    assert default_max_streams(cores=8) == 9
+    assert IngestSettings.from_env(BASE).max_streams == default_max_streams()
+    assert IngestSettings.from_env(BASE | {"INGEST_MAX_STREAMS": "5"}).max_streams == 5
+
+
+def test_authorize_and_heartbeat_deadlines_are_read_from_the_environment() -> None:
+    defaults = IngestSettings.from_env(BASE)
+    assert (defaults.authorize_timeout, defaults.heartbeat_timeout) == (0.5, 30.0)
+    settings = IngestSettings.from_env(
+        BASE | {"INGEST_AUTHORIZE_TIMEOUT": "0.4", "INGEST_HEARTBEAT_TIMEOUT": "12"}
+    )
+    assert (settings.authorize_timeout, settings.heartbeat_timeout) == (0.4, 12.0)
+
+
+def test_an_authorize_deadline_that_breaks_the_one_second_refusal_is_refused() -> None:
+    with pytest.raises(SettingsError, match="INGEST_AUTHORIZE_TIMEOUT"):
+        IngestSettings.from_env(BASE | {"INGEST_AUTHORIZE_TIMEOUT": "0.8", "RTMP_REJECT_DELAY": "0.3"})
+
+
+def test_media_caps_are_read_from_the_environment_as_long_and_short_sides() -> None:
+    defaults = IngestSettings.from_env(BASE).media_limits()
+    assert (defaults.max_long_side, defaults.max_short_side, defaults.max_fps) == (3840, 2160, 60.0)
+    assert (defaults.max_kbps, defaults.max_kbps_seconds) == (50_000, 5)
+    portrait = IngestSettings.from_env(
+        BASE
+        | {
+            "INGEST_MAX_WIDTH": "1080",
+            "INGEST_MAX_HEIGHT": "1920",
+            "INGEST_MAX_FPS": "30",
+            "INGEST_MAX_KBPS": "8000",
+            "INGEST_MAX_KBPS_SECONDS": "3",
+        }
+    ).media_limits()
+    assert (portrait.max_long_side, portrait.max_short_side, portrait.max_fps) == (1920, 1080, 30.0)
+    assert (portrait.max_kbps, portrait.max_kbps_seconds) == (8000, 3)

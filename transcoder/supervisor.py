@@ -11,9 +11,10 @@ writes to its stdin with `drain()` under a timeout, keeps a bounded tail of its 
 - `stop()` closes stdin (the child finishes its work on EOF), then SIGTERM, then SIGKILL, each
   after its timeout, always reaps the child and calls `on_exit(ProcessExit(..., STOPPED))`.
 
-No child outlives its supervisor: it runs in a session of its own (a Ctrl-C on the terminal reaches
-the parent, which stops it in order), and on Linux the kernel sends it SIGTERM when the parent dies
-(PR_SET_PDEATHSIG, armed between fork and exec).
+No child outlives its supervisor for long: it runs in a session of its own (a Ctrl-C on the terminal
+reaches the parent, which stops it in order), and a parent that dies, even by SIGKILL, closes the
+child's stdin, so the child finishes what it was given and exits on EOF. No signal is sent there:
+ffmpeg stopped by a signal at its parent's death would lose the recording it was closing.
 
 It is one module of some 300 lines because spawning, writing, watching and stopping share one
 child and one state (`ProcessState`); the restart budget is apart (`RestartBudget`), and pure.
@@ -23,12 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import enum
 import logging
-import os
-import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -37,7 +34,6 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
 # How long an exited child's last stderr lines get to arrive before its exit is reported.
 STDERR_DRAIN_SECONDS = 1.0
 
@@ -98,21 +94,6 @@ class RestartBudget:
         self._exits.append(now)
         recent = sum(1 for moment in self._exits if now - moment < self._window)
         return recent <= self._max_restarts
-
-
-def _parent_death_signal() -> Callable[[], None] | None:
-    """A pre-exec hook making the kernel SIGTERM the child when its parent dies (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def set_death_signal() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # the parent died before the signal was armed
-            os._exit(1)
-
-    return set_death_signal
 
 
 class SupervisedProcess:
@@ -232,7 +213,6 @@ class SupervisedProcess:
                     stderr=asyncio.subprocess.PIPE,
                     env=self._environment,
                     start_new_session=True,
-                    preexec_fn=_parent_death_signal(),
                     limit=self._limits.stderr_line_bytes,
                 )
             except OSError as error:

@@ -1,6 +1,6 @@
 """An ingest killed with SIGKILL (no shutdown, no end reported): its live videos still end once the
 heartbeat timeout has passed (the beat's `videos.end_stale_live`), and the channel publishes again
-at once after that. Its recording should stay closed and playable: not yet (the xfail below).
+at once after that. Its recording stays closed and playable.
 
 The real stack of test_pipeline.py: `python -m rtmp_ingest` transcoding, `python -m hls_out`, the API.
 """
@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from django.conf import settings as django_settings
 from pytest_django.fixtures import Settings as DjangoSettings
 
@@ -100,10 +99,6 @@ def test_a_sigkilled_ingest_ends_its_video_and_the_channel_publishes_again(
     again.wait_status(new_url, "ended")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the transcoder's ffmpeg, stopped by the parent-death signal, leaves empty variant playlists",
-)
 def test_a_sigkilled_ingest_leaves_its_recording_closed_and_playable(
     pipeline: Pipeline,
     make_streamer: Callable[[str], Streamer],

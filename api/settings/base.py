@@ -237,7 +237,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT",
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="tidecast")
 # Periodic jobs, run by `celery beat` (embedded in the worker by `make run`: `worker --beat`).
 CELERY_BEAT_SCHEDULE = {
-    "end-stale-live-videos": {"task": "videos.end_stale_live", "schedule": 30.0},
+    # A live video whose ingest died ends within LIVE_HEARTBEAT_TIMEOUT_SECONDS plus this (one query).
+    "end-stale-live-videos": {"task": "videos.end_stale_live", "schedule": 5.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Test suite only: every picture task sleeps this long first, so a worker can be killed mid-task.

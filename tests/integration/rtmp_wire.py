@@ -9,6 +9,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from tidecast_common.amf0 import encode_values
+
+MSG_COMMAND = 20
+
 
 class RawRtmpClient:
     """Speaks just enough RTMP to misbehave after a valid handshake."""
@@ -29,6 +33,13 @@ class RawRtmpClient:
         size = len(payload) if length is None else length
         header = bytes([csid]) + (0).to_bytes(3, "big") + size.to_bytes(3, "big") + bytes([type_id])
         self.sock.sendall(header + struct.pack("<I", stream_id) + payload)
+
+    def publish(self, *, app: str, key: str) -> None:
+        """connect, createStream and publish on stream 1, without reading the replies."""
+        self.send_message(csid=3, type_id=MSG_COMMAND, payload=encode_values("connect", 1.0, {"app": app}))
+        self.send_message(csid=3, type_id=MSG_COMMAND, payload=encode_values("createStream", 2.0, None))
+        publish = encode_values("publish", 3.0, None, key, "live")
+        self.send_message(csid=8, type_id=MSG_COMMAND, payload=publish, stream_id=1)
 
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)

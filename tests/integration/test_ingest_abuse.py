@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -96,4 +97,54 @@ def test_bad_clients_are_dropped_while_a_real_publisher_keeps_flowing(
     during = [t for t in ingest.arrivals[video_url] if abuse_started - 0.2 <= t <= abuse_ended + 0.2]
     gaps = [b - a for a, b in itertools.pairwise(during)]
     assert during, "no media arrived while the bad clients were connected"
+    assert max(gaps, default=0) < 0.25, f"the publisher stalled for {max(gaps):.3f} s"
+
+
+def test_a_published_trickle_of_64_byte_chunks_leaves_a_live_publisher_flowing(
+    ingest: RunningIngest,
+    make_streamer: Callable[[str], Streamer],
+    publishers: list[Publisher],
+    ingest_settings: IngestSettings,
+) -> None:
+    """A granted publisher sends an 8 MiB video message as 64-byte chunks, each on its own
+    segment: the message is assembled in one buffer of its announced size, and a real publisher
+    beside it keeps its cadence."""
+    steady = make_streamer("steady")
+    publisher = ffmpeg_publish(f"{ingest.url}/{steady.key}", seconds=6)
+    publishers.append(publisher)
+    assert wait_until(
+        lambda: Video.objects.filter(channel=steady.channel, status=VideoStatus.LIVE).exists(), timeout=5
+    )
+    video_url = Video.objects.get(channel=steady.channel).url
+    assert wait_until(lambda: len(ingest.arrivals.get(video_url, [])) > 10, timeout=3)
+
+    trickler = make_streamer("trickler")
+    client = RawRtmpClient("127.0.0.1", ingest_settings.port)
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    size = 8 * 1024 * 1024 - 1024
+    try:
+        client.handshake()
+        client.publish(app=ingest_settings.app, key=trickler.key)
+        assert wait_until(
+            lambda: Video.objects.filter(channel=trickler.channel, status=VideoStatus.LIVE).exists(),
+            timeout=5,
+        )
+        client.send_message(csid=2, type_id=MSG_SET_CHUNK_SIZE, payload=struct.pack(">I", 64))
+        started = time.monotonic()
+        client.send_message(
+            csid=6, type_id=MSG_VIDEO, stream_id=1, payload=b"\x17\x01" + bytes(62), length=size
+        )
+        for _ in range(size // 64 - 1):
+            client.send_raw(b"\xc6" + bytes(64))  # one type 3 chunk per send
+        client.send_raw(b"\xc6" + bytes(size % 64 or 64))
+        ended = time.monotonic()
+        assert not client.closed_by_server(timeout=0.5), "the granted publisher was dropped"
+    finally:
+        client.close()
+
+    code, _ = publisher.wait(20)
+    assert code == 0, publisher.stderr()
+    during = [t for t in ingest.arrivals[video_url] if started - 0.2 <= t <= ended + 0.2]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
+    assert during, "no media arrived while the trickle was sent"
     assert max(gaps, default=0) < 0.25, f"the publisher stalled for {max(gaps):.3f} s"

@@ -209,7 +209,7 @@ def start_tidecast(
     env.update(
         INGEST_SHARED_SECRET=SECRET, API_BASE_URL=f"http://127.0.0.1:{api.port}", RTMP_PORT=str(port),
         INGEST_SINK="record", TIDECAST_DATA_DIR=str(work_dir), LOG_LEVEL="WARNING",
-        RTMP_MAX_CONNECTIONS_PER_IP="64", INGEST_METRICS_PORT="0",
+        RTMP_MAX_CONNECTIONS_PER_IP="64", INGEST_METRICS_PORT="0", INGEST_MAX_STREAMS="64",  # recording only
     )  # fmt: skip
     process = subprocess.Popen([*wrapper, PYTHON, "-m", "rtmp_ingest"], cwd=root, env=env)
     wait_listening(port, timeout=120.0 if wrapper else 10.0)

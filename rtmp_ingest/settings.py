@@ -23,9 +23,10 @@ SinkKind = Literal["transcode", "record"]
 # A publisher with a key the API does not grant sees the refusal within a second (the contract):
 # the authorize deadline and the reject delay together get this much of it, the wire the rest.
 REFUSAL_BUDGET_SECONDS = 0.9
-# Measured: a 1080p30 source through the full default ladder at preset veryfast costs about 0.86 CPU
-# seconds per media second, so each core carries a little over one stream in real time.
-CPU_SECONDS_PER_STREAM = 0.86
+# Measured (bench/bench_pipeline.py --preset veryfast, the live preset): a 1080p30 source through the
+# full default ladder costs about 1.4 CPU seconds per media second, so 2 cores carry one such stream
+# in real time with room for the rest of the node; smaller sources cost less (INGEST_MAX_STREAMS).
+CPU_SECONDS_PER_STREAM = 1.4
 
 
 def default_max_streams(cores: int | None = None) -> int:

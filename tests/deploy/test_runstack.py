@@ -72,6 +72,7 @@ def child_environment(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
         "API_BIND": f"127.0.0.1:{ports['api']}",
         "RTMP_HOST": "127.0.0.1",
         "RTMP_PORT": str(ports["ingest"]),
+        "INGEST_MAX_STREAMS": "8",
         "HLS_HOST": "127.0.0.1",
         "HLS_PORT": str(ports["hls"]),
         "HLS_WORKERS": "1",

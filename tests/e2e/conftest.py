@@ -168,6 +168,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "PUBLIC_RTMP_URL": f"rtmp://127.0.0.1:{rtmp_port}/streaming",
         "PUBLIC_HLS_URL": f"http://127.0.0.1:{hls_port}/hls-live/",
         "RTMP_PORT": str(rtmp_port),
+        "INGEST_MAX_STREAMS": "8",  # small test sources, several at a time
         "HLS_PORT": str(hls_port),
         "TRANSCODE_LADDER": json.dumps(E2E_LADDER),
         "THROTTLE_SIGNUP": "1000/hour",

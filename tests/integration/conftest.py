@@ -126,6 +126,7 @@ def ingest_settings(api_base_url: str, tmp_path: Path) -> IngestSettings:
         shared_secret=django_settings.INGEST_SHARED_SECRET,
         hosts=hosts,
         port=free_port(),
+        max_streams=8,  # small test sources, several at a time
         api_base_url=api_base_url,
         data_dir=tmp_path,
         hls_root=tmp_path / "hls",

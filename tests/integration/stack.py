@@ -95,6 +95,7 @@ def ingest_environment(
         **os.environ,
         "RTMP_HOST": "127.0.0.1",
         "RTMP_PORT": str(port),
+        "INGEST_MAX_STREAMS": "8",  # small test sources, several at a time
         "API_BASE_URL": api_base_url,
         "INGEST_SHARED_SECRET": secret,
         "TIDECAST_DATA_DIR": str(data_dir),

@@ -397,7 +397,7 @@ async def test_a_connection_that_only_acknowledges_is_closed_at_the_publish_dead
 async def test_connections_without_a_publish_never_take_the_publishers_slots(
     start_harness: StartHarness,
 ) -> None:
-    harness = await start_harness(max_connections=3, max_pending_connections=2)
+    harness = await start_harness(max_connections=3, max_pending_connections=2, max_streams=2)
     publisher = await publishing_client(harness)
     await wait_until(lambda: harness.server.limiter.publishing == 1)
     idle = [await Client.connect(harness.port) for _ in range(2)]

@@ -64,8 +64,9 @@ def test_the_transcoder_settings_are_read_with_the_ingest_settings() -> None:
 
 def test_stream_cap_defaults_to_the_streams_the_cores_carry() -> None:
     assert default_max_streams(cores=1) == 1
-    assert default_max_streams(cores=2) == 2
-    assert default_max_streams(cores=8) == 9
+    assert default_max_streams(cores=2) == 1
+    assert default_max_streams(cores=3) == 2
+    assert default_max_streams(cores=8) == 5
     assert IngestSettings.from_env(BASE).max_streams == default_max_streams()
     assert IngestSettings.from_env(BASE | {"INGEST_MAX_STREAMS": "5"}).max_streams == 5
 

@@ -18,6 +18,37 @@ MSG_SET_CHUNK_SIZE = 1
 MSG_VIDEO = 9
 
 
+def steady_publisher(
+    ingest: RunningIngest,
+    make_streamer: Callable[[str], Streamer],
+    publishers: list[Publisher],
+    *,
+    seconds: float,
+) -> tuple[Publisher, str]:
+    """A real ffmpeg publisher, live and flowing, and its video url."""
+    streamer = make_streamer("steady")
+    publisher = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=seconds)
+    publishers.append(publisher)
+    assert wait_until(
+        lambda: Video.objects.filter(channel=streamer.channel, status=VideoStatus.LIVE).exists(), timeout=5
+    )
+    video_url = Video.objects.get(channel=streamer.channel).url
+    assert wait_until(lambda: len(ingest.arrivals.get(video_url, [])) > 10, timeout=3)
+    return publisher, video_url
+
+
+def assert_kept_flowing(
+    ingest: RunningIngest, publisher: Publisher, video_url: str, started: float, ended: float
+) -> None:
+    """The publisher finished cleanly, and its media kept arriving with no gap of 0.25 s or more."""
+    code, _ = publisher.wait(20)
+    assert code == 0, publisher.stderr()
+    during = [t for t in ingest.arrivals[video_url] if started - 0.2 <= t <= ended + 0.2]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
+    assert during, "no media arrived meanwhile"
+    assert max(gaps, default=0) < 0.25, f"the publisher stalled for {max(gaps):.3f} s"
+
+
 def test_stalled_handshake_is_dropped_after_the_timeout(
     ingest: RunningIngest, ingest_settings: IngestSettings
 ) -> None:
@@ -55,14 +86,7 @@ def test_bad_clients_are_dropped_while_a_real_publisher_keeps_flowing(
     publishers: list[Publisher],
     ingest_settings: IngestSettings,
 ) -> None:
-    streamer = make_streamer("steady")
-    publisher = ffmpeg_publish(f"{ingest.url}/{streamer.key}", seconds=5)
-    publishers.append(publisher)
-    assert wait_until(
-        lambda: Video.objects.filter(channel=streamer.channel, status=VideoStatus.LIVE).exists(), timeout=5
-    )
-    video_url = Video.objects.get(channel=streamer.channel).url
-    assert wait_until(lambda: len(ingest.arrivals.get(video_url, [])) > 10, timeout=3)
+    publisher, video_url = steady_publisher(ingest, make_streamer, publishers, seconds=5)
 
     tiny_chunks = RawRtmpClient("127.0.0.1", ingest_settings.port)
     huge_message = RawRtmpClient("127.0.0.1", ingest_settings.port)
@@ -92,12 +116,7 @@ def test_bad_clients_are_dropped_while_a_real_publisher_keeps_flowing(
     assert dropped_tiny, "a client asking for 1-byte chunks was kept"
     assert dropped_huge, "a client announcing a 16 MB message was kept"
 
-    code, _ = publisher.wait(20)
-    assert code == 0, publisher.stderr()
-    during = [t for t in ingest.arrivals[video_url] if abuse_started - 0.2 <= t <= abuse_ended + 0.2]
-    gaps = [b - a for a, b in itertools.pairwise(during)]
-    assert during, "no media arrived while the bad clients were connected"
-    assert max(gaps, default=0) < 0.25, f"the publisher stalled for {max(gaps):.3f} s"
+    assert_kept_flowing(ingest, publisher, video_url, abuse_started, abuse_ended)
 
 
 def test_a_published_trickle_of_64_byte_chunks_leaves_a_live_publisher_flowing(
@@ -109,14 +128,7 @@ def test_a_published_trickle_of_64_byte_chunks_leaves_a_live_publisher_flowing(
     """A granted publisher sends an 8 MiB video message as 64-byte chunks, each on its own
     segment: the message is assembled in one buffer of its announced size, and a real publisher
     beside it keeps its cadence."""
-    steady = make_streamer("steady")
-    publisher = ffmpeg_publish(f"{ingest.url}/{steady.key}", seconds=6)
-    publishers.append(publisher)
-    assert wait_until(
-        lambda: Video.objects.filter(channel=steady.channel, status=VideoStatus.LIVE).exists(), timeout=5
-    )
-    video_url = Video.objects.get(channel=steady.channel).url
-    assert wait_until(lambda: len(ingest.arrivals.get(video_url, [])) > 10, timeout=3)
+    publisher, video_url = steady_publisher(ingest, make_streamer, publishers, seconds=6)
 
     trickler = make_streamer("trickler")
     client = RawRtmpClient("127.0.0.1", ingest_settings.port)
@@ -142,9 +154,4 @@ def test_a_published_trickle_of_64_byte_chunks_leaves_a_live_publisher_flowing(
     finally:
         client.close()
 
-    code, _ = publisher.wait(20)
-    assert code == 0, publisher.stderr()
-    during = [t for t in ingest.arrivals[video_url] if started - 0.2 <= t <= ended + 0.2]
-    gaps = [b - a for a, b in itertools.pairwise(during)]
-    assert during, "no media arrived while the trickle was sent"
-    assert max(gaps, default=0) < 0.25, f"the publisher stalled for {max(gaps):.3f} s"
+    assert_kept_flowing(ingest, publisher, video_url, started, ended)

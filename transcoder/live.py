@@ -131,6 +131,8 @@ class LiveTranscode:
         values = self._progress.stats()
         values["restarts"] = float(self._process.restarts)
         values["running"] = 1.0 if self._process.running else 0.0
+        # The master is published once every rendition has segments: the video plays from then on.
+        values["playable"] = 1.0 if self._playlists.master_written else 0.0
         if self._process.started_at is not None:
             values["uptime_seconds"] = round(time.monotonic() - self._process.started_at, 3)
         return values

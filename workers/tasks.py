@@ -20,8 +20,8 @@ from django.db import DatabaseError, connections
 
 from api.core.tasks import QueueUnavailable
 from api.profiles import services as profile_services
+from api.videos import services as video_services
 from api.videos import thumbnails
-from api.videos.services import video_end_stale
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,13 @@ def video_live_thumbnail_capture(*, video_id: int) -> str:
 @shared_task(name="videos.end_stale_live", soft_time_limit=20, time_limit=30)
 def videos_end_stale_live() -> int:
     """End live videos whose ingest went silent without reporting the end (it crashed)."""
-    return video_end_stale()
+    return video_services.video_end_stale()
+
+
+@shared_task(name=video_services.VIDEO_FILES_REMOVE_TASK, soft_time_limit=120, time_limit=150, **_RETRYING)
+def video_files_remove(*, video_url: str, media_names: list[str]) -> int:
+    """Remove every file of a deleted video (idempotent: a redelivery finds nothing left)."""
+    return video_services.video_files_remove(video_url=video_url, media_names=media_names)
 
 
 @worker_ready.connect

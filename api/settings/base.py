@@ -177,6 +177,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "VideoStatusEnum": "api.videos.models.VideoStatus",
+        "VideoSourceEnum": "api.videos.models.VideoSource",
+        "VisibilityEnum": "api.videos.models.VideoVisibility",
+    },
 }
 
 # --- Streaming ---------------------------------------------------------------------------------

@@ -17,12 +17,20 @@ from api.core.fields import StrictCharField
 from api.core.pagination import PageNumberPagination
 from api.core.schema import NO_NUL_PATTERN, error_response
 from api.users.models import User
-from api.videos.selectors import video_get_public, video_list_for_channel, video_list_public
+from api.videos.models import VideoVisibility
+from api.videos.selectors import (
+    video_get_for_owner,
+    video_get_public,
+    video_list_for_channel,
+    video_list_public,
+)
 from api.videos.serializers import VideoOwnerOutputSerializer, VideoPublicOutputSerializer
-from api.videos.services import video_create
+from api.videos.services import video_create, video_delete, video_update
 from tidecast_common.layout import VIDEO_URL_PATTERN, is_video_url
 
 NO_PUBLIC_VIDEO = "No public video has that url."
+NO_OWN_VIDEO = error_response("You have no video with that url.")
+VIDEO_URL_PARAMETER = OpenApiParameter("url", str, OpenApiParameter.PATH, pattern=f"^{VIDEO_URL_PATTERN}$")
 
 
 def signed_in_user(request: Request) -> User:
@@ -74,6 +82,55 @@ class UserChannelVideosApi(APIView):
         return Response(data, status=status.HTTP_201_CREATED)
 
 
+class UserChannelVideoDetailApi(APIView):
+    """One of the signed-in user's videos, whatever its status or visibility: read, edit, delete."""
+
+    class InputSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "VideoUpdateInput"
+
+        title = StrictCharField(max_length=120, required=False)
+        description = StrictCharField(max_length=5000, required=False, allow_blank=True)
+        visibility = serializers.ChoiceField(choices=VideoVisibility.choices, required=False)
+        comments_enabled = serializers.BooleanField(required=False)
+
+    @extend_schema(
+        tags=["videos"],
+        parameters=[VIDEO_URL_PARAMETER],
+        responses={200: VideoOwnerOutputSerializer, 404: NO_OWN_VIDEO},
+    )
+    def get(self, request: Request, url: str) -> Response:
+        video = video_get_for_owner(owner=signed_in_user(request), url=url)
+        return Response(VideoOwnerOutputSerializer(video, context={"request": request}).data)
+
+    @extend_schema(
+        tags=["videos"],
+        parameters=[VIDEO_URL_PARAMETER],
+        request=InputSerializer,
+        responses={200: VideoOwnerOutputSerializer, 400: error_response("Invalid input."), 404: NO_OWN_VIDEO},
+    )
+    def patch(self, request: Request, url: str) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        video = video_get_for_owner(owner=signed_in_user(request), url=url)
+        video = video_update(video=video, **serializer.validated_data)
+        return Response(VideoOwnerOutputSerializer(video, context={"request": request}).data)
+
+    @extend_schema(
+        tags=["videos"],
+        parameters=[VIDEO_URL_PARAMETER],
+        request=None,
+        responses={
+            204: None,
+            404: NO_OWN_VIDEO,
+            409: error_response("A live video cannot be deleted; end the stream first."),
+        },
+    )
+    def delete(self, request: Request, url: str) -> Response:
+        video_delete(video=video_get_for_owner(owner=signed_in_user(request), url=url))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class VideoPublicListApi(APIView):
     """The public catalogue: live and recorded videos, live first."""
 
@@ -109,7 +166,7 @@ class VideoPublicDetailApi(APIView):
 
     @extend_schema(
         tags=["public"],
-        parameters=[OpenApiParameter("url", str, OpenApiParameter.PATH, pattern=f"^{VIDEO_URL_PATTERN}$")],
+        parameters=[VIDEO_URL_PARAMETER],
         responses={200: VideoPublicOutputSerializer, 404: error_response(NO_PUBLIC_VIDEO)},
     )
     def get(self, request: Request, url: str) -> Response:

@@ -6,9 +6,26 @@ from api.channels.models import Channel
 
 
 class VideoStatus(models.TextChoices):
+    # A live video: scheduled -> live -> ended (the recording).
     SCHEDULED = "scheduled"
     LIVE = "live"
     ENDED = "ended"
+    # An uploaded video: uploading -> processing -> ready, or failed (with `error`).
+    UPLOADING = "uploading"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class VideoSource(models.TextChoices):
+    LIVE = "live"
+    UPLOAD = "upload"
+
+
+class VideoVisibility(models.TextChoices):
+    PUBLIC = "public"  # listed and playable by anyone
+    UNLISTED = "unlisted"  # never listed; plays by its url
+    PRIVATE = "private"  # its owner only, with a playback token
 
 
 class Video(models.Model):
@@ -16,6 +33,18 @@ class Video(models.Model):
     # Public, unguessable stream name: /hls-live/<url>.m3u8. Lowercase letters and digits only.
     url = models.CharField(max_length=32, unique=True)
     title = models.CharField(max_length=120)
+    description = models.TextField(max_length=5000, blank=True)
+    source = models.CharField(max_length=8, choices=VideoSource.choices, default=VideoSource.LIVE)
+    visibility = models.CharField(
+        max_length=8, choices=VideoVisibility.choices, default=VideoVisibility.PUBLIC
+    )
+    # True once the playback url answers with at least one rendition that has segments.
+    playable = models.BooleanField(default=False)
+    comments_enabled = models.BooleanField(default=True)
+    # Why a failed upload failed: a plain sentence shown to its owner.
+    error = models.CharField(max_length=300, blank=True)
+    # Media duration in seconds once known (an upload's probe, a recording's end).
+    duration_seconds = models.FloatField(null=True, blank=True)
     thumbnail = models.ImageField(upload_to="thumbnails/", blank=True)
     live_thumbnail = models.ImageField(upload_to="live-thumbnails/", blank=True)
     status = models.CharField(max_length=16, choices=VideoStatus.choices, default=VideoStatus.SCHEDULED)
@@ -33,7 +62,10 @@ class Video(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "-created_at"])]
+        indexes = [
+            models.Index(fields=["status", "-created_at"]),
+            models.Index(fields=["visibility", "status"]),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["channel"],

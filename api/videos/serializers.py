@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.videos.models import Video
+from api.videos.models import Video, VideoSource, VideoStatus, VideoVisibility
 from api.videos.selectors import video_playback_url
 
 
@@ -30,7 +30,14 @@ class VideoChannelSerializer(serializers.Serializer[Any]):
 class VideoPublicOutputSerializer(serializers.Serializer[Any]):
     url = serializers.CharField()
     title = serializers.CharField()
-    status = serializers.CharField()
+    description = serializers.CharField()
+    status = serializers.ChoiceField(choices=VideoStatus.choices)
+    # A declared field, collected by the metaclass: it does not shadow Field.source at runtime.
+    source = serializers.ChoiceField(choices=VideoSource.choices)  # type: ignore[assignment]
+    visibility = serializers.ChoiceField(choices=VideoVisibility.choices)
+    playable = serializers.BooleanField()
+    comments_enabled = serializers.BooleanField()
+    duration_seconds = serializers.FloatField(allow_null=True)
     channel = VideoChannelSerializer()
     thumbnail = serializers.SerializerMethodField()
     playback_url = serializers.SerializerMethodField()
@@ -56,3 +63,5 @@ class VideoOwnerOutputSerializer(VideoPublicOutputSerializer):
     id = serializers.IntegerField()
     # Health of the live stream as last reported by the ingest: for the streamer's eyes only.
     live_stats = serializers.DictField(child=serializers.FloatField(), read_only=True)
+    # Why an upload failed, as a plain sentence; empty otherwise.
+    error = serializers.CharField()

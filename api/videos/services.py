@@ -7,13 +7,16 @@ then heartbeats every couple of seconds and reports the end (idempotently).
 from __future__ import annotations
 
 import logging
+import shutil
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, Value, When
@@ -21,11 +24,12 @@ from django.utils import timezone
 
 from api.channels.models import Channel
 from api.channels.selectors import channel_get_by_stream_key
-from api.core.errors import NotFound, PermissionDenied
+from api.core.errors import Conflict, NotFound, PermissionDenied
 from api.core.images import validate_image_upload
+from api.core.tasks import task_enqueue_on_commit
 from api.videos.models import Video, VideoStatus
 from api.videos.thumbnails import live_thumbnail_schedule_if_due, video_thumbnail_resize_schedule
-from tidecast_common.layout import new_video_url
+from tidecast_common.layout import HlsLayout, is_video_url, new_video_url
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +78,68 @@ def video_create(*, channel: Channel, title: str, thumbnail: UploadedFile[bytes]
     if thumbnail is not None:
         video_thumbnail_resize_schedule(video_id=video.id)
     return video
+
+
+VIDEO_FILES_REMOVE_TASK = "videos.remove_files"
+EDITABLE_FIELDS = ("title", "description", "visibility", "comments_enabled")
+
+
+def video_update(*, video: Video, **changes: Any) -> Video:
+    """The owner's edits: title, description, visibility, comments_enabled."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    if "title" in changes:
+        changes["title"] = changes["title"].strip()
+    for name, value in changes.items():
+        setattr(video, name, value)
+    video.full_clean(exclude=["channel", "thumbnail", "live_thumbnail"])
+    video.save(update_fields=list(changes))
+    return video
+
+
+def video_files(video: Video) -> dict[str, Any]:
+    """What a video owns outside the database: its HLS folder (by url) and its stored pictures."""
+    pictures = [image.name for image in (video.thumbnail, video.live_thumbnail) if image]
+    return {"video_url": video.url, "media_names": pictures}
+
+
+@transaction.atomic
+def video_delete(*, video: Video) -> None:
+    """Forget the video and remove every file it owns once the deletion is committed.
+
+    A live video is refused: its stream must end first (or its key be rotated)."""
+    locked = Video.objects.select_for_update().filter(pk=video.pk).first()
+    if locked is None:
+        return
+    if locked.status == VideoStatus.LIVE:
+        raise Conflict("A live video cannot be deleted; end the stream first.")
+    files = video_files(locked)
+    locked.delete()
+    task_enqueue_on_commit(VIDEO_FILES_REMOVE_TASK, kwargs=files)
+    logger.info("video %s deleted", files["video_url"])
+
+
+def video_files_remove(*, video_url: str, media_names: list[str]) -> int:
+    """Remove a deleted video's HLS folder, master playlist and pictures. Idempotent; returns
+    the number of files removed."""
+    if not is_video_url(video_url) or Video.objects.filter(url=video_url).exists():
+        return 0  # never a path built from something else, nor the files of a video that exists
+    layout = HlsLayout(Path(settings.HLS_ROOT))
+    removed = 0
+    folder = layout.video_dir(video_url)
+    if folder.is_dir():
+        removed += sum(1 for entry in folder.rglob("*") if entry.is_file())
+        shutil.rmtree(folder, ignore_errors=True)
+    master = layout.master(video_url)
+    if master.exists():
+        master.unlink(missing_ok=True)
+        removed += 1
+    for name in media_names:
+        if default_storage.exists(name):
+            default_storage.delete(name)
+            removed += 1
+    return removed
 
 
 def _heartbeat_is_fresh(video: Video, now: datetime) -> bool:
@@ -159,6 +225,9 @@ def video_publish_heartbeat(*, publish_id: uuid.UUID, stats: Mapping[str, float]
     updated = Video.objects.filter(
         publish_id=publish_id, status=VideoStatus.LIVE, stop_requested=False
     ).update(last_heartbeat_at=timezone.now(), live_stats=dict(stats))
+    if updated and stats.get("playable", 0) > 0:
+        # The transcoder publishes the master once every rendition has segments.
+        Video.objects.filter(publish_id=publish_id, playable=False).update(playable=True)
     if updated:
         video_id = Video.objects.filter(publish_id=publish_id).values_list("id", flat=True).first()
         if video_id is not None:

@@ -18,6 +18,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from api.activity import services as activity_services
 from api.core.tasks import QueueUnavailable
 from api.profiles import services as profile_services
 from api.videos import services as video_services
@@ -98,3 +99,9 @@ def _requeue_unfinished_pictures(**_: Any) -> None:
         connections.close_all()  # the pool's processes open their own connections
     if count:
         logger.info("requeued %s unfinished picture(s)", count)
+
+
+@shared_task(name="activity.prune", soft_time_limit=300, time_limit=330)
+def activity_prune() -> int:
+    """Forget activity entries older than ACTIVITY_RETENTION_DAYS."""
+    return activity_services.activity_prune()

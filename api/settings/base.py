@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "api.channels",
     "api.videos",
     "api.ingest_hooks",
+    "api.activity",
     "api.web",
 ]
 
@@ -181,6 +182,7 @@ SPECTACULAR_SETTINGS = {
         "VideoStatusEnum": "api.videos.models.VideoStatus",
         "VideoSourceEnum": "api.videos.models.VideoSource",
         "VisibilityEnum": "api.videos.models.VideoVisibility",
+        "ActivityActionEnum": "api.activity.models.ActivityAction",
     },
 }
 
@@ -244,10 +246,15 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="tideca
 CELERY_BEAT_SCHEDULE = {
     # A live video whose ingest died ends within LIVE_HEARTBEAT_TIMEOUT_SECONDS plus this (one query).
     "end-stale-live-videos": {"task": "videos.end_stale_live", "schedule": 5.0},
+    "prune-activity": {"task": "activity.prune", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Test suite only: every picture task sleeps this long first, so a worker can be killed mid-task.
 WORKER_TEST_TASK_DELAY_SECONDS = env.float("WORKER_TEST_TASK_DELAY_SECONDS", default=0.0)
+
+# --- Activity log ------------------------------------------------------------------------------
+# Entries older than this are deleted by the hourly `activity.prune` task.
+ACTIVITY_RETENTION_DAYS = env.int("ACTIVITY_RETENTION_DAYS", default=90)
 
 # The same setup as the ingest and HLS server: JSON lines with LOG_FORMAT=json.
 LOGGING = logging_config(

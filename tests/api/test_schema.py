@@ -33,6 +33,7 @@ EXPECTED_STATUSES = {
     ("get", "/api/user/channel/videos/{url}"): {"200", "401", "404"},
     ("patch", "/api/user/channel/videos/{url}"): {"200", "400", "401", "403", "404", "415"},
     ("delete", "/api/user/channel/videos/{url}"): {"204", "401", "403", "404", "409"},
+    ("get", "/api/user/activity"): {"200", "400", "401", "404"},
     ("get", "/api/channels/"): {"200", "400", "404"},
     ("get", "/api/channels/{name}"): {"200", "404"},
     ("get", "/api/videos/"): {"200", "400", "404"},

@@ -31,6 +31,8 @@ from api.core.images import validate_image_upload
 from api.core.tasks import task_enqueue_on_commit
 from api.videos.models import Video, VideoStatus
 from api.videos.thumbnails import live_thumbnail_schedule_if_due, video_thumbnail_resize_schedule
+from api.webhooks.models import WebhookEvent
+from api.webhooks.services import webhook_event_emit
 from tidecast_common.layout import HlsLayout, is_video_url, new_video_url
 
 logger = logging.getLogger(__name__)
@@ -121,6 +123,7 @@ def video_delete(*, video: Video, client_ip: str | None = None) -> None:
     activity_record(
         user=owner, action=ActivityAction.VIDEO_DELETED, ip=client_ip, detail=_video_detail(locked)
     )
+    webhook_event_emit(event=WebhookEvent.VIDEO_DELETED, video=locked)  # the video as it was
     locked.delete()
     task_enqueue_on_commit(VIDEO_FILES_REMOVE_TASK, kwargs=files)
     logger.info("video %s deleted", files["video_url"])
@@ -167,6 +170,7 @@ def _video_end(video: Video, now: datetime) -> None:
 
 def _stream_ended(video: Video) -> None:
     activity_record(user=video.channel.owner, action=ActivityAction.STREAM_ENDED, detail=_video_detail(video))
+    webhook_event_emit(event=WebhookEvent.STREAM_ENDED, video=video)
 
 
 def _video_to_publish(channel: Channel) -> Video:
@@ -222,6 +226,7 @@ def video_publish_start(*, stream_key: str, client_ip: str) -> PublishGrant:
                 ip=client_ip,
                 detail=_video_detail(video),
             )
+            webhook_event_emit(event=WebhookEvent.STREAM_STARTED, video=video)
     except IntegrityError:
         # A concurrent start on the same channel won (one live video per channel is a constraint).
         raise PublishDenied("This channel is already live.", code="already_live") from None

@@ -184,6 +184,8 @@ SPECTACULAR_SETTINGS = {
         "VideoSourceEnum": "api.videos.models.VideoSource",
         "VisibilityEnum": "api.videos.models.VideoVisibility",
         "ActivityActionEnum": "api.activity.models.ActivityAction",
+        "WebhookEventEnum": "api.webhooks.models.WebhookEvent",
+        "DeliveryStateEnum": "api.webhooks.models.DeliveryState",
     },
 }
 

@@ -7,7 +7,10 @@ calls it); tests/workers/test_webhook_worker.py runs them through a real Celery 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -382,3 +385,41 @@ def test_the_body_is_compact_json_with_type_timestamp_and_data(receiver):
     body = receiver.requests[0].body
     assert set(json.loads(body)) == {"type", "timestamp", "data"}
     assert b": " not in body
+
+
+def test_the_periodic_schedule_runs_the_sweep_and_the_pruning(settings):
+    from workers.tasks import webhooks_prune, webhooks_sweep
+
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    assert schedule["sweep-webhook-deliveries"]["task"] == webhooks_sweep.name
+    assert schedule["sweep-webhook-deliveries"]["schedule"] <= 30
+    assert schedule["prune-webhook-deliveries"]["task"] == webhooks_prune.name
+
+
+@pytest.mark.parametrize(
+    ("module", "env", "allowed"),
+    [
+        ("api.settings.production", {}, False),
+        ("api.settings.production", {"WEBHOOK_ALLOW_PRIVATE_TARGETS": "1"}, True),
+        ("api.settings.local", {}, True),
+    ],
+)
+def test_private_targets_are_off_in_production_and_on_in_local_settings(tmp_path, module, env, allowed):
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.WEBHOOK_ALLOW_PRIVATE_TARGETS)"
+    secrets = {"SECRET_KEY": "s" * 40, "INGEST_SHARED_SECRET": "i" * 40}
+    environment = {k: v for k, v in os.environ.items() if k != "WEBHOOK_ALLOW_PRIVATE_TARGETS"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={
+            **environment,
+            "DJANGO_SETTINGS_MODULE": module,
+            "TIDECAST_DATA_DIR": str(tmp_path),
+            **secrets,
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.strip() == str(allowed), result.stderr

@@ -60,6 +60,10 @@ def test_private_targets_may_be_allowed_but_never_the_metadata_service():
         ("http://[::1]:8080/hook", "loopback"),
         ("http://localhost:8080/hook", "loopback"),  # a name resolving to loopback
         ("http://LOCALHOST./hook", "loopback"),
+        ("http://0x7f000001/hook", "loopback"),  # inet_aton spellings, read by getaddrinfo
+        ("http://2130706433/hook", "loopback"),
+        ("http://127.1/hook", "loopback"),
+        ("http://[::ffff:127.0.0.1]/hook", "loopback"),
     ],
 )
 def test_targets_are_refused_at_resolution(url, reason):

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.core.fields import StrictRegexField
 from api.core.pagination import PageNumberPagination
 from api.core.schema import error_response
 from api.core.throttling import client_ip
@@ -18,6 +19,7 @@ from api.users.models import User
 from api.webhooks.models import URL_MAX_LENGTH, DeliveryState, WebhookEvent
 from api.webhooks.selectors import webhook_attempt_list, webhook_get_for_owner, webhook_list_for_owner
 from api.webhooks.services import webhook_create, webhook_delete
+from api.webhooks.targets import WEBHOOK_URL_PATTERN
 
 # The path converter's bound: ids beyond what the database holds are 404, never an overflow.
 WEBHOOK_ID_PATTERN = r"[1-9][0-9]{0,17}"
@@ -70,7 +72,14 @@ class UserWebhooksApi(APIView):
         class Meta:
             ref_name = "WebhookCreateInput"
 
-        url = serializers.URLField(max_length=URL_MAX_LENGTH)
+        url = StrictRegexField(
+            WEBHOOK_URL_PATTERN,
+            max_length=URL_MAX_LENGTH,
+            error_messages={
+                "invalid": "An http:// or https:// URL with a host name or IPv4 address and no user name or password."
+            },
+            help_text="Where the events are posted. Its address is checked at every delivery.",
+        )
         events = serializers.ListField(
             child=serializers.ChoiceField(choices=WebhookEvent.choices),
             min_length=1,

@@ -19,6 +19,12 @@ from urllib.parse import urlsplit
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 SCHEMES = {"http": 80, "https": 443}
+# What the API accepts as a new webhook's URL (ECMA-262 and Python alike, for the schema too): http
+# or https, a host name or IPv4 address (no user name or password, no IPv6 literal), an optional
+# port from 1 to 65535, then printable ASCII.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+WEBHOOK_URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://{_LABEL}(?:\.{_LABEL})*\.?(?::{_PORT})?(?:[/?#][!-~]*)?$"
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(address) for address in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
 )

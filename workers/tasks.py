@@ -18,10 +18,12 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from api.activity import services as activity_services
 from api.core.tasks import QueueUnavailable
 from api.profiles import services as profile_services
 from api.videos import services as video_services
 from api.videos import thumbnails
+from api.webhooks import services as webhook_services
 
 logger = logging.getLogger(__name__)
 
@@ -98,3 +100,27 @@ def _requeue_unfinished_pictures(**_: Any) -> None:
         connections.close_all()  # the pool's processes open their own connections
     if count:
         logger.info("requeued %s unfinished picture(s)", count)
+
+
+@shared_task(name="activity.prune", soft_time_limit=300, time_limit=330)
+def activity_prune() -> int:
+    """Forget activity entries older than ACTIVITY_RETENTION_DAYS."""
+    return activity_services.activity_prune()
+
+
+# Each try is recorded and retried by the service itself (growing pauses, then the sweep); the
+# task only retries what never reached the receiver's answer: the database or the broker.
+@shared_task(name=webhook_services.DELIVER_TASK, soft_time_limit=45, time_limit=60, **_RETRYING)
+def webhook_deliver(*, delivery_id: int) -> str:
+    return webhook_services.webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name=webhook_services.SWEEP_TASK, soft_time_limit=20, time_limit=30)
+def webhooks_sweep() -> int:
+    """Queue due webhook deliveries: long retries, and any whose message was lost."""
+    return webhook_services.webhook_deliveries_sweep()
+
+
+@shared_task(name=webhook_services.PRUNE_TASK, soft_time_limit=300, time_limit=330)
+def webhooks_prune() -> int:
+    return webhook_services.webhook_deliveries_prune()

@@ -27,6 +27,7 @@ from api.core.errors import NotFound
 from api.core.fields import StrictCharField, StrictRegexField
 from api.core.pagination import PageNumberPagination
 from api.core.schema import error_response
+from api.core.throttling import client_ip
 from api.users.models import User
 from api.videos.serializers import VideoPublicOutputSerializer
 
@@ -114,7 +115,9 @@ class UserChannelApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.CreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        channel_create(owner=signed_in_user(request), **serializer.validated_data)
+        channel_create(
+            owner=signed_in_user(request), client_ip=client_ip(request), **serializer.validated_data
+        )
         channel = channel_get_owner_view(owner=signed_in_user(request))
         return Response(OwnerChannelOutputSerializer(channel).data, status=status.HTTP_201_CREATED)
 
@@ -145,7 +148,8 @@ class UserChannelStreamKeyApi(APIView):
     )
     def post(self, request: Request) -> Response:
         channel = channel_get_for_owner(owner=signed_in_user(request))
-        return Response({"stream_key": channel_stream_key_rotate(channel=channel)})
+        key = channel_stream_key_rotate(channel=channel, client_ip=client_ip(request))
+        return Response({"stream_key": key})
 
 
 class ChannelPublicListApi(APIView):

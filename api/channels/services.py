@@ -7,6 +7,8 @@ import re
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from api.activity.models import ActivityAction
+from api.activity.services import activity_record
 from api.channels.models import Channel
 from api.channels.stream_keys import (
     stream_key_display_prefix,
@@ -55,7 +57,9 @@ def _stream_key_fields(key: str) -> dict[str, object]:
     }
 
 
-def channel_create(*, owner: User, name: str, title: str, description: str = "") -> Channel:
+def channel_create(
+    *, owner: User, name: str, title: str, description: str = "", client_ip: str | None = None
+) -> Channel:
     name = channel_name_normalize(name)
     if Channel.objects.filter(owner=owner).exists():
         raise ChannelAlreadyExists("You already have a channel; each account has one.")
@@ -71,6 +75,9 @@ def channel_create(*, owner: User, name: str, title: str, description: str = "")
     try:
         with transaction.atomic():
             channel.save()
+            activity_record(
+                user=owner, action=ActivityAction.CHANNEL_CREATED, ip=client_ip, detail=channel.name
+            )
     except IntegrityError:
         # Lost a race with a concurrent request: report which rule it broke.
         if Channel.objects.filter(owner=owner).exists():
@@ -87,7 +94,7 @@ def channel_update(*, channel: Channel, title: str | None = None, description: s
 
 
 @transaction.atomic
-def channel_stream_key_rotate(*, channel: Channel) -> str:
+def channel_stream_key_rotate(*, channel: Channel, client_ip: str | None = None) -> str:
     """A new key; the old one stops matching at once and a live publisher on it is told to stop."""
     locked = Channel.objects.select_for_update().get(pk=channel.pk)
     key = stream_key_generate()
@@ -102,5 +109,9 @@ def channel_stream_key_rotate(*, channel: Channel) -> str:
         ]
     )
     Video.objects.filter(channel=locked, status=VideoStatus.LIVE).update(stop_requested=True)
+    # The detail names the channel only: never a key, old or new.
+    activity_record(
+        user=locked.owner, action=ActivityAction.STREAM_KEY_ROTATED, ip=client_ip, detail=locked.name
+    )
     channel.refresh_from_db()
     return key

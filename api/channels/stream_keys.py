@@ -45,6 +45,12 @@ def _derive(purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(_secret())
 
 
+def derived_key(purpose: bytes) -> bytes:
+    """A 32-byte key for `purpose`, from the same secret as the stream keys' (other stored secrets
+    are sealed under keys of their own purpose)."""
+    return _derive(purpose)
+
+
 def stream_key_generate() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(_KEY_BYTES)
 

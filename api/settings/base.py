@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "api.channels",
     "api.videos",
     "api.ingest_hooks",
+    "api.activity",
+    "api.webhooks",
     "api.web",
 ]
 
@@ -181,6 +183,9 @@ SPECTACULAR_SETTINGS = {
         "VideoStatusEnum": "api.videos.models.VideoStatus",
         "VideoSourceEnum": "api.videos.models.VideoSource",
         "VisibilityEnum": "api.videos.models.VideoVisibility",
+        "ActivityActionEnum": "api.activity.models.ActivityAction",
+        "WebhookEventEnum": "api.webhooks.models.WebhookEvent",
+        "DeliveryStateEnum": "api.webhooks.models.DeliveryState",
     },
 }
 
@@ -244,10 +249,33 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="tideca
 CELERY_BEAT_SCHEDULE = {
     # A live video whose ingest died ends within LIVE_HEARTBEAT_TIMEOUT_SECONDS plus this (one query).
     "end-stale-live-videos": {"task": "videos.end_stale_live", "schedule": 5.0},
+    "prune-activity": {"task": "activity.prune", "schedule": 3600.0},
+    # Webhook retries further off than a few minutes, and deliveries whose message was lost.
+    "sweep-webhook-deliveries": {"task": "webhooks.sweep", "schedule": 15.0},
+    "prune-webhook-deliveries": {"task": "webhooks.prune", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Test suite only: every picture task sleeps this long first, so a worker can be killed mid-task.
 WORKER_TEST_TASK_DELAY_SECONDS = env.float("WORKER_TEST_TASK_DELAY_SECONDS", default=0.0)
+
+# --- Activity log ------------------------------------------------------------------------------
+# Entries older than this are deleted by the hourly `activity.prune` task.
+ACTIVITY_RETENTION_DAYS = env.int("ACTIVITY_RETENTION_DAYS", default=90)
+
+# --- Webhooks ----------------------------------------------------------------------------------
+# Send to loopback, private and link-local addresses too (local settings and tests only): off, a
+# target resolving to one is refused at every send.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+# Connect, send and each read of an attempt; an endpoint that does not answer in time has failed.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Pauses (seconds) before each retry, +-10% jitter: 8 tries over about 27 hours.
+WEBHOOK_RETRY_DELAYS = env.list(
+    "WEBHOOK_RETRY_DELAYS", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+WEBHOOK_MAX_ENDPOINTS = env.int("WEBHOOK_MAX_ENDPOINTS", default=10)
+# Past this many undelivered events, an endpoint's new events are dropped (and logged).
+WEBHOOK_MAX_PENDING_PER_ENDPOINT = env.int("WEBHOOK_MAX_PENDING_PER_ENDPOINT", default=1000)
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=30)
 
 # The same setup as the ingest and HLS server: JSON lines with LOG_FORMAT=json.
 LOGGING = logging_config(

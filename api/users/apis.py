@@ -219,7 +219,7 @@ class LogoutApi(PublicAuthApi):
         },
     )
     def post(self, request: Request) -> Response:
-        refresh_token_blacklist(raw_refresh=_refresh_token_from(request))
+        refresh_token_blacklist(raw_refresh=_refresh_token_from(request), client_ip=client_ip(request))
         response = Response(status=status.HTTP_204_NO_CONTENT)
         auth_cookies_clear(response)
         return response

@@ -16,6 +16,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from api.activity.models import ActivityAction
+from api.activity.services import activity_record
 from api.core.throttling import SignInGuard
 from api.users.errors import InvalidCredentials, InvalidRefreshToken, TooManyAttempts
 from api.users.models import User
@@ -69,10 +71,19 @@ def user_login(
     user = authenticate(request, username=username, password=password)
     if user is None:
         guard.record_failure()
+        _record_failed_sign_in(username=username, client_ip=client_ip)
         raise InvalidCredentials
     guard.record_success()
     update_last_login(type(user), user)
+    activity_record(user=user, action=ActivityAction.SIGN_IN, ip=client_ip)
     return _issue_tokens(user)
+
+
+def _record_failed_sign_in(*, username: str, client_ip: str) -> None:
+    """On the log of the account it named, if one exists (never the password that was tried)."""
+    target = User.objects.filter(username__iexact=User.normalize_username(username)).first()
+    if target is not None:
+        activity_record(user=target, action=ActivityAction.SIGN_IN_FAILED, ip=client_ip)
 
 
 def refresh_token_rotate(*, raw_refresh: str) -> TokenPair:
@@ -93,13 +104,18 @@ def refresh_token_rotate(*, raw_refresh: str) -> TokenPair:
     return _issue_tokens(user)
 
 
-def refresh_token_blacklist(*, raw_refresh: str) -> None:
-    """Revoke a refresh token. One that is already unusable (expired, revoked, forged) is left alone."""
+def refresh_token_blacklist(*, raw_refresh: str, client_ip: str | None = None) -> None:
+    """Revoke a refresh token (signing out). One that is already unusable (expired, revoked,
+    forged) is left alone."""
     try:
         refresh = RefreshToken(raw_refresh)  # type: ignore[arg-type]
     except TokenError:
         return
     refresh.blacklist()
+    user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
+    user = None if user_id is None else user_get_active(user_id=user_id)
+    if user is not None:
+        activity_record(user=user, action=ActivityAction.SIGN_OUT, ip=client_ip)
 
 
 def _taken_fields(*, username: str, email: str) -> dict[str, list[str]]:

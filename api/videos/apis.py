@@ -16,6 +16,7 @@ from api.core.errors import NotFound
 from api.core.fields import StrictCharField
 from api.core.pagination import PageNumberPagination
 from api.core.schema import NO_NUL_PATTERN, error_response
+from api.core.throttling import client_ip
 from api.users.models import User
 from api.videos.models import VideoVisibility
 from api.videos.selectors import (
@@ -127,7 +128,8 @@ class UserChannelVideoDetailApi(APIView):
         },
     )
     def delete(self, request: Request, url: str) -> Response:
-        video_delete(video=video_get_for_owner(owner=signed_in_user(request), url=url))
+        video = video_get_for_owner(owner=signed_in_user(request), url=url)
+        video_delete(video=video, client_ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

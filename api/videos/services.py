@@ -22,6 +22,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
+from api.activity.models import ActivityAction
+from api.activity.services import activity_record
 from api.channels.models import Channel
 from api.channels.selectors import channel_get_by_stream_key
 from api.core.errors import Conflict, NotFound, PermissionDenied
@@ -29,6 +31,8 @@ from api.core.images import validate_image_upload
 from api.core.tasks import task_enqueue_on_commit
 from api.videos.models import Video, VideoStatus
 from api.videos.thumbnails import live_thumbnail_schedule_if_due, video_thumbnail_resize_schedule
+from api.webhooks.models import WebhookEvent
+from api.webhooks.services import webhook_event_emit
 from tidecast_common.layout import HlsLayout, is_video_url, new_video_url
 
 logger = logging.getLogger(__name__)
@@ -105,7 +109,7 @@ def video_files(video: Video) -> dict[str, Any]:
 
 
 @transaction.atomic
-def video_delete(*, video: Video) -> None:
+def video_delete(*, video: Video, client_ip: str | None = None) -> None:
     """Forget the video and remove every file it owns once the deletion is committed.
 
     A live video is refused: its stream must end first (or its key be rotated)."""
@@ -115,6 +119,11 @@ def video_delete(*, video: Video) -> None:
     if locked.status == VideoStatus.LIVE:
         raise Conflict("A live video cannot be deleted; end the stream first.")
     files = video_files(locked)
+    owner = locked.channel.owner
+    activity_record(
+        user=owner, action=ActivityAction.VIDEO_DELETED, ip=client_ip, detail=_video_detail(locked)
+    )
+    webhook_event_emit(event=WebhookEvent.VIDEO_DELETED, video=locked)  # the video as it was
     locked.delete()
     task_enqueue_on_commit(VIDEO_FILES_REMOVE_TASK, kwargs=files)
     logger.info("video %s deleted", files["video_url"])
@@ -147,11 +156,21 @@ def _heartbeat_is_fresh(video: Video, now: datetime) -> bool:
     return video.last_heartbeat_at is not None and now - video.last_heartbeat_at < timeout
 
 
+def _video_detail(video: Video) -> str:
+    return f"{video.url} {video.title}"
+
+
 def _video_end(video: Video, now: datetime) -> None:
     video.status = VideoStatus.ENDED
     video.ended_at = now
     video.viewer_count = 0
     video.save(update_fields=["status", "ended_at", "viewer_count"])
+    _stream_ended(video)
+
+
+def _stream_ended(video: Video) -> None:
+    activity_record(user=video.channel.owner, action=ActivityAction.STREAM_ENDED, detail=_video_detail(video))
+    webhook_event_emit(event=WebhookEvent.STREAM_ENDED, video=video)
 
 
 def _video_to_publish(channel: Channel) -> Video:
@@ -201,6 +220,13 @@ def video_publish_start(*, stream_key: str, client_ip: str) -> PublishGrant:
             video.live_stats = {}
             video.viewer_count = 0
             video.save()
+            activity_record(
+                user=channel.owner,
+                action=ActivityAction.STREAM_STARTED,
+                ip=client_ip,
+                detail=_video_detail(video),
+            )
+            webhook_event_emit(event=WebhookEvent.STREAM_STARTED, video=video)
     except IntegrityError:
         # A concurrent start on the same channel won (one live video per channel is a constraint).
         raise PublishDenied("This channel is already live.", code="already_live") from None
@@ -268,6 +294,23 @@ def video_end_stale(*, now: datetime | None = None) -> int:
     """End live videos whose ingest stopped heartbeating (it died without reporting the end)."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.LIVE_HEARTBEAT_TIMEOUT_SECONDS)
-    return Video.objects.filter(status=VideoStatus.LIVE, last_heartbeat_at__lt=cutoff).update(
-        status=VideoStatus.ENDED, ended_at=now, viewer_count=0
+    ended = 0
+    # Usually none: the query costs one SELECT. Each stale video is ended under its row lock, so a
+    # publisher reporting its own end at the same moment is not counted (or announced) twice.
+    stale_ids = list(
+        Video.objects.filter(status=VideoStatus.LIVE, last_heartbeat_at__lt=cutoff).values_list(
+            "id", flat=True
+        )
     )
+    for video_id in stale_ids:
+        with transaction.atomic():
+            video = (
+                Video.objects.select_for_update()
+                .select_related("channel__owner")
+                .filter(pk=video_id, status=VideoStatus.LIVE, last_heartbeat_at__lt=cutoff)
+                .first()
+            )
+            if video is not None:
+                _video_end(video, now)
+                ended += 1
+    return ended

@@ -19,6 +19,7 @@ from api.web.selectors import (
     video_list_recordings,
     video_search,
 )
+from api.webhooks.models import WebhookEvent
 
 SEARCH_MAX_LENGTH = 100
 
@@ -73,7 +74,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "healthLimits": limits.as_dict(),
         "ladder": [rung["name"] for rung in settings.TRANSCODE_LADDER],
     }
-    return render(request, "web/dashboard.html", {"config": config, "limits": limits})
+    return render(
+        request,
+        "web/dashboard.html",
+        {"config": config, "limits": limits, "webhook_events": [event.value for event in WebhookEvent]},
+    )
 
 
 def _safe_next(request: HttpRequest) -> str:

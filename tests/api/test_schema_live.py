@@ -153,6 +153,12 @@ enabled = false
 include-name = "POST /api/auth/signup"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "429"]
 
+# A URL of the schema's shape whose address webhooks are never sent to (a cloud metadata address;
+# any private one when WEBHOOK_ALLOW_PRIVATE_TARGETS is off) is refused (400).
+[[operations]]
+include-name = "POST /api/user/webhooks"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "409"]
+
 # Any bytes are a valid `format: binary` file, but only a JPEG, PNG, WebP or GIF is a picture (400).
 [[operations]]
 include-name-regex = "^(PUT /api/user/profile/picture|POST /api/user/channel/videos)$"

@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
+from multidict import CIMultiDictProxy
 
 from hls_out.file_cache import FileCache, read_cached_file
 from hls_out.metrics import Traffic, request_kind
@@ -85,6 +86,7 @@ SESSION_QUERY = "session"
 MAX_TOKEN_LENGTH = 64
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+Headers = CIMultiDictProxy[str]
 T = TypeVar("T")
 
 
@@ -128,34 +130,55 @@ def refuse_unusual(request: web.BaseRequest) -> web.Response | None:
     return None
 
 
-def client_address(request: web.BaseRequest, *, trust_proxy_headers: bool) -> str:
+def client_address(headers: Headers, remote: str, *, trust_proxy_headers: bool) -> str:
     """The socket peer, or behind a trusted proxy the address it passes in X-Real-IP."""
     if trust_proxy_headers:
-        forwarded = request.headers.get("X-Real-IP", "").strip()
+        forwarded = headers.get("X-Real-IP", "").strip()
         try:
             return str(ipaddress.ip_address(forwarded))
         except ValueError:
             pass
-    return request.remote or ""
+    return remote
+
+
+class ViewerCounter:
+    """The viewer behind each playlist or segment request, passed on to `viewers` once a second.
+
+    Shared by the handler here and `hls_out.fast_path`, so both count alike.
+    """
+
+    def __init__(self, viewers: ViewerSink, *, trust_proxy_headers: bool, clock: Callable[[], float]) -> None:
+        self._viewers = viewers
+        self._trust_proxy_headers = trust_proxy_headers
+        self._clock = clock
+        self._recent = RecentViewers()
+
+    def count(self, path: str, *, headers: Headers, remote: str, token: str | None) -> None:
+        """Count a request for `path` (a servable one, without its query)."""
+        client = client_address(headers, remote, trust_proxy_headers=self._trust_proxy_headers)
+        user_agent = headers.get(hdrs.USER_AGENT, "")
+        video_url = path[len(PREFIX) : len(PREFIX) + VIDEO_URL_LENGTH]
+        now = self._clock()
+        if self._recent.seen_this_second((video_url, client, user_agent, token), now=now):
+            return
+        session = session_key(client_ip=client, user_agent=user_agent, token=token)
+        self._viewers.touch(video_url=video_url, session=session, client=client, now=now)
 
 
 def build_handler(
     *,
     hls_root: Path,
-    viewers: ViewerSink,
+    viewers: ViewerCounter,
     traffic: Traffic,
     playlists: FileCache,
     segments: FileCache,
     send_timeout: float,
-    trust_proxy_headers: bool = False,
 ) -> Handler:
     """The request handler for aiohttp's `web.Server`: `hls_headers` around `serve_file`.
 
     Every path comes to it; it refuses what `resolve_hls_file` does not admit.
     """
     base = hls_root.resolve()
-    loop_time = asyncio.get_running_loop().time
-    recent = RecentViewers()
 
     async def serve_file(request: web.BaseRequest) -> web.StreamResponse:
         path = request.raw_path.partition("?")[0]
@@ -174,14 +197,7 @@ def build_handler(
         token = request.query.get(SESSION_QUERY) if request.query_string else None
         if token is not None and len(token) > MAX_TOKEN_LENGTH:
             token = None
-        client = client_address(request, trust_proxy_headers=trust_proxy_headers)
-        user_agent = request.headers.get(hdrs.USER_AGENT, "")
-        video_url = path[len(PREFIX) : len(PREFIX) + VIDEO_URL_LENGTH]
-        now = loop_time()
-        if recent.seen_this_second((video_url, client, user_agent, token), now=now):
-            return
-        session = session_key(client_ip=client, user_agent=user_agent, token=token)
-        viewers.touch(video_url=video_url, session=session, client=client, now=now)
+        viewers.count(path, headers=request.headers, remote=request.remote or "", token=token)
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         return await hls_headers(request, serve_file, traffic=traffic)

@@ -89,6 +89,10 @@ class FileCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, path: str) -> bool:
+        """Whether an entry for `path` is kept (it may be stale: `get` checks)."""
+        return path in self._entries
+
     def admits(self, info: os.stat_result) -> bool:
         """Whether a file of this size is kept here at all."""
         return info.st_size <= self.max_file_bytes

@@ -22,7 +22,8 @@ from aiohttp.http_exceptions import BadStatusLine, LineTooLong
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from hls_out.app import ViewerSink, build_handler, error_response
+from hls_out.app import ViewerCounter, ViewerSink, build_handler, error_response
+from hls_out.fast_path import FastPath
 from hls_out.file_cache import FileCache
 from hls_out.metrics import Traffic
 from hls_out.settings import HlsSettings
@@ -108,14 +109,27 @@ def unparsable_request_status(error: BaseException | None) -> int:
 
 
 class HlsConnection(web.RequestHandler):
-    """One client connection: aiohttp's protocol, bounded in number, with JSON errors."""
+    """One client connection: aiohttp's protocol, bounded in number, with JSON errors, and the
+    fast path for cached files in front of it."""
 
     def __init__(
-        self, manager: web.Server, *, open_connections: set[HlsConnection], limit: int, **options: Any
+        self,
+        manager: web.Server,
+        *,
+        open_connections: set[HlsConnection],
+        limit: int,
+        fast_path: FastPath | None = None,
+        send_timeout: float = SEND_TIMEOUT_SECONDS,
+        **options: Any,
     ) -> None:
         super().__init__(manager, **options)
         self.open_connections = open_connections
         self.limit = limit
+        self.fast_path = fast_path
+        self.send_timeout = send_timeout
+        self.peer = ""
+        self.sending_until = 0.0
+        self.send_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if len(self.open_connections) >= self.limit:
@@ -123,10 +137,72 @@ class HlsConnection(web.RequestHandler):
             cast(asyncio.Transport, transport).abort()
             return
         self.open_connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) else ""  # as request.remote gives it
         super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        """Requests parsed while aiohttp's request loop is idle go to the fast path first; the
+        first one it declines, and all behind it, wake the loop as aiohttp would."""
+        waiter = self._waiter
+        # Idle: the loop waits for a request, or has not started and no request came yet.
+        idle = self._request_count == 0 if waiter is None else not waiter.done()
+        if self.fast_path is None or not idle or self._messages:
+            super().data_received(data)
+            return
+        self._waiter = None  # parsed into self._messages without waking the loop
+        try:
+            super().data_received(data)
+        finally:
+            self._waiter = waiter
+        messages, parser, transport = self._messages, self._parser, self.transport
+        answered = False
+        if not self._buffer_paused and parser is not None and transport is not None:
+            while messages and self.fast_path.answer(*messages[0], transport, self.peer):
+                messages.popleft()
+                parser.message_consumed()
+                answered = True
+        if answered:
+            self._answered_on_fast_path()
+        if messages and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _answered_on_fast_path(self) -> None:
+        # What aiohttp's request loop does after a response: the keep-alive clock starts again;
+        # and what a response from hls_out.app has: a deadline for the client to take it.
+        now = self._loop.time()
+        if self.transport is not None and self.transport.get_write_buffer_size():
+            self.sending_until = now + self.send_timeout
+            if self.send_timer is not None:
+                self.send_timer.cancel()
+            self.send_timer = self._loop.call_at(self.sending_until, self._end_slow_send)
+        if self._keepalive_timeout > 0:
+            self._next_keepalive_close_time = now + self._keepalive_timeout
+            if self._keepalive_handle is None:
+                self._keepalive_handle = self._loop.call_at(
+                    self._next_keepalive_close_time, self._process_keepalive
+                )
+
+    def _end_slow_send(self) -> None:
+        """A client that has not taken a fast-path answer within the send timeout goes."""
+        self.send_timer = None
+        transport = self.transport
+        if transport is not None and transport.get_write_buffer_size() and self._waiter is not None:
+            transport.abort()  # with a request in progress, hls_out.app's own timeout holds
+
+    def _process_keepalive(self) -> None:
+        """Not idle while a fast-path answer is still being sent: asked again at its deadline."""
+        transport = self.transport
+        if self.send_timer is not None and transport is not None and transport.get_write_buffer_size():
+            self._keepalive_handle = self._loop.call_at(self.sending_until, self._process_keepalive)
+            return
+        super()._process_keepalive()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.open_connections.discard(self)
+        if self.send_timer is not None:
+            self.send_timer.cancel()
+            self.send_timer = None
         super().connection_lost(exc)
 
     def handle_error(
@@ -180,14 +256,24 @@ class HlsServer:
         return int(self._listener.sockets[0].getsockname()[1])
 
     async def start(self, *, reuse_port: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        counter = ViewerCounter(
+            self.viewers, trust_proxy_headers=self.settings.trust_proxy_headers, clock=loop.time
+        )
         handler = build_handler(
             hls_root=self.settings.hls_root,
-            viewers=self.viewers,
+            viewers=counter,
             traffic=self.traffic,
             playlists=self.cache,
             segments=self.segments,
             send_timeout=SEND_TIMEOUT_SECONDS,
-            trust_proxy_headers=self.settings.trust_proxy_headers,
+        )
+        fast_path = FastPath(
+            hls_root=self.settings.hls_root,
+            playlists=self.cache,
+            segments=self.segments,
+            viewers=counter,
+            traffic=self.traffic,
         )
         options: dict[str, Any] = {
             "access_log": None,
@@ -196,13 +282,14 @@ class HlsServer:
             "max_field_size": MAX_LINE_BYTES,
             "max_headers": MAX_HEADERS,
         }
-        loop = asyncio.get_running_loop()
         manager = self._manager = web.Server(handler, loop=loop)
         self._listener = await loop.create_server(
             lambda: HlsConnection(
                 manager,
                 open_connections=self.connections,
                 limit=self.settings.max_connections,
+                fast_path=fast_path,
+                send_timeout=SEND_TIMEOUT_SECONDS,
                 loop=loop,
                 **options,
             ),

@@ -12,29 +12,27 @@ within a time limit, so a client that stops reading cannot hold the connection; 
 is counted for Prometheus as it starts. The handler is a coroutine, so a low-latency playlist
 request can wait on a notification there without holding anything else.
 
-The module is a little over 300 lines because the handler, the middleware and the two response
-types it returns belong together: the middleware tells them apart to set headers and counts.
+Once a file is in memory, a plain request for it is answered before it gets here, by
+`hls_out.fast_path` with the same fields; every other request comes here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import os
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
-from multidict import CIMultiDictProxy
 
 from hls_out.file_cache import FileCache, read_cached_file
 from hls_out.metrics import Traffic, request_kind
 from hls_out.paths import HlsPathError, resolve_hls_file
-from hls_out.viewers import session_key
-from tidecast_common.layout import PLAYLIST_SUFFIX, VIDEO_URL_LENGTH
+from hls_out.viewers import ViewerCounter
+from tidecast_common.layout import PLAYLIST_SUFFIX
 from tidecast_common.layout import URL_PREFIX as PREFIX
 
 CONTENT_TYPES = {
@@ -86,12 +84,7 @@ SESSION_QUERY = "session"
 MAX_TOKEN_LENGTH = 64
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
-Headers = CIMultiDictProxy[str]
 T = TypeVar("T")
-
-
-class ViewerSink(Protocol):
-    def touch(self, *, video_url: str, session: str, client: str, now: float) -> None: ...
 
 
 def error_response(status: int, detail: str, *, headers: dict[str, str] | None = None) -> web.Response:
@@ -128,41 +121,6 @@ def refuse_unusual(request: web.BaseRequest) -> web.Response | None:
     if request.body_exists:
         return error_response(400, "requests with a body are not accepted")
     return None
-
-
-def client_address(headers: Headers, remote: str, *, trust_proxy_headers: bool) -> str:
-    """The socket peer, or behind a trusted proxy the address it passes in X-Real-IP."""
-    if trust_proxy_headers:
-        forwarded = headers.get("X-Real-IP", "").strip()
-        try:
-            return str(ipaddress.ip_address(forwarded))
-        except ValueError:
-            pass
-    return remote
-
-
-class ViewerCounter:
-    """The viewer behind each playlist or segment request, passed on to `viewers` once a second.
-
-    Shared by the handler here and `hls_out.fast_path`, so both count alike.
-    """
-
-    def __init__(self, viewers: ViewerSink, *, trust_proxy_headers: bool, clock: Callable[[], float]) -> None:
-        self._viewers = viewers
-        self._trust_proxy_headers = trust_proxy_headers
-        self._clock = clock
-        self._recent = RecentViewers()
-
-    def count(self, path: str, *, headers: Headers, remote: str, token: str | None) -> None:
-        """Count a request for `path` (a servable one, without its query)."""
-        client = client_address(headers, remote, trust_proxy_headers=self._trust_proxy_headers)
-        user_agent = headers.get(hdrs.USER_AGENT, "")
-        video_url = path[len(PREFIX) : len(PREFIX) + VIDEO_URL_LENGTH]
-        now = self._clock()
-        if self._recent.seen_this_second((video_url, client, user_agent, token), now=now):
-            return
-        session = session_key(client_ip=client, user_agent=user_agent, token=token)
-        self._viewers.touch(video_url=video_url, session=session, client=client, now=now)
 
 
 def build_handler(
@@ -256,27 +214,6 @@ async def serve_from_memory(
 
 def body_bytes(request: web.BaseRequest, response: web.StreamResponse) -> int:
     return 0 if request.method == hdrs.METH_HEAD else response.content_length or 0
-
-
-class RecentViewers:
-    """Who was counted this second: a player polls over one connection, and one touch a second
-    per video is as good as all of them (the window is tens of seconds). Bounded; emptied each second.
-    """
-
-    def __init__(self, *, max_entries: int = 10_000) -> None:
-        self._max = max_entries
-        self._second = -1
-        self._seen: set[tuple[str, str, str, str | None]] = set()
-
-    def seen_this_second(self, identity: tuple[str, str, str, str | None], *, now: float) -> bool:
-        second = int(now)
-        if second != self._second or len(self._seen) >= self._max:
-            self._second = second
-            self._seen.clear()
-        if identity in self._seen:
-            return True
-        self._seen.add(identity)
-        return False
 
 
 async def within_send_timeout(request: web.BaseRequest, sending: Coroutine[Any, Any, T], seconds: float) -> T:

@@ -27,17 +27,16 @@ from aiohttp import hdrs
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion11, RawRequestMessage
 from aiohttp.streams import EMPTY_PAYLOAD
 
-from hls_out.app import FILE_FIELDS, FILE_ONLY_FIELDS, ViewerCounter
-from hls_out.file_cache import CachedFile, FileCache, Identity
+from hls_out.app import FILE_FIELDS, FILE_ONLY_FIELDS
+from hls_out.file_cache import CachedFile, FileCache
 from hls_out.metrics import Kind, Traffic
+from hls_out.viewers import ViewerCounter
 from tidecast_common.layout import PLAYLIST_SUFFIX, SERVABLE_PATH
 from tidecast_common.layout import URL_PREFIX as PREFIX
 
 # Bodies up to this size go out in one write with their head; larger ones in a second write, so
 # they are not copied.
 JOINED_BODY_BYTES = 64 * 1024
-# Prepared heads kept (a few hundred bytes each); all are forgotten at once when it is full.
-MAX_HEADS = 4096
 # A request with any of these goes to app (so does If-Modified-Since without If-None-Match).
 UNANSWERED_FIELDS = FILE_ONLY_FIELDS
 
@@ -116,7 +115,6 @@ class FastPath:
         self._viewers = viewers
         self._traffic = traffic
         self._date = DateField()
-        self._heads: dict[Identity, tuple[bytes, bytes]] = {}
 
     def answer(self, message: object, payload: object, transport: WriteTransport, client: str) -> bool:
         """Write the answer to `message` and return True, or return False and write nothing."""
@@ -156,13 +154,11 @@ class FastPath:
             self._traffic.record(kind, 200, len(body))
         return True
 
-    def _heads_of(self, entry: CachedFile, suffix: str) -> tuple[bytes, bytes]:
-        heads = self._heads.get(entry.identity)
-        if heads is None:
-            if len(self._heads) >= MAX_HEADS:
-                self._heads.clear()
-            heads = self._heads[entry.identity] = prepare_heads(entry, suffix)
-        return heads
+    @staticmethod
+    def _heads_of(entry: CachedFile, suffix: str) -> list[bytes]:
+        if not entry.heads:
+            entry.heads.extend(prepare_heads(entry, suffix))
+        return entry.heads
 
     def _cached(self, path: str, kind: Kind) -> CachedFile | None:
         """The cached copy of the file `path` names, if it holds for the file there now."""

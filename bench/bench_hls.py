@@ -6,7 +6,9 @@ Writes a playlist and a 1 MB segment, starts `python -m hls_out` and a loopback 
 its own in a temporary folder, sendfile on, the same headers), each with --workers processes, checks that both answer
 200 with the same bytes, and runs wrk against both for each file, alternating, best round kept.
 Any non-2xx answer during a run aborts the benchmark (an nginx worker that cannot read the folder
-answers 403 very fast). Needs `wrk` and `nginx` (as root: apt-get install -y wrk nginx).
+answers 403 very fast). Beside requests/s it prints each server's CPU time per request (its
+processes' user + system time from /proc over all rounds), which other load on a shared machine
+moves far less. Needs `wrk` and `nginx` (as root: apt-get install -y wrk nginx).
 """
 
 from __future__ import annotations
@@ -63,14 +65,61 @@ http {{
 """
 
 
-def wrk(url: str, duration: int, connections: int) -> float:
+def wrk(url: str, duration: int, connections: int) -> tuple[float, int]:
+    """Requests per second, and requests answered."""
     result = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url], check=True, capture_output=True, text=True
     )
-    match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    if match is None or "Non-2xx" in result.stdout or "Socket errors" in result.stdout:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    count = re.search(r"(\d+) requests in", result.stdout)
+    if rate is None or count is None or "Non-2xx" in result.stdout or "Socket errors" in result.stdout:
         raise SystemExit(f"wrk against {url} saw errors:\n{result.stdout}")
-    return float(match.group(1))
+    return float(rate.group(1)), int(count.group(1))
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by `pid` and the processes below it, from /proc.
+
+    Per request, this is a figure other load on the machine hardly moves, unlike requests/s.
+    """
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    tree, grown = {pid}, True
+    while grown:
+        below = {child for child, parent in parents.items() if parent in tree} - tree
+        grown = bool(below)
+        tree |= below
+    return sum(ticks.get(member, 0) for member in tree) / os.sysconf("SC_CLK_TCK")
+
+
+class Load:
+    """wrk against one server: the best rate seen, and its CPU per request over every round."""
+
+    def __init__(self, pid: int, url: str) -> None:
+        self.pid, self.url = pid, url
+        self.best = 0.0
+        self.requests = 0
+        self.cpu_seconds = 0.0
+
+    def run(self, duration: int, connections: int) -> None:
+        before = tree_cpu_seconds(self.pid)
+        rate, requests = wrk(self.url, duration, connections)
+        self.cpu_seconds += tree_cpu_seconds(self.pid) - before
+        self.best = max(self.best, rate)
+        self.requests += requests
+
+    @property
+    def cpu_microseconds(self) -> float:
+        return self.cpu_seconds / max(self.requests, 1) * 1e6
 
 
 def fetch(url: str) -> tuple[bytes, Message]:
@@ -162,10 +211,10 @@ def main() -> None:
                 mine_url = f"http://127.0.0.1:{ours}/hls-live/{path}"
                 nginx_url = f"http://127.0.0.1:{theirs}/hls-live/{path}"
                 check_same(mine_url, nginx_url)
-                mine, nginx = 0.0, 0.0
+                mine, nginx = Load(servers[0].pid, mine_url), Load(servers[1].pid, nginx_url)
                 for _round in range(args.rounds):
-                    mine = max(mine, wrk(mine_url, args.duration, args.connections))
-                    nginx = max(nginx, wrk(nginx_url, args.duration, args.connections))
+                    mine.run(args.duration, args.connections)
+                    nginx.run(args.duration, args.connections)
                 rows.append((label, mine, nginx))
         finally:
             for server in servers:
@@ -176,9 +225,19 @@ def main() -> None:
         f"wrk -t2 -c{args.connections} -d{args.duration}s on loopback, best of {args.rounds}, {args.workers} worker process(es) each, "
         f"{os.cpu_count()} cores, load average {load_before:.2f} before"
     )
-    print(f"{'':24}{'Tidecast hls_out req/s':>24}{'nginx req/s':>14}{'ratio':>8}")
+    print(
+        f"{'':24}{'Tidecast hls_out req/s':>24}{'nginx req/s':>14}{'ratio':>8}"
+        f"{'CPU us/req ours':>17}{'nginx':>8}{'ratio':>8}"
+    )
     for label, mine, nginx in rows:
-        print(f"{label:24}{mine:>24.0f}{nginx:>14.0f}{mine / nginx:>8.2f}")
+        print(
+            f"{label:24}{mine.best:>24.0f}{nginx.best:>14.0f}{mine.best / nginx.best:>8.2f}"
+            f"{mine.cpu_microseconds:>17.1f}{nginx.cpu_microseconds:>8.1f}"
+            f"{nginx.cpu_microseconds / mine.cpu_microseconds:>8.2f}"
+        )
+    print(
+        "CPU us/req: server processes' CPU time per answered request, over all rounds; its ratio is nginx's / ours"
+    )
 
 
 if __name__ == "__main__":

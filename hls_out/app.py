@@ -12,19 +12,18 @@ within a time limit, so a client that stops reading cannot hold the connection; 
 is counted for Prometheus as it starts. The handler is a coroutine, so a low-latency playlist
 request can wait on a notification there without holding anything else.
 
-The module is a little over 300 lines because the handler, the middleware and the two response
-types it returns belong together: the middleware tells them apart to set headers and counts.
+Once a file is in memory, a plain request for it is answered before it gets here, by
+`hls_out.fast_path` with the same fields; every other request comes here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import os
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
@@ -32,8 +31,8 @@ from aiohttp.abc import AbstractStreamWriter
 from hls_out.file_cache import FileCache, read_cached_file
 from hls_out.metrics import Traffic, request_kind
 from hls_out.paths import HlsPathError, resolve_hls_file
-from hls_out.viewers import session_key
-from tidecast_common.layout import PLAYLIST_SUFFIX, VIDEO_URL_LENGTH
+from hls_out.viewers import ViewerCounter
+from tidecast_common.layout import PLAYLIST_SUFFIX
 from tidecast_common.layout import URL_PREFIX as PREFIX
 
 CONTENT_TYPES = {
@@ -88,10 +87,6 @@ Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 
 
-class ViewerSink(Protocol):
-    def touch(self, *, video_url: str, session: str, client: str, now: float) -> None: ...
-
-
 def error_response(status: int, detail: str, *, headers: dict[str, str] | None = None) -> web.Response:
     """A JSON error `{"detail", "code"}` that players on another origin can read."""
     body = json.dumps({"detail": detail, "code": ERROR_CODES[status]}).encode()
@@ -128,34 +123,20 @@ def refuse_unusual(request: web.BaseRequest) -> web.Response | None:
     return None
 
 
-def client_address(request: web.BaseRequest, *, trust_proxy_headers: bool) -> str:
-    """The socket peer, or behind a trusted proxy the address it passes in X-Real-IP."""
-    if trust_proxy_headers:
-        forwarded = request.headers.get("X-Real-IP", "").strip()
-        try:
-            return str(ipaddress.ip_address(forwarded))
-        except ValueError:
-            pass
-    return request.remote or ""
-
-
 def build_handler(
     *,
     hls_root: Path,
-    viewers: ViewerSink,
+    viewers: ViewerCounter,
     traffic: Traffic,
     playlists: FileCache,
     segments: FileCache,
     send_timeout: float,
-    trust_proxy_headers: bool = False,
 ) -> Handler:
     """The request handler for aiohttp's `web.Server`: `hls_headers` around `serve_file`.
 
     Every path comes to it; it refuses what `resolve_hls_file` does not admit.
     """
     base = hls_root.resolve()
-    loop_time = asyncio.get_running_loop().time
-    recent = RecentViewers()
 
     async def serve_file(request: web.BaseRequest) -> web.StreamResponse:
         path = request.raw_path.partition("?")[0]
@@ -174,14 +155,7 @@ def build_handler(
         token = request.query.get(SESSION_QUERY) if request.query_string else None
         if token is not None and len(token) > MAX_TOKEN_LENGTH:
             token = None
-        client = client_address(request, trust_proxy_headers=trust_proxy_headers)
-        user_agent = request.headers.get(hdrs.USER_AGENT, "")
-        video_url = path[len(PREFIX) : len(PREFIX) + VIDEO_URL_LENGTH]
-        now = loop_time()
-        if recent.seen_this_second((video_url, client, user_agent, token), now=now):
-            return
-        session = session_key(client_ip=client, user_agent=user_agent, token=token)
-        viewers.touch(video_url=video_url, session=session, client=client, now=now)
+        viewers.count(path, headers=request.headers, remote=request.remote or "", token=token)
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         return await hls_headers(request, serve_file, traffic=traffic)
@@ -240,27 +214,6 @@ async def serve_from_memory(
 
 def body_bytes(request: web.BaseRequest, response: web.StreamResponse) -> int:
     return 0 if request.method == hdrs.METH_HEAD else response.content_length or 0
-
-
-class RecentViewers:
-    """Who was counted this second: a player polls over one connection, and one touch a second
-    per video is as good as all of them (the window is tens of seconds). Bounded; emptied each second.
-    """
-
-    def __init__(self, *, max_entries: int = 10_000) -> None:
-        self._max = max_entries
-        self._second = -1
-        self._seen: set[tuple[str, str, str, str | None]] = set()
-
-    def seen_this_second(self, identity: tuple[str, str, str, str | None], *, now: float) -> bool:
-        second = int(now)
-        if second != self._second or len(self._seen) >= self._max:
-            self._second = second
-            self._seen.clear()
-        if identity in self._seen:
-            return True
-        self._seen.add(identity)
-        return False
 
 
 async def within_send_timeout(request: web.BaseRequest, sending: Coroutine[Any, Any, T], seconds: float) -> T:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import formatdate
 
@@ -33,6 +33,8 @@ class CachedFile:
     mtime: float
     # ETag and Last-Modified, formatted once for every response from this entry.
     validators: dict[str, str]
+    # The whole heads of a 200 and a 304 up to the Date (`hls_out.fast_path`), built on first use.
+    heads: list[bytes] = field(default_factory=list, compare=False, repr=False)
 
     def not_modified(
         self, *, if_none_match: tuple[str, ...] | None, if_modified_since: datetime | None
@@ -88,6 +90,10 @@ class FileCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __contains__(self, path: str) -> bool:
+        """Whether an entry for `path` is kept (it may be stale: `get` checks)."""
+        return path in self._entries
 
     def admits(self, info: os.stat_result) -> bool:
         """Whether a file of this size is kept here at all."""

@@ -1,11 +1,9 @@
-"""The HLS server: the handler of `hls_out.app` on aiohttp's `web.Server`, a listening socket, and
-its lifecycle.
+"""The HLS server: the handler of `hls_out.app` on aiohttp's `web.Server`, a listening socket whose
+connections are `hls_out.connection.HlsConnection`s, and its lifecycle.
 
-aiohttp's own connection protocol is used with two additions (`HlsConnection`): a bound on open
-connections, and the project's JSON errors for requests aiohttp cannot parse (431 for a head
-line too long, 505 for an unknown HTTP version, 400 otherwise), where aiohttp would answer a
-plain-text 400. Idle keep-alive connections close after KEEPALIVE_TIMEOUT_SECONDS; aiohttp
-starts that clock when a connection opens, so it also bounds the wait for the first request.
+Idle keep-alive connections close after KEEPALIVE_TIMEOUT_SECONDS; aiohttp starts that clock
+when a connection opens, so it also bounds the wait for the first request. A response, from
+either path, that the client has not taken within SEND_TIMEOUT_SECONDS loses it the connection.
 """
 
 from __future__ import annotations
@@ -13,20 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.http import HttpVersion11, RawRequestMessage
-from aiohttp.http_exceptions import BadStatusLine, LineTooLong
-from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
-from hls_out.app import ViewerSink, build_handler, error_response
+from hls_out.app import build_handler
+from hls_out.connection import HlsConnection
+from hls_out.fast_path import FastPath
 from hls_out.file_cache import FileCache
 from hls_out.metrics import Traffic
 from hls_out.settings import HlsSettings
-from hls_out.viewers import ViewerTracker, report_viewers_forever
+from hls_out.viewers import ViewerCounter, ViewerSink, ViewerTracker, report_viewers_forever
 
 logger = logging.getLogger(__name__)
 
@@ -58,99 +53,6 @@ def new_tracker(settings: HlsSettings) -> ViewerTracker:
     )
 
 
-# llhttp's words for a request line whose version is not HTTP/1.x.
-UNKNOWN_VERSION_ERRORS = ("Invalid HTTP version", "Expected dot")
-UNPARSABLE_DETAILS = {
-    400: "malformed request",
-    431: "request head too large",
-    505: "only HTTP/1.0 and HTTP/1.1",
-}
-
-
-# What stands for a request aiohttp could not parse when its answer is sent: HTTP/1.1, where
-# aiohttp's own placeholder says HTTP/1.0 (and so its answer would start "HTTP/1.0 400").
-UNPARSED_REQUEST = RawRequestMessage(
-    method="GET",
-    path="/",
-    version=HttpVersion11,
-    headers=CIMultiDictProxy(CIMultiDict()),
-    raw_headers=(),
-    should_close=True,
-    compression=None,
-    upgrade=False,
-    chunked=False,
-    url=URL("/"),
-)
-
-
-class UnparsableRequestAnswer(web.Response):
-    """The JSON error to a request aiohttp could not parse, sent as HTTP/1.1; the connection closes."""
-
-    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
-        as_http11 = web.BaseRequest(
-            UNPARSED_REQUEST,
-            request.content,
-            request.protocol,
-            request.writer,
-            request.task,
-            asyncio.get_running_loop(),
-        )
-        return await super().prepare(as_http11)
-
-
-def unparsable_request_status(error: BaseException | None) -> int:
-    """The status for a request aiohttp's parser refused (it says 400 to all of them)."""
-    if isinstance(error, LineTooLong):
-        return 431
-    if isinstance(error, BadStatusLine) and any(words in error.message for words in UNKNOWN_VERSION_ERRORS):
-        return 505
-    return 400
-
-
-class HlsConnection(web.RequestHandler):
-    """One client connection: aiohttp's protocol, bounded in number, with JSON errors."""
-
-    def __init__(
-        self, manager: web.Server, *, open_connections: set[HlsConnection], limit: int, **options: Any
-    ) -> None:
-        super().__init__(manager, **options)
-        self.open_connections = open_connections
-        self.limit = limit
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if len(self.open_connections) >= self.limit:
-            # create_server gives stream transports; the base type only lacks abort() in its hints.
-            cast(asyncio.Transport, transport).abort()
-            return
-        self.open_connections.add(self)
-        super().connection_made(transport)
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self.open_connections.discard(self)
-        super().connection_lost(exc)
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        """A request that could not be parsed, or a handler that failed: answered, then closed."""
-        if request.writer.output_size > 0 or status not in (400, 500):
-            return super().handle_error(request, status, exc, message)  # half sent: only closes
-        if status == 500:
-            logger.error("error answering %s", request.path, exc_info=exc)
-            failure = error_response(500, "the server failed")
-            failure.force_close()
-            return failure
-        status = unparsable_request_status(exc)
-        error = error_response(status, UNPARSABLE_DETAILS[status])
-        answer = UnparsableRequestAnswer(status=status, body=error.body, headers=error.headers)
-        answer.force_close()
-        return answer
-
-
 class HlsServer:
     """Serves `/hls-live/` from `settings.hls_root`; counts viewers into `viewers`.
 
@@ -180,14 +82,24 @@ class HlsServer:
         return int(self._listener.sockets[0].getsockname()[1])
 
     async def start(self, *, reuse_port: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        counter = ViewerCounter(
+            self.viewers, trust_proxy_headers=self.settings.trust_proxy_headers, clock=loop.time
+        )
         handler = build_handler(
             hls_root=self.settings.hls_root,
-            viewers=self.viewers,
+            viewers=counter,
             traffic=self.traffic,
             playlists=self.cache,
             segments=self.segments,
             send_timeout=SEND_TIMEOUT_SECONDS,
-            trust_proxy_headers=self.settings.trust_proxy_headers,
+        )
+        fast_path = FastPath(
+            hls_root=self.settings.hls_root,
+            playlists=self.cache,
+            segments=self.segments,
+            viewers=counter,
+            traffic=self.traffic,
         )
         options: dict[str, Any] = {
             "access_log": None,
@@ -196,13 +108,14 @@ class HlsServer:
             "max_field_size": MAX_LINE_BYTES,
             "max_headers": MAX_HEADERS,
         }
-        loop = asyncio.get_running_loop()
         manager = self._manager = web.Server(handler, loop=loop)
         self._listener = await loop.create_server(
             lambda: HlsConnection(
                 manager,
                 open_connections=self.connections,
                 limit=self.settings.max_connections,
+                fast_path=fast_path,
+                send_timeout=SEND_TIMEOUT_SECONDS,
                 loop=loop,
                 **options,
             ),

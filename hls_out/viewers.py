@@ -4,24 +4,36 @@ A session is whatever a player's requests share (its `?session=` token, or its a
 User-Agent), so a client can make up as many as it likes. Two bounds keep the counts honest and
 the memory fixed: at most `max_per_client` sessions are counted for one client address (an IPv6
 client by its /64, the block one subscriber gets), and at most `max_sessions` in all.
+
+`ViewerCounter` turns a request (path, fields, peer) into a touch, once a second per player; both
+`hls_out.app` and `hls_out.fast_path` count through it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol
 
 import aiohttp
+from aiohttp import hdrs
+from multidict import CIMultiDictProxy
 
 from tidecast_common.addresses import address_group
+from tidecast_common.layout import URL_PREFIX as PREFIX
+from tidecast_common.layout import VIDEO_URL_LENGTH
 
 logger = logging.getLogger(__name__)
 
 MAX_SESSIONS = 100_000
 MAX_SESSIONS_PER_CLIENT = 32
 REPORT_TIMEOUT_SECONDS = 3.0
+
+Headers = CIMultiDictProxy[str]
 
 
 def session_key(*, client_ip: str, user_agent: str, token: str | None = None) -> str:
@@ -134,3 +146,63 @@ async def report_viewers_forever(
                         logger.warning("viewer report refused: HTTP %d", resp.status)
             except (aiohttp.ClientError, TimeoutError) as error:
                 logger.warning("viewer report failed: %s", error)
+
+
+class ViewerSink(Protocol):
+    def touch(self, *, video_url: str, session: str, client: str, now: float) -> None: ...
+
+
+def client_address(headers: Headers, remote: str, *, trust_proxy_headers: bool) -> str:
+    """The socket peer, or behind a trusted proxy the address it passes in X-Real-IP."""
+    if trust_proxy_headers:
+        forwarded = headers.get("X-Real-IP", "").strip()
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass
+    return remote
+
+
+class ViewerCounter:
+    """The viewer behind each playlist or segment request, passed on to `viewers` once a second.
+
+    Shared by the handler here and `hls_out.fast_path`, so both count alike.
+    """
+
+    def __init__(self, viewers: ViewerSink, *, trust_proxy_headers: bool, clock: Callable[[], float]) -> None:
+        self._viewers = viewers
+        self._trust_proxy_headers = trust_proxy_headers
+        self._clock = clock
+        self._recent = RecentViewers()
+
+    def count(self, path: str, *, headers: Headers, remote: str, token: str | None) -> None:
+        """Count a request for `path` (a servable one, without its query)."""
+        client = client_address(headers, remote, trust_proxy_headers=self._trust_proxy_headers)
+        user_agent = headers.get(hdrs.USER_AGENT, "")
+        video_url = path[len(PREFIX) : len(PREFIX) + VIDEO_URL_LENGTH]
+        now = self._clock()
+        if self._recent.seen_this_second((video_url, client, user_agent, token), now=now):
+            return
+        session = session_key(client_ip=client, user_agent=user_agent, token=token)
+        self._viewers.touch(video_url=video_url, session=session, client=client, now=now)
+
+
+class RecentViewers:
+    """Who was counted this second: a player polls over one connection, and one touch a second
+    per video is as good as all of them (the window is tens of seconds). Bounded; emptied each second.
+    """
+
+    def __init__(self, *, max_entries: int = 10_000) -> None:
+        self._max = max_entries
+        self._second = -1
+        self._seen: set[tuple[str, str, str, str | None]] = set()
+
+    def seen_this_second(self, identity: tuple[str, str, str, str | None], *, now: float) -> bool:
+        second = int(now)
+        if second != self._second or len(self._seen) >= self._max:
+            self._second = second
+            self._seen.clear()
+        if identity in self._seen:
+            return True
+        self._seen.add(identity)
+        return False

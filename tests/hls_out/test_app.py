@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import make_mocked_request
 
-from hls_out.app import RecentViewers, single_range_request
+from hls_out.app import single_range_request
+from hls_out.viewers import RecentViewers
 
 PLAYER = ("abcdefgh12345678", "203.0.113.7", "hls.js", None)
 

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import uvloop
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hls_out.viewers import TouchBatch
+from hls_out.workers import loop_factory
 from tests.netutil import free_port
 
 URL = "abcdefgh12345678"
@@ -142,3 +144,12 @@ def process_name(pid: int) -> str:
 def process_alive(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "zombie" not in status.read_text()
+
+
+def test_the_server_runs_on_uvloop_when_it_is_installed() -> None:
+    assert loop_factory() is uvloop.new_event_loop
+
+
+def test_without_uvloop_it_runs_on_asyncios_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop raises ImportError
+    assert loop_factory() is None

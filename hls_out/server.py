@@ -23,7 +23,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from hls_out.app import ViewerSink, build_handler, error_response
+from hls_out.blocking import LowLatency
 from hls_out.file_cache import FileCache
+from hls_out.low_latency import build_low_latency_handler
 from hls_out.metrics import Traffic
 from hls_out.settings import HlsSettings
 from hls_out.viewers import ViewerTracker, report_viewers_forever
@@ -172,6 +174,7 @@ class HlsServer:
         self._manager: web.Server | None = None
         self._listener: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.low_latency: LowLatency | None = None
 
     @property
     def port(self) -> int:
@@ -180,6 +183,16 @@ class HlsServer:
         return int(self._listener.sockets[0].getsockname()[1])
 
     async def start(self, *, reuse_port: bool = False) -> None:
+        self.low_latency = LowLatency(playlists=self.cache, max_waiters=self.settings.max_blocking_requests)
+        self.low_latency.start()
+        low_latency = build_low_latency_handler(
+            hls_root=self.settings.hls_root,
+            blocking=self.low_latency,
+            playlists=self.cache,
+            segments=self.segments,
+            traffic=self.traffic,
+            send_timeout=SEND_TIMEOUT_SECONDS,
+        )
         handler = build_handler(
             hls_root=self.settings.hls_root,
             viewers=self.viewers,
@@ -188,6 +201,7 @@ class HlsServer:
             segments=self.segments,
             send_timeout=SEND_TIMEOUT_SECONDS,
             trust_proxy_headers=self.settings.trust_proxy_headers,
+            low_latency=low_latency,
         )
         options: dict[str, Any] = {
             "access_log": None,
@@ -228,3 +242,5 @@ class HlsServer:
                 await task
         if self._listener is not None:
             await self._listener.wait_closed()
+        if self.low_latency is not None:
+            await self.low_latency.stop()

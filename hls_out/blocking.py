@@ -154,7 +154,8 @@ class LowLatency:
         """Wait for the hinted part `name` in `folder_path`; False when it is no part worth waiting
         for (not the hinted one or the next, or the stream has ended)."""
         number = parse_part_name(name)
-        if number is None:
+        # Only a live rendition's folder is watched: a made-up path costs one stat and nothing kept.
+        if number is None or not _exists(f"{folder_path}/{VARIANT_PLAYLIST}"):
             return False
         folder = await self._use(folder_path)
         try:
@@ -251,7 +252,7 @@ class LowLatency:
                 folder.path, Mask.MOVED_TO | Mask.CLOSE_WRITE | Mask.ONLYDIR
             )
         except OSError as error:
-            logger.warning("cannot watch %s: %s", folder.path, error)
+            logger.debug("cannot watch %s: %s", folder.path, error)
             return
         self._by_watch[folder.watch] = folder
 

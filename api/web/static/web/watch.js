@@ -140,7 +140,9 @@
     hls = new Hls({
       lowLatencyMode: current.status !== "ended",
       maxLiveSyncPlaybackRate: MAX_LIVE_SYNC_RATE,
-      liveSyncDurationCount: 3, // playlists without parts (older recordings' live copies)
+      // No liveSyncDuration(Count) here: set by the page, hls.js would hold that far back instead
+      // of the playlist's PART-HOLD-BACK (its default, three target durations, serves playlists
+      // without parts).
       liveMaxLatencyDurationCount: 10,
       manifestLoadingMaxRetry: 1,
       levelLoadingMaxRetry: 4,

@@ -201,6 +201,7 @@ class LiveTranscode:
             preset=self._preset,
             ffmpeg_binary=self._ffmpeg,
             restart=continuing,
+            wall_clock_start=time.time(),  # the keyframe that starts this run is being fed now
         )
         return [sys.executable, "-m", "transcoder.package", spec.to_json()]
 

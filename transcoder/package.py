@@ -58,6 +58,9 @@ class PackageSpec:
     preset: str
     ffmpeg_binary: str
     restart: bool
+    # The wall clock when the run's first frame (a keyframe) reached the ingest: the program date
+    # of media time 0, so PROGRAM-DATE-TIME is the publisher's clock (None: when this process starts).
+    wall_clock_start: float | None = None
 
     @property
     def part_target(self) -> float:
@@ -156,7 +159,7 @@ async def read_rendition(fd: int, writer: RenditionWriter) -> None:
 
 
 async def run(spec: PackageSpec) -> int:
-    wall_clock_start = time.time()
+    wall_clock_start = spec.wall_clock_start if spec.wall_clock_start is not None else time.time()
     writers = [RenditionWriter(spec, r.name, wall_clock_start=wall_clock_start) for r in spec.renditions]
     pipes = [os.pipe() for _ in spec.renditions]
     argv = spec.ffmpeg_command([f"pipe:{write}" for _read, write in pipes])

@@ -52,7 +52,9 @@ def _site(tmp_path: Path) -> Iterator[Site]:
     for _ in range(4):
         packager.fragment()
     api = start_fake_api()
-    hls_out = start_hls_out(hls_root=root, log=tmp_path / "hls_out.log", environment={"HLS_TRUST_PROXY_HEADERS": "1"})
+    hls_out = start_hls_out(
+        hls_root=root, log=tmp_path / "hls_out.log", environment={"HLS_TRUST_PROXY_HEADERS": "1"}
+    )
     prefix = tmp_path / "nginx"
     prefix.mkdir(mode=0o755)
     nginx = start_nginx(

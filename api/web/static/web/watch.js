@@ -140,10 +140,9 @@
     hls = new Hls({
       lowLatencyMode: current.status !== "ended",
       maxLiveSyncPlaybackRate: MAX_LIVE_SYNC_RATE,
-      // No liveSyncDuration(Count) here: set by the page, hls.js would hold that far back instead
-      // of the playlist's PART-HOLD-BACK (its default, three target durations, serves playlists
-      // without parts).
-      liveMaxLatencyDurationCount: 10,
+      // No liveSyncDuration(Count) or liveMaxLatencyDurationCount here: set by the page, hls.js
+      // would hold that far back instead of the playlist's PART-HOLD-BACK (its defaults, three
+      // target durations behind and no maximum, serve playlists without parts).
       manifestLoadingMaxRetry: 1,
       levelLoadingMaxRetry: 4,
       fragLoadingMaxRetry: 6,

@@ -63,7 +63,7 @@ window.bench = {origin: null, samples: []};
 const video = document.getElementById("video");
 const hls = new Hls({lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 30});
 hls.on(Hls.Events.MANIFEST_PARSED, () => {
-  const wanted = hls.levels.findIndex((level) => (level.url[0] || level.url).includes("/RENDITION/"));
+  const wanted = hls.levels.findIndex((level) => String(level.uri || level.url).includes("/RENDITION/"));
   hls.currentLevel = wanted; hls.nextLevel = wanted; hls.autoLevelCapping = -1;
   video.play();
 });
@@ -168,12 +168,15 @@ def measure_latency(work: Path, preset: str, rendition: str, seconds: float) -> 
                     args=["--autoplay-policy=no-user-gesture-required", "--disable-gpu"],
                 )
                 page = browser.new_page()
+                # The page comes from the HLS server's origin (loopback): Chromium lets a public
+                # origin reach loopback addresses only after a private-network preflight.
+                site = hls_url.removesuffix("/hls-live/")
                 page.route(
-                    "http://bench.invalid/",
+                    f"{site}/bench.html",
                     lambda route: route.fulfill(body=page_html, content_type="text/html"),
                 )
-                page.route("http://bench.invalid/hls.min.js", lambda route: route.fulfill(path=str(HLS_JS)))
-                page.goto("http://bench.invalid/")
+                page.route(f"{site}/hls.min.js", lambda route: route.fulfill(path=str(HLS_JS)))
+                page.goto(f"{site}/bench.html")
                 page.wait_for_function(
                     "() => document.getElementById('video').currentTime > 2", timeout=30_000
                 )

@@ -50,8 +50,9 @@ from netutil import free_port, wait_listening  # noqa: E402
 
 from tidecast_common.ladder import DEFAULT_VARIANTS  # noqa: E402
 from transcoder.codecs import SpsInfo  # noqa: E402
-from transcoder.command import build_hls_command  # noqa: E402 - after the path insert
+from transcoder.command import build_cmaf_command  # noqa: E402 - after the path insert
 from transcoder.ladder import SourceInfo, build_ladder  # noqa: E402
+from transcoder.llhls import fragment_microseconds  # noqa: E402
 
 SEGMENT_SECONDS = 2
 FPS = 30
@@ -133,6 +134,15 @@ def segment_durations(path: Path) -> list[tuple[str, float]]:
     return segments
 
 
+def playable(path: Path) -> bool:
+    """A segment listed, or (Low-Latency HLS) a part: a player can start."""
+    try:
+        text = path.read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return "#EXTINF:" in text or "#EXT-X-PART:" in text
+
+
 class PlaylistWatcher:
     """Polls the playlists every 20 ms from a thread: first playable time and live-edge delays."""
 
@@ -160,7 +170,7 @@ class PlaylistWatcher:
             if (
                 self.first_playable is None
                 and (self.master is None or self.master.exists())
-                and all(segment_durations(variant) for variant in self.variants)
+                and all(playable(variant) for variant in self.variants)
             ):
                 self.first_playable = now
             for uri, duration in segment_durations(self.edge):
@@ -502,8 +512,11 @@ def offline_comparison(work: Path, source: Path, preset: str) -> tuple[float, fl
         variants=DEFAULT_VARIANTS,
         segment_seconds=SEGMENT_SECONDS,
     )  # fmt: skip
-    single = [build_hls_command(renditions=renditions, output_dir=work / "offline-single",
-                                segment_seconds=SEGMENT_SECONDS, has_audio=True, copy_audio=True, preset=preset)]  # fmt: skip
+    (work / "offline-single").mkdir()
+    outputs = [str(work / "offline-single" / f"{rendition.name}.mp4") for rendition in renditions]
+    single = [build_cmaf_command(renditions=renditions, outputs=outputs, segment_seconds=SEGMENT_SECONDS,
+                                 fragment_microseconds=fragment_microseconds(0.333, FPS), has_audio=True,
+                                 copy_audio=True, preset=preset)]  # fmt: skip
     three = []
     for variant in LADDER:
         folder = work / "offline-three" / str(variant["name"])

@@ -76,6 +76,7 @@ ERROR_CODES = {
     405: "method_not_allowed",
     431: "request_header_fields_too_large",
     500: "internal_error",
+    503: "unavailable",
     505: "http_version_not_supported",
 }
 # Where the loop has no sendfile (uvloop), aiohttp reads the file in chunks of this size.
@@ -131,6 +132,7 @@ def build_handler(
     playlists: FileCache,
     segments: FileCache,
     send_timeout: float,
+    low_latency: Callable[[web.BaseRequest, str], Awaitable[web.StreamResponse]] | None = None,
 ) -> Handler:
     """The request handler for aiohttp's `web.Server`: `hls_headers` around `serve_file`.
 
@@ -143,8 +145,12 @@ def build_handler(
         try:
             file_path, info = resolve_hls_file(base, path)
         except HlsPathError as error:
+            if low_latency is not None and error.status == 404:
+                return await low_latency(request, path)  # a preload-hinted part, or 404 there
             return error_response(error.status, str(error))
         count_viewer(request, path)
+        if low_latency is not None and "_HLS_" in request.query_string:
+            return await low_latency(request, path)  # blocking reload, delta update (hls_out.blocking)
         if file_path.endswith(PLAYLIST_SUFFIX):
             return await serve_from_memory(request, playlists, file_path, info, send_timeout=send_timeout)
         if segments.admits(info) and answerable_from_memory(request):

@@ -16,9 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from hls_out.app import build_handler
+from hls_out.blocking import LowLatency
 from hls_out.connection import HlsConnection
 from hls_out.fast_path import FastPath
 from hls_out.file_cache import FileCache
+from hls_out.low_latency import build_low_latency_handler
 from hls_out.metrics import Traffic
 from hls_out.settings import HlsSettings
 from hls_out.viewers import ViewerCounter, ViewerSink, ViewerTracker, report_viewers_forever
@@ -74,6 +76,7 @@ class HlsServer:
         self._manager: web.Server | None = None
         self._listener: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.low_latency: LowLatency | None = None
 
     @property
     def port(self) -> int:
@@ -86,6 +89,16 @@ class HlsServer:
         counter = ViewerCounter(
             self.viewers, trust_proxy_headers=self.settings.trust_proxy_headers, clock=loop.time
         )
+        self.low_latency = LowLatency(playlists=self.cache, max_waiters=self.settings.max_blocking_requests)
+        self.low_latency.start()
+        low_latency = build_low_latency_handler(
+            hls_root=self.settings.hls_root,
+            blocking=self.low_latency,
+            playlists=self.cache,
+            segments=self.segments,
+            traffic=self.traffic,
+            send_timeout=SEND_TIMEOUT_SECONDS,
+        )
         handler = build_handler(
             hls_root=self.settings.hls_root,
             viewers=counter,
@@ -93,6 +106,7 @@ class HlsServer:
             playlists=self.cache,
             segments=self.segments,
             send_timeout=SEND_TIMEOUT_SECONDS,
+            low_latency=low_latency,
         )
         fast_path = FastPath(
             hls_root=self.settings.hls_root,
@@ -141,3 +155,5 @@ class HlsServer:
                 await task
         if self._listener is not None:
             await self._listener.wait_closed()
+        if self.low_latency is not None:
+            await self.low_latency.stop()

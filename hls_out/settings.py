@@ -24,6 +24,8 @@ class HlsSettings:
     # Server processes sharing the port (SO_REUSEPORT); 0 means one per CPU.
     workers: int = 0
     max_connections: int = 4096
+    # Low-latency requests held at once (blocking playlist reloads and hinted parts), per process.
+    max_blocking_requests: int = 10_000
     # Playlists and small segments kept in memory (per worker process); larger segments are
     # sent from the file.
     playlist_cache_megabytes: int = 64
@@ -60,6 +62,9 @@ class HlsSettings:
                 "HLS_VIEWER_REPORT_SECONDS", DEFAULTS.viewer_report_seconds, minimum=0.1
             ),
             max_connections=env.integer("HLS_MAX_CONNECTIONS", DEFAULTS.max_connections, minimum=1),
+            max_blocking_requests=env.integer(
+                "HLS_MAX_BLOCKING_REQUESTS", DEFAULTS.max_blocking_requests, minimum=1
+            ),
             playlist_cache_megabytes=env.integer(
                 "HLS_PLAYLIST_CACHE_MB", DEFAULTS.playlist_cache_megabytes, minimum=1
             ),

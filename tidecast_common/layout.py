@@ -3,8 +3,11 @@
 On disk, below the HLS root:
 
     <url>.m3u8                           master playlist
-    <url>/<rendition>/index.m3u8         variant playlist
-    <url>/<rendition>/seg_00001.ts       segments (`.m4s` with an `init.mp4` for fragmented MP4)
+    <url>/<rendition>/index.m3u8         variant playlist (Low-Latency HLS while live)
+    <url>/<rendition>/init.mp4           init segment (`init_<run>.mp4` after a transcoder restart)
+    <url>/<rendition>/seg_00001.m4s      segment: its parts' fragments joined (fragmented MP4)
+    <url>/<rendition>/part_000042.m4s    part 42 of the rendition (numbered across segments, so
+                                         a preload hint names it before its segment is known)
 
 Over HTTP the same names sit below `/hls-live/`, and the master's variant URIs are relative to it.
 The transcoder writes this, the HLS server and the API read it, so it is spelled out nowhere else.
@@ -31,8 +34,9 @@ MEDIA_SEGMENT_SUFFIXES = (".ts", ".m4s")  # segments with frames (`.mp4` is an i
 URL_PREFIX = "/hls-live/"
 PLAYLIST_SUFFIX = ".m3u8"
 VARIANT_PLAYLIST = "index.m3u8"
-SEGMENT_PATTERN = "seg_%05d.ts"  # ffmpeg's -hls_segment_filename pattern
+SEGMENT_PATTERN = "seg_%05d.ts"  # ffmpeg's -hls_segment_filename pattern (MPEG-TS recordings)
 INIT_SEGMENT = "init.mp4"
+_PART_NAME = re.compile(r"part_(\d{6,12})\.m4s")
 
 _VIDEO_URL = re.compile(VIDEO_URL_PATTERN)
 _RENDITION_NAME = re.compile(RENDITION_NAME_PATTERN)
@@ -63,6 +67,27 @@ def master_name(video_url: str) -> str:
 def variant_uri(video_url: str, rendition: str) -> str:
     """A variant playlist as the master lists it (relative to the master)."""
     return f"{video_url}/{rendition}/{VARIANT_PLAYLIST}"
+
+
+def segment_name(msn: int) -> str:
+    """A low-latency rendition's segment `msn` (fragmented MP4)."""
+    return f"seg_{msn:05d}.m4s"
+
+
+def part_name(number: int) -> str:
+    """A low-latency rendition's part `number` (from 0, across segments and restarts)."""
+    return f"part_{number:06d}.m4s"
+
+
+def parse_part_name(name: str) -> int | None:
+    """The number of a part's file name, None for any other name."""
+    found = _PART_NAME.fullmatch(name)
+    return int(found[1]) if found else None
+
+
+def init_name(run: int) -> str:
+    """The init segment of transcoder run `run` (0: the first; a restart may change the codec setup)."""
+    return INIT_SEGMENT if run == 0 else f"init_{run}.mp4"
 
 
 def master_url(base_url: str, video_url: str) -> str:

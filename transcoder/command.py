@@ -1,83 +1,82 @@
 """The ffmpeg command of one live stream, as a pure function of its renditions.
 
 One process decodes the publisher's FLV from stdin once, scales the picture down rendition by
-rendition (each from the one above it, `split` between them) and writes every rendition with the
-hls muxer (`-var_stream_map`). The `source` rendition
-is the publisher's H.264 copied as is when browsers decode it, else encoded like the others at the
-source's size (`transcoder.ladder`). ffmpeg's own master playlist lacks CODECS and a real
-BANDWIDTH for a copied stream, so `transcoder.playlists` writes the master instead.
+rendition (each from the one above it, `split` between them) and writes every rendition as
+fragmented MP4 (CMAF) to an output of its own (a pipe the packager reads, `transcoder.package`):
+`empty_moov` and `default_base_moof`, a fragment every part duration and at every keyframe. The
+`source` rendition is the publisher's H.264 copied as is when browsers decode it, else encoded
+like the others at the source's size (`transcoder.ladder`).
+
+Keyframes are where segments may start, so every rendition has them at the same frames: with a
+copied source the encoded renditions take a keyframe wherever the source has one
+(`force_key_frames source`, and no keyframes of their own in between); otherwise every rendition
+is forced on the same segment clock. x264 runs with `tune zerolatency`: no lookahead, no
+B-frames, sliced threads, so a frame leaves the encoder as soon as it is encoded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import ffmpeg
 
-from tidecast_common.layout import SEGMENT_PATTERN, VARIANT_PLAYLIST
 from transcoder.ladder import Rendition
 
-HLS_FLAGS = ("independent_segments", "temp_file", "program_date_time")
-# On a restart the playlists go on where the dead process left them: append_list marks its first
-# new segment with #EXT-X-DISCONTINUITY. Not discont_start: it would also insert one above the
-# first segment, changing what players already read of an EVENT playlist (RFC 8216 6.2.1).
-RESTART_HLS_FLAGS = ("append_list",)
+MOVFLAGS = "+".join(
+    ("empty_moov", "default_base_moof", "frag_keyframe", "skip_sidx", "skip_trailer", "delay_moov")
+)
 # How long ffmpeg probes the input before it starts writing: the sequence headers arrive first,
-# so half a second is enough and keeps the first segment early.
-ANALYZE_MICROSECONDS = 500_000
+# so a fifth of a second is enough and keeps the first part early.
+ANALYZE_MICROSECONDS = 200_000
 PROBE_BYTES = 1_000_000
+# With a copied source, the encoded renditions' own keyframe interval, in segment GOPs: long enough
+# never to add a keyframe the source lacks (it would cut their segments elsewhere).
+SOURCE_KEYFRAME_GOPS = 10
 
 
-def build_hls_command(
+def build_cmaf_command(
     *,
     renditions: Sequence[Rendition],
-    output_dir: Path,
+    outputs: Sequence[str],
     segment_seconds: int,
+    fragment_microseconds: int,
     has_audio: bool,
     copy_audio: bool,
     preset: str = "veryfast",
-    restart: bool = False,
     ffmpeg_binary: str = "ffmpeg",
 ) -> list[str]:
-    """argv for ffmpeg reading FLV on stdin and writing `<output_dir>/<rendition>/index.m3u8`."""
+    """argv for ffmpeg reading FLV on stdin and writing rendition i as fragmented MP4 to `outputs[i]`."""
     if not renditions:
         raise ValueError("at least one rendition is needed")
+    if len(outputs) != len(renditions):
+        raise ValueError("one output per rendition")
     source = ffmpeg.input("pipe:0", f="flv", analyzeduration=ANALYZE_MICROSECONDS, probesize=PROBE_BYTES)
     scaled = _scaling_chain(source.video, [rendition for rendition in renditions if not rendition.copy_video])
+    source_keyframes = any(rendition.copy_video for rendition in renditions)
 
-    streams: list[Any] = []
-    options: dict[str, Any] = {}
-    stream_map: list[str] = []
-    for index, rendition in enumerate(renditions):
-        streams.append(source.video if rendition.copy_video else scaled[rendition.name])
-        options.update(_video_options(index, rendition, segment_seconds=segment_seconds, preset=preset))
+    results: list[Any] = []
+    for rendition, url in zip(renditions, outputs, strict=True):
+        streams: list[Any] = [source.video if rendition.copy_video else scaled[rendition.name]]
+        options = _video_options(rendition, segment_seconds=segment_seconds, preset=preset,
+                                 source_keyframes=source_keyframes)  # fmt: skip
         if has_audio:
             streams.append(source.audio)
-            options.update(_audio_options(index, rendition, copy_audio=copy_audio))
-            stream_map.append(f"v:{index},a:{index},name:{rendition.name}")
-        else:
-            stream_map.append(f"v:{index},name:{rendition.name}")
-
-    flags = HLS_FLAGS + (RESTART_HLS_FLAGS if restart else ())
-    options.update(
-        {
-            "f": "hls",
-            "hls_time": segment_seconds,
-            "hls_list_size": 0,
-            "hls_playlist_type": "event",
-            "hls_flags": "+".join(flags),
-            "hls_segment_type": "mpegts",
-            "hls_segment_filename": str(output_dir / "%v" / SEGMENT_PATTERN),
-            "var_stream_map": " ".join(stream_map),
-            "max_muxing_queue_size": 4096,
-            # Keep the publisher's timestamps: no frames duplicated or dropped to force a constant rate.
-            "fps_mode": "passthrough",
-        }
-    )
-    output = ffmpeg.output(*streams, str(output_dir / "%v" / VARIANT_PLAYLIST), **options)
-    output = output.global_args(
+            options.update(_audio_options(rendition, copy_audio=copy_audio))
+        options.update(
+            {
+                "f": "mp4",
+                "movflags": MOVFLAGS,
+                "frag_duration": fragment_microseconds,
+                # Each fragment leaves as soon as it is complete.
+                "flush_packets": 1,
+                "max_muxing_queue_size": 4096,
+                # Keep the publisher's timestamps: no frames duplicated or dropped to force a constant rate.
+                "fps_mode": "passthrough",
+            }
+        )
+        results.append(ffmpeg.output(*streams, url, **options))
+    output = ffmpeg.merge_outputs(*results).global_args(
         "-hide_banner", "-nostats", "-loglevel", "warning", "-progress", "pipe:2", "-stats_period", "1", "-y"
     )
     return list(output.compile(cmd=ffmpeg_binary))
@@ -106,26 +105,34 @@ def _scaling_chain(video: Any, encoded: Sequence[Rendition]) -> dict[str, Any]:
     return scaled
 
 
-def _video_options(index: int, rendition: Rendition, *, segment_seconds: int, preset: str) -> dict[str, Any]:
+def _video_options(
+    rendition: Rendition, *, segment_seconds: int, preset: str, source_keyframes: bool
+) -> dict[str, Any]:
     if rendition.copy_video:
-        return {f"c:v:{index}": "copy"}
+        return {"c:v": "copy"}
+    gop = rendition.gop * SOURCE_KEYFRAME_GOPS if source_keyframes else rendition.gop
     return {
-        f"c:v:{index}": "libx264",
-        f"preset:v:{index}": preset,
-        f"profile:v:{index}": rendition.profile,
-        f"level:v:{index}": rendition.level,
-        f"b:v:{index}": f"{rendition.video_kbps}k",
-        f"maxrate:v:{index}": f"{rendition.maxrate_kbps}k",
-        f"bufsize:v:{index}": f"{rendition.bufsize_kbps}k",
-        f"g:v:{index}": rendition.gop,
-        f"keyint_min:v:{index}": rendition.gop,
-        f"sc_threshold:v:{index}": 0,
-        # Keyframes on the segment clock, so every rendition cuts its segments at the same instants.
-        f"force_key_frames:v:{index}": f"expr:gte(t,n_forced*{segment_seconds})",
+        "c:v": "libx264",
+        "preset": preset,
+        "tune": "zerolatency",
+        "profile:v": rendition.profile,
+        "level": rendition.level,
+        "b:v": f"{rendition.video_kbps}k",
+        "maxrate": f"{rendition.maxrate_kbps}k",
+        "bufsize": f"{rendition.bufsize_kbps}k",
+        "g": gop,
+        "keyint_min": rendition.gop,
+        "sc_threshold": 0,
+        # The publisher's own clock (FLV milliseconds) rather than a guessed frame rate's: with the
+        # latter every frame drifts a little from the source's, and the renditions' times apart.
+        "enc_time_base": -1,
+        # Keyframes where the copied source has them, else on the segment clock: every rendition
+        # then starts its segments at the same frames.
+        "force_key_frames": "source" if source_keyframes else f"expr:gte(t,n_forced*{segment_seconds})",
     }
 
 
-def _audio_options(index: int, rendition: Rendition, *, copy_audio: bool) -> dict[str, Any]:
+def _audio_options(rendition: Rendition, *, copy_audio: bool) -> dict[str, Any]:
     if copy_audio:
-        return {f"c:a:{index}": "copy"}
-    return {f"c:a:{index}": "aac", f"b:a:{index}": f"{rendition.audio_kbps}k", f"ac:a:{index}": 2}
+        return {"c:a": "copy"}
+    return {"c:a": "aac", "b:a": f"{rendition.audio_kbps}k", "ac": 2}

@@ -3,8 +3,8 @@
 `LiveTranscode` is the ingest's `MediaSink`, a composition of three parts:
 - `LiveSource` (`transcoder.source`): caches the metadata and sequence headers, probes the source,
   and primes every ffmpeg run with the headers from a keyframe on;
-- `SupervisedProcess` (`transcoder.supervisor`): the ffmpeg of `build_hls_command`, fed on stdin
-  with backpressure, restarted after a crash, stopped in order, in a minimal environment;
+- `SupervisedProcess` (`transcoder.supervisor`): the packager process (`transcoder.package`),
+  which runs the ffmpeg of `build_cmaf_command` on the same stdin, fed with backpressure, restarted after a crash, stopped in order, in a minimal environment;
 - `StreamPlaylists` (`transcoder.stream_playlists`): the master and the finished recording.
 
 ffmpeg starts once the picture size is known (AVC sequence header or metadata) and a keyframe
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,8 +34,8 @@ from typing import Any
 from tidecast_common import flv
 from tidecast_common.ladder import Variant, parse_variants
 from tidecast_common.layout import VIDEO_URL_PATTERN, HlsLayout, is_video_url
-from transcoder.command import build_hls_command
 from transcoder.ladder import Rendition, build_ladder
+from transcoder.package import PackageSpec
 from transcoder.progress import ProgressParser
 from transcoder.settings import TranscoderSettings
 from transcoder.source import LiveSource
@@ -41,6 +43,8 @@ from transcoder.stream_playlists import StreamPlaylists
 from transcoder.supervisor import ExitCallback, ExitOutcome, ProcessExit, SupervisedProcess
 
 logger = logging.getLogger(__name__)
+# Where the packager process imports `transcoder` from: this same tree.
+PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 class TranscodeFailed(RuntimeError):
@@ -72,6 +76,7 @@ class LiveTranscode:
         self._layout = HlsLayout(Path(hls_root))
         self._segment_seconds = segment_seconds
         self._ffmpeg = ffmpeg
+        self._part_seconds = settings.part_seconds
         self._preset = preset
         self._on_exit = on_exit
         self._renditions: tuple[Rendition, ...] = ()
@@ -81,7 +86,7 @@ class LiveTranscode:
         self._process = SupervisedProcess(
             name=f"stream {video_url} ffmpeg",
             command=self._command,
-            environment=settings.environment,
+            environment={**settings.environment, "PYTHONPATH": PACKAGE_ROOT},
             limits=settings.limits,
             on_exit=self._process_exited,
             on_stderr=self._progress.feed,
@@ -182,19 +187,25 @@ class LiveTranscode:
         source = self._source.info
         if source is None:  # the process is started only after a successful probe
             raise RuntimeError("ffmpeg started before the source was probed")
+        if shutil.which(self._ffmpeg) is None:  # the packager would start, and fail at once
+            raise FileNotFoundError(f"no ffmpeg at {self._ffmpeg}")
         continuing = restart or bool(self._playlists.present(self._renditions))
         self._layout.video_dir(self.video_url).mkdir(parents=True, exist_ok=True)
         self._progress.reset()
-        return build_hls_command(
+        spec = PackageSpec(
+            output_dir=str(self._layout.video_dir(self.video_url)),
             renditions=self._renditions,
-            output_dir=self._layout.video_dir(self.video_url),
             segment_seconds=self._segment_seconds,
+            part_seconds=self._part_seconds,
+            fps=source.fps,
             has_audio=source.audio_codec is not None,
             copy_audio=source.audio_codec == "aac",
             preset=self._preset,
-            restart=continuing,
             ffmpeg_binary=self._ffmpeg,
+            restart=continuing,
+            wall_clock_start=time.time(),  # the keyframe that starts this run is being fed now
         )
+        return [sys.executable, "-m", "transcoder.package", spec.to_json()]
 
     def _process_exited(self, process_exit: ProcessExit) -> None:
         if process_exit.outcome is ExitOutcome.FAILED:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tidecast_common.layout import variant_uri
+from tidecast_common.llhls import parse_media_playlist
 from transcoder.ladder import MAXRATE_FACTOR, Rendition
 
 ENDLIST = "#EXT-X-ENDLIST"
@@ -75,6 +76,10 @@ def closed_playlist(text: str) -> str | None:
     None when it is closed already."""
     if ENDLIST in text:
         return None
+    if "#EXT-X-PART-INF:" in text:  # a low-latency live playlist becomes plain VOD, its parts dropped
+        playlist = parse_media_playlist(text, segment_seconds=1, part_target=1)
+        playlist.ended = True
+        return playlist.render()
     if not text.endswith("\n"):
         text += "\n"
     return text + ENDLIST + "\n"

@@ -17,6 +17,7 @@ from transcoder.supervisor import ProcessLimits
 # (program-date-time tags) and the locale.
 CHILD_ENVIRONMENT_NAMES = ("PATH", "LD_LIBRARY_PATH", "TZ", "LANG", "LC_ALL")
 DEFAULT_CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
+DEFAULT_PART_SECONDS = 0.333
 
 
 def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -30,6 +31,8 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
 class TranscoderSettings:
     limits: ProcessLimits = field(default_factory=ProcessLimits)
     environment: Mapping[str, str] = field(default_factory=lambda: {"PATH": DEFAULT_CHILD_PATH})
+    # Low-Latency HLS part duration (rounded to whole frames): a fragment of every rendition.
+    part_seconds: float = DEFAULT_PART_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TranscoderSettings:
@@ -56,4 +59,5 @@ class TranscoderSettings:
                 "TRANSCODER_STDERR_TAIL_LINES", defaults.stderr_tail_lines, minimum=1, maximum=10_000
             ),
         )
-        return cls(limits=limits, environment=child_environment(environ))
+        part_seconds = env.number("HLS_PART_SECONDS", DEFAULT_PART_SECONDS, minimum=0.1, maximum=1.0)
+        return cls(limits=limits, environment=child_environment(environ), part_seconds=part_seconds)

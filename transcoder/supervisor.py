@@ -204,8 +204,9 @@ class SupervisedProcess:
         async with self._spawn_lock:
             if self._stopped:
                 return
-            argv = list(self._command(restart))
+            argv: list[str] = []
             try:
+                argv = list(self._command(restart))
                 process = await asyncio.create_subprocess_exec(
                     *argv,
                     stdin=asyncio.subprocess.PIPE,
@@ -216,7 +217,7 @@ class SupervisedProcess:
                     limit=self._limits.stderr_line_bytes,
                 )
             except OSError as error:
-                logger.error("%s: cannot start %s: %s", self.name, argv[0], error)
+                logger.error("%s: cannot start %s: %s", self.name, argv[0] if argv else "it", error)
                 self._state = ProcessState.FAILED
                 if self._on_exit is not None:
                     self._on_exit(ProcessExit(None, ExitOutcome.FAILED, (str(error),)))

@@ -103,14 +103,14 @@ def test_variant_playlists_and_every_segment_are_served_as_written(
     for name in names:
         segment = request(hls_server, "GET", f"/hls-live/{URL}/{rendition}/{name}")
         assert segment.status == 200
-        assert segment.header("Content-Type") == "video/mp2t"
+        assert segment.header("Content-Type") == "video/mp4"
         assert segment.header("Cache-Control") == SEGMENT_CACHE
         assert segment.header("Accept-Ranges") == "bytes"
         assert segment.header("ETag")
         assert segment.header("Last-Modified")
         assert_cors(segment)
         assert segment.body == (folder / name).read_bytes()
-        assert segment.body[0] == 0x47  # an MPEG-TS sync byte
+        assert segment.body[4:8] == b"moof"  # a fragmented MP4 segment: its first fragment
 
 
 @pytest.mark.parametrize(

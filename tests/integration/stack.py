@@ -161,11 +161,12 @@ def zombie_children(parent: int) -> list[ProcessInfo]:
 
 
 def transcoder_pids(*, ingest_pid: int, video_url: str) -> list[int]:
-    """The ingest's ffmpeg children working on `video_url` (its output paths carry the url)."""
+    """The ingest's transcoder children working on `video_url`: the packager process (its spec
+    carries the url), which runs ffmpeg and takes it along when it dies."""
     return [
         info.pid
         for info in processes_mentioning(video_url, parent=ingest_pid)
-        if Path(info.argv[0]).name == "ffmpeg"
+        if "transcoder.package" in info.argv
     ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from django.conf import settings as django_settings
 from pytest_django.fixtures import Settings as DjangoSettings
 
 from tests.integration.conftest import Publisher, Streamer, ffmpeg_publish
+from tests.integration.llhls_rules import check_aligned, check_live, check_vod
 from tests.integration.stack import (
     Service,
     VariantEntry,
@@ -35,10 +37,11 @@ from tests.integration.stack import (
     zombie_children,
 )
 from tests.netutil import free_port, wait_until
+from tidecast_common.llhls import playlist_state
 
 SEGMENT_SECONDS = 2
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
-SEGMENT_TYPE = "video/mp2t"
+SEGMENT_TYPE = "video/mp4"  # fragmented MP4 segments (CMAF)
 ENDLIST = "#EXT-X-ENDLIST"
 # A rung below 360p so that the small 640x360 sources used by most tests are transcoded too.
 SMALL_RUNG = {"name": "240p", "height": 240, "video_kbps": 400, "audio_kbps": 64, "profile": "baseline"}
@@ -223,6 +226,8 @@ def test_full_ladder_plays_over_http_and_stays_playable_when_the_publisher_stops
     assert preflight.status == 204
     assert preflight.headers["access-control-allow-origin"] == "*"
 
+    # The master comes with the first part; segments follow.
+    pipeline.wait_playlists(variants, lambda text: len(segment_uris(text)) >= 1, timeout=15)
     for entry in variants:
         variant = http_get(pipeline.variant_url(entry))
         assert variant.status == 200
@@ -282,8 +287,10 @@ def test_killed_transcoder_is_restarted_and_the_stream_goes_on_after_a_discontin
     assert pipeline.video_status(video_url) == "live"
     for entry in variants:
         playlist = pipeline.playlist(entry)
-        # An EVENT playlist is only ever appended to (RFC 8216 6.2.1): what players already read stays.
-        assert playlist.startswith(before_kill[entry.name]), (before_kill[entry.name], playlist)
+        # An EVENT playlist's segments are only ever appended to (RFC 8216 6.2.1): what players
+        # already read stays (a low-latency playlist's parts and hint come and go below them).
+        before = segment_uris(before_kill[entry.name])
+        assert segment_uris(playlist)[: len(before)] == before, (before_kill[entry.name], playlist)
         assert playlist.count("#EXT-X-DISCONTINUITY") == 1, playlist
         segments = segment_uris(playlist)
         assert len(segments) == len(set(segments)), playlist
@@ -417,3 +424,64 @@ def test_traversal_on_the_hls_port_is_refused(
         status, body = raw_http_status(port, target)
         assert status in (400, 404), (target, status)
         assert b"outside the HLS root" not in body, target
+
+
+def test_low_latency_playlists_keep_the_rules_live_and_as_a_recording(
+    pipeline: Pipeline,
+    make_streamer: Callable[[str], Streamer],
+    publishers: list[Publisher],
+    small_ladder: None,
+) -> None:
+    published_seconds = 12
+    streamer = make_streamer("lowlatency")
+    started = time.monotonic()
+    publisher = pipeline.publish(streamer, seconds=published_seconds, size="640x360")
+    publishers.append(publisher)
+    video_url = pipeline.wait_live_video("lowlatency")
+    variants = pipeline.wait_master(video_url)
+    first_playlist = time.monotonic() - started
+    assert resolutions(variants) == {"source": (640, 360), "240p": (426, 240)}
+    for entry in variants:
+        assert {"BANDWIDTH", "CODECS", "RESOLUTION"} <= set(entry.attributes), entry
+    assert first_playlist < 3.0, first_playlist  # the bench measures it; here only that nothing waits long
+
+    # Every live playlist seen over some seconds keeps the rules, on every rendition.
+    pipeline.wait_playlists(variants, lambda text: len(segment_uris(text)) >= 2, timeout=15)
+    live: dict[str, object] = {}
+    for _ in range(12):
+        for entry in variants:
+            live[entry.name] = check_live(pipeline.playlist(entry))
+        time.sleep(0.3)
+    check_aligned(live)  # type: ignore[arg-type]
+
+    # A blocking reload for the next part is answered once it exists, well within a second.
+    entry = variants[0]
+    state = playlist_state(pipeline.playlist(entry))
+    asked = time.monotonic()
+    held = http_get(f"{pipeline.variant_url(entry)}?_HLS_msn={state.last_msn + 1}&_HLS_part={state.parts}")
+    waited = time.monotonic() - asked
+    assert held.status == 200
+    assert playlist_state(held.text).has(state.last_msn + 1, state.parts), held.text
+    check_live(held.text)
+    assert waited < 1.0, waited
+    # The hinted part, asked for before it exists, comes whole once it does.
+    hint = playlist_state(held.text).preload_hint
+    folder = pipeline.variant_url(entry).rsplit("/", 1)[0]
+    part = http_get(f"{folder}/{hint}")
+    assert part.status == 200
+    assert part.headers["content-type"] == SEGMENT_TYPE
+    assert part.body[4:8] == b"moof"
+    far = http_get(f"{pipeline.variant_url(entry)}?_HLS_msn={state.last_msn + 4}")
+    assert far.status == 400
+
+    code, _ = publisher.wait(published_seconds + 30)
+    assert code == 0, publisher.stderr()
+    pipeline.wait_playlists(variants, lambda text: text.rstrip().endswith(ENDLIST), timeout=15)
+    recordings = {entry.name: check_vod(pipeline.playlist(entry)) for entry in variants}
+    check_aligned(recordings)  # type: ignore[arg-type]
+    counts = {name: len(playlist.segments) for name, playlist in recordings.items()}
+    assert len(set(counts.values())) == 1, counts
+    for entry in variants:
+        duration = probe_duration(pipeline.variant_url(entry))
+        assert abs(duration - published_seconds) <= SEGMENT_SECONDS, (entry.name, duration)
+    assert not list(pipeline.hls_root.glob(f"{video_url}/*/part_*.m4s"))  # parts go with the live edge

@@ -182,7 +182,7 @@ async def test_ffmpeg_killed_mid_stream_restarts_with_a_discontinuity(
         assert "seg_" in before, text
         assert after.count("#EXTINF") >= 2, text
         assert text.rstrip().endswith("#EXT-X-ENDLIST")
-        segments = re.findall(r"seg_(\d+)\.ts", text)
+        segments = re.findall(r"seg_(\d+)\.m4s", text)
         assert segments == sorted(set(segments))  # numbering continued, nothing overwritten
     assert master_resolutions(tmp_path) == {"source": "640x360", "240p": "426x240"}
     assert process_gone(int(killed["pid"]))

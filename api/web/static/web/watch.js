@@ -1,5 +1,7 @@
 // The player: hls.js with a quality menu, a LIVE badge and "go to live", and recovery when the
 // stream drops (manifest retried with backoff) or restarts as a new video on the same channel.
+// Live video plays in hls.js's low-latency mode (parts, blocking reloads, preload hints): it holds
+// the playlist's PART-HOLD-BACK behind the edge and plays a little faster to get back there.
 "use strict";
 
 (() => {
@@ -17,6 +19,10 @@
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 10000;
   const RECORDING_MAX_FAILURES = 4;
+  // How far behind the live sync position (the hold-back) "go live" is offered, in seconds.
+  const BEHIND_LIVE_SECONDS = 2;
+  // The catch-up rate of a viewer who fell behind (hls.js plays at up to this rate until back).
+  const MAX_LIVE_SYNC_RATE = 1.5;
 
   const current = { url: config.url, status: config.status, playbackUrl: config.playbackUrl };
   // Opened on a live or upcoming stream: follow the channel when the stream ends and comes back.
@@ -82,7 +88,12 @@
   }
 
   function behindLive() {
-    return playingLive && hls && hls.liveSyncPosition != null && hls.liveSyncPosition - video.currentTime > 8;
+    return (
+      playingLive &&
+      hls &&
+      hls.liveSyncPosition != null &&
+      hls.liveSyncPosition - video.currentTime > BEHIND_LIVE_SECONDS
+    );
   }
 
   video.addEventListener("timeupdate", () => {
@@ -127,8 +138,11 @@
     }
     say(current.status === "live" ? "Connecting…" : "Loading the recording…");
     hls = new Hls({
-      liveSyncDurationCount: 3,
-      liveMaxLatencyDurationCount: 10,
+      lowLatencyMode: current.status !== "ended",
+      maxLiveSyncPlaybackRate: MAX_LIVE_SYNC_RATE,
+      // No liveSyncDuration(Count) or liveMaxLatencyDurationCount here: set by the page, hls.js
+      // would hold that far back instead of the playlist's PART-HOLD-BACK (its defaults, three
+      // target durations behind and no maximum, serve playlists without parts).
       manifestLoadingMaxRetry: 1,
       levelLoadingMaxRetry: 4,
       fragLoadingMaxRetry: 6,

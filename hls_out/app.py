@@ -32,6 +32,7 @@ from aiohttp.abc import AbstractStreamWriter
 from hls_out.file_cache import FileCache, read_cached_file
 from hls_out.metrics import Traffic, request_kind
 from hls_out.paths import HlsPathError, resolve_hls_file
+from hls_out.store import StoreFallback
 from hls_out.viewers import session_key
 from tidecast_common.layout import PLAYLIST_SUFFIX, VIDEO_URL_LENGTH
 from tidecast_common.layout import URL_PREFIX as PREFIX
@@ -148,6 +149,7 @@ def build_handler(
     segments: FileCache,
     send_timeout: float,
     trust_proxy_headers: bool = False,
+    store: StoreFallback | None = None,
 ) -> Handler:
     """The request handler for aiohttp's `web.Server`: `hls_headers` around `serve_file`.
 
@@ -162,7 +164,13 @@ def build_handler(
         try:
             file_path, info = resolve_hls_file(base, path)
         except HlsPathError as error:
-            return error_response(error.status, str(error))
+            stored = await store.get(path) if store is not None and error.status == 404 else None
+            if stored is None:
+                return error_response(error.status, str(error))
+            count_viewer(request, path)  # no longer on this disk: from the object store (hls_out.store)
+            return MemoryFileResponse(
+                body=stored.body, headers={"ETag": stored.etag}, send_timeout=send_timeout
+            )
         count_viewer(request, path)
         if file_path.endswith(PLAYLIST_SUFFIX):
             return await serve_from_memory(request, playlists, file_path, info, send_timeout=send_timeout)

@@ -26,6 +26,7 @@ from hls_out.app import ViewerSink, build_handler, error_response
 from hls_out.file_cache import FileCache
 from hls_out.metrics import Traffic
 from hls_out.settings import HlsSettings
+from hls_out.store import StoreFallback
 from hls_out.viewers import ViewerTracker, report_viewers_forever
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,16 @@ def start_viewer_reports(settings: HlsSettings, tracker: ViewerTracker) -> list[
         interval=settings.viewer_report_seconds,
     )
     return [asyncio.create_task(report)]
+
+
+def new_store_fallback(settings: HlsSettings) -> StoreFallback | None:
+    if settings.store is None:
+        return None
+    return StoreFallback.from_settings(
+        settings.store,
+        cache_bytes=settings.store_cache_megabytes * 1024 * 1024,
+        max_object_bytes=settings.store_max_object_megabytes * 1024 * 1024,
+    )
 
 
 def new_tracker(settings: HlsSettings) -> ViewerTracker:
@@ -188,6 +199,7 @@ class HlsServer:
             segments=self.segments,
             send_timeout=SEND_TIMEOUT_SECONDS,
             trust_proxy_headers=self.settings.trust_proxy_headers,
+            store=new_store_fallback(self.settings),
         )
         options: dict[str, Any] = {
             "access_log": None,

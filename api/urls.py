@@ -35,7 +35,9 @@ urlpatterns = [
     path("api/", include("api.profiles.urls")),
     path("api/", include("api.channels.urls")),
     path("api/", include("api.videos.urls")),
+    path("api/", include("api.usage.urls")),
     path("api/internal/", include("api.ingest_hooks.urls")),
+    path("api/internal/", include("api.usage.internal_urls")),
     path("metrics", metrics_view, name="metrics"),
     path("", include("api.web.urls")),
 ]

@@ -16,6 +16,6 @@ from api.core.tasks import celery_app as app
 app.autodiscover_tasks(["workers"])
 
 # Connects the task-metric signal handlers in every worker process (before the pool forks).
-from workers import metrics  # noqa: E402, F401
+from workers import metrics, usage_tasks  # noqa: E402, F401
 
 __all__ = ["app"]

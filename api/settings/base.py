@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "api.channels",
     "api.videos",
     "api.ingest_hooks",
+    "api.usage",
     "api.web",
 ]
 
@@ -271,6 +272,9 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="tideca
 CELERY_BEAT_SCHEDULE = {
     # A live video whose ingest died ends within LIVE_HEARTBEAT_TIMEOUT_SECONDS plus this (one query).
     "end-stale-live-videos": {"task": "videos.end_stale_live", "schedule": 5.0},
+    # Recordings past RECORDING_RETENTION_DAYS, and stored folders no video owns (reported).
+    "expire-recordings": {"task": "usage.expire_recordings", "schedule": 3600.0},
+    "report-orphaned-objects": {"task": "usage.report_orphans", "schedule": 6 * 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Test suite only: every picture task sleeps this long first, so a worker can be killed mid-task.

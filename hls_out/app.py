@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar, cast
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 
+from hls_out.egress import EgressCounter
 from hls_out.file_cache import FileCache, read_cached_file
 from hls_out.metrics import Traffic, request_kind
 from hls_out.paths import HlsPathError, resolve_hls_file
@@ -150,6 +151,7 @@ def build_handler(
     send_timeout: float,
     trust_proxy_headers: bool = False,
     store: StoreFallback | None = None,
+    egress: EgressCounter | None = None,
 ) -> Handler:
     """The request handler for aiohttp's `web.Server`: `hls_headers` around `serve_file`.
 
@@ -168,15 +170,25 @@ def build_handler(
             if stored is None:
                 return error_response(error.status, str(error))
             count_viewer(request, path)  # no longer on this disk: from the object store (hls_out.store)
+            count_sent(request, path, len(stored.body))
             return MemoryFileResponse(
                 body=stored.body, headers={"ETag": stored.etag}, send_timeout=send_timeout
             )
         count_viewer(request, path)
         if file_path.endswith(PLAYLIST_SUFFIX):
-            return await serve_from_memory(request, playlists, file_path, info, send_timeout=send_timeout)
+            answer = await serve_from_memory(request, playlists, file_path, info, send_timeout=send_timeout)
+            count_sent(request, path, answer.content_length or 0)
+            return answer
         if segments.admits(info) and answerable_from_memory(request):
-            return await serve_from_memory(request, segments, file_path, info, send_timeout=send_timeout)
+            answer = await serve_from_memory(request, segments, file_path, info, send_timeout=send_timeout)
+            count_sent(request, path, answer.content_length or 0)
+            return answer
+        count_sent(request, path, info.st_size)  # a range request is counted whole
         return HlsFileResponse(file_path, send_timeout=send_timeout, traffic=traffic)
+
+    def count_sent(request: web.BaseRequest, path: str, sent: int) -> None:
+        if egress is not None and request.method == hdrs.METH_GET:
+            egress.add(path, sent)
 
     def count_viewer(request: web.BaseRequest, path: str) -> None:
         token = request.query.get(SESSION_QUERY) if request.query_string else None

@@ -23,6 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from hls_out.app import ViewerSink, build_handler, error_response
+from hls_out.egress import EgressCounter, report_egress_forever
 from hls_out.file_cache import FileCache
 from hls_out.metrics import Traffic
 from hls_out.settings import HlsSettings
@@ -174,6 +175,7 @@ class HlsServer:
         self.tracker = new_tracker(settings)
         self.viewers: ViewerSink = self.tracker if viewers is None else viewers
         self.traffic = Traffic()
+        self.egress = EgressCounter()
         self.cache = FileCache(max_bytes=settings.playlist_cache_megabytes * 1024 * 1024)
         self.segments = FileCache(
             max_bytes=settings.segment_cache_megabytes * 1024 * 1024,
@@ -200,6 +202,7 @@ class HlsServer:
             send_timeout=SEND_TIMEOUT_SECONDS,
             trust_proxy_headers=self.settings.trust_proxy_headers,
             store=new_store_fallback(self.settings),
+            egress=self.egress,
         )
         options: dict[str, Any] = {
             "access_log": None,
@@ -225,6 +228,14 @@ class HlsServer:
         )
         if self.viewers is self.tracker:
             self._tasks.extend(start_viewer_reports(self.settings, self.tracker))
+        if self.settings.report_secret:  # every process reports the bytes it sent itself
+            report = report_egress_forever(
+                counter=self.egress,
+                api_base_url=self.settings.api_base_url,
+                secret=self.settings.report_secret,
+                interval=self.settings.viewer_report_seconds,
+            )
+            self._tasks.append(asyncio.create_task(report))
 
     async def stop(self, *, grace_seconds: float = 5.0) -> None:
         """Stop accepting, close idle connections, let responses in flight finish, then close."""

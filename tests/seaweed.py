@@ -14,8 +14,11 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from tests.netutil import free_port, wait_until
 from tidecast_common.object_store import ObjectStore, ObjectStoreSettings
@@ -121,11 +124,12 @@ class SeaweedServer:
             store.put_bytes(f"warm-up/{number}", b"x" * 1024)
         store.delete_keys([f"warm-up/{number}" for number in range(8)])
 
-    def stop(self) -> None:
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM (or SIGKILL: the store vanishing at once), then wait for it to be gone."""
         if self.process is None:
             return
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
@@ -139,3 +143,25 @@ class SeaweedServer:
 
     def bucket_bytes(self, prefix: str = "") -> int:
         return sum(item.size for item in self.store().list_prefix(prefix))
+
+
+# --- fixtures (imported by the test modules and conftests that need a store) -------------------
+
+
+@pytest.fixture(scope="session")
+def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    server = SeaweedServer(folder=Path(tmp_path_factory.mktemp("seaweed")))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def seaweed(seaweed_server: SeaweedServer) -> Iterator[SeaweedServer]:
+    """The session's SeaweedFS with an empty bucket (brought back up if a test took it down)."""
+    if seaweed_server.process is None:
+        seaweed_server.start()
+    seaweed_server.empty_bucket()
+    yield seaweed_server
+    if seaweed_server.process is None:
+        seaweed_server.start()

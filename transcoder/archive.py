@@ -204,7 +204,12 @@ class LiveArchiver:
     # --- the node's lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Catch up on what a previous run left: every stream folder below the HLS root."""
+        """Create the bucket if it is missing, then catch up on what a previous run left: every
+        stream folder below the HLS root."""
+        try:
+            await self._call(self._store.ensure_bucket)
+        except Exception as error:  # the store may come up later: uploads retry until it does
+            logger.warning("archive: the bucket could not be checked or created: %s", _describe(error))
         root = self._layout.root
         if not root.is_dir():
             return

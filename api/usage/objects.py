@@ -74,6 +74,24 @@ def video_objects_measure(*, video_url: str, media_names: list[str]) -> VideoObj
     return VideoObjects(stored_bytes=total, object_count=count)
 
 
+def video_hls_upload(*, video_url: str) -> int:
+    """Copy a video's HLS tree from the local HLS root into the store (for VOD renditions made by
+    a worker): segments first, then the variant playlists, the master last, so a player never
+    finds a playlist before its segments. Returns the objects uploaded (0 without a store)."""
+    store = object_store()
+    if store is None or not is_video_url(video_url):
+        return 0
+    layout = HlsLayout(Path(settings.HLS_ROOT))
+    folder = layout.video_dir(video_url)
+    files = [entry for entry in folder.rglob("*") if entry.is_file() and not entry.name.startswith(".")]
+    files.sort(key=lambda entry: (entry.suffix == ".m3u8", str(entry)))
+    if layout.master(video_url).is_file():
+        files.append(layout.master(video_url))
+    for entry in files:
+        store.put_file(hls_key(str(entry.relative_to(layout.root))), entry)
+    return len(files)
+
+
 def video_objects_remove(*, video_url: str) -> int:
     """Remove the video's objects from the store (its local files and pictures are removed by
     the caller); returns how many."""

@@ -37,7 +37,9 @@ urlpatterns = [
     path("api/", include("api.videos.urls")),
     path("api/", include("api.activity.urls")),
     path("api/", include("api.webhooks.urls")),
+    path("api/", include("api.usage.urls")),
     path("api/internal/", include("api.ingest_hooks.urls")),
+    path("api/internal/", include("api.usage.internal_urls")),
     path("metrics", metrics_view, name="metrics"),
     path("", include("api.web.urls")),
 ]

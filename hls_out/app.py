@@ -28,9 +28,11 @@ from typing import Any, TypeVar, cast
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 
+from hls_out.egress import EgressCounter
 from hls_out.file_cache import FileCache, read_cached_file
 from hls_out.metrics import Traffic, request_kind
 from hls_out.paths import HlsPathError, resolve_hls_file
+from hls_out.store import StoreFallback
 from hls_out.viewers import ViewerCounter
 from tidecast_common.layout import PLAYLIST_SUFFIX
 from tidecast_common.layout import URL_PREFIX as PREFIX
@@ -133,6 +135,8 @@ def build_handler(
     segments: FileCache,
     send_timeout: float,
     low_latency: Callable[[web.BaseRequest, str], Awaitable[web.StreamResponse]] | None = None,
+    store: StoreFallback | None = None,
+    egress: EgressCounter | None = None,
 ) -> Handler:
     """The request handler for aiohttp's `web.Server`: `hls_headers` around `serve_file`.
 
@@ -145,17 +149,40 @@ def build_handler(
         try:
             file_path, info = resolve_hls_file(base, path)
         except HlsPathError as error:
+            stored = await store.get(path) if store is not None and error.status == 404 else None
+            if stored is not None:
+                count_viewer(request, path)  # no longer on this disk: from the object store (hls_out.store)
+                count_sent(request, path, len(stored.body))
+                return MemoryFileResponse(
+                    body=stored.body, headers={"ETag": stored.etag}, send_timeout=send_timeout
+                )
             if low_latency is not None and error.status == 404:
-                return await low_latency(request, path)  # a preload-hinted part, or 404 there
+                # A preload-hinted part, or 404 there.
+                return count_sent_by(request, path, await low_latency(request, path))
             return error_response(error.status, str(error))
         count_viewer(request, path)
         if low_latency is not None and "_HLS_" in request.query_string:
-            return await low_latency(request, path)  # blocking reload, delta update (hls_out.blocking)
+            # Blocking reload, delta update (hls_out.blocking).
+            return count_sent_by(request, path, await low_latency(request, path))
         if file_path.endswith(PLAYLIST_SUFFIX):
-            return await serve_from_memory(request, playlists, file_path, info, send_timeout=send_timeout)
+            answer = await serve_from_memory(request, playlists, file_path, info, send_timeout=send_timeout)
+            count_sent(request, path, answer.content_length or 0)
+            return answer
         if segments.admits(info) and answerable_from_memory(request):
-            return await serve_from_memory(request, segments, file_path, info, send_timeout=send_timeout)
+            answer = await serve_from_memory(request, segments, file_path, info, send_timeout=send_timeout)
+            count_sent(request, path, answer.content_length or 0)
+            return answer
+        count_sent(request, path, info.st_size)  # a range request is counted whole
         return HlsFileResponse(file_path, send_timeout=send_timeout, traffic=traffic)
+
+    def count_sent(request: web.BaseRequest, path: str, sent: int) -> None:
+        if egress is not None and request.method == hdrs.METH_GET:
+            egress.add(path, sent)
+
+    def count_sent_by(request: web.BaseRequest, path: str, answer: web.StreamResponse) -> web.StreamResponse:
+        if answer.status < 300:
+            count_sent(request, path, answer.content_length or 0)
+        return answer
 
     def count_viewer(request: web.BaseRequest, path: str) -> None:
         token = request.query.get(SESSION_QUERY) if request.query_string else None

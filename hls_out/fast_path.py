@@ -28,6 +28,7 @@ from aiohttp.http import SERVER_SOFTWARE, HttpVersion11, RawRequestMessage
 from aiohttp.streams import EMPTY_PAYLOAD
 
 from hls_out.app import FILE_FIELDS, FILE_ONLY_FIELDS
+from hls_out.egress import EgressCounter
 from hls_out.file_cache import CachedFile, FileCache
 from hls_out.metrics import Kind, Traffic
 from hls_out.viewers import ViewerCounter
@@ -108,12 +109,14 @@ class FastPath:
         segments: FileCache,
         viewers: ViewerCounter,
         traffic: Traffic,
+        egress: EgressCounter | None = None,
     ) -> None:
         self._base = str(hls_root.resolve())
         self._playlists = playlists
         self._segments = segments
         self._viewers = viewers
         self._traffic = traffic
+        self._egress = egress
         self._date = DateField()
 
     def answer(self, message: object, payload: object, transport: WriteTransport, client: str) -> bool:
@@ -152,6 +155,8 @@ class FastPath:
                 transport.write(ok + self._date.tail())
                 transport.write(body)
             self._traffic.record(kind, 200, len(body))
+            if self._egress is not None:
+                self._egress.add(path, len(body))
         return True
 
     @staticmethod

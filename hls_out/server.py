@@ -18,11 +18,13 @@ from aiohttp import web
 from hls_out.app import build_handler
 from hls_out.blocking import LowLatency
 from hls_out.connection import HlsConnection
+from hls_out.egress import EgressCounter, report_egress_forever
 from hls_out.fast_path import FastPath
 from hls_out.file_cache import FileCache
 from hls_out.low_latency import build_low_latency_handler
 from hls_out.metrics import Traffic
 from hls_out.settings import HlsSettings
+from hls_out.store import StoreFallback
 from hls_out.viewers import ViewerCounter, ViewerSink, ViewerTracker, report_viewers_forever
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,16 @@ def start_viewer_reports(settings: HlsSettings, tracker: ViewerTracker) -> list[
     return [asyncio.create_task(report)]
 
 
+def new_store_fallback(settings: HlsSettings) -> StoreFallback | None:
+    if settings.store is None:
+        return None
+    return StoreFallback.from_settings(
+        settings.store,
+        cache_bytes=settings.store_cache_megabytes * 1024 * 1024,
+        max_object_bytes=settings.store_max_object_megabytes * 1024 * 1024,
+    )
+
+
 def new_tracker(settings: HlsSettings) -> ViewerTracker:
     return ViewerTracker(
         window_seconds=settings.viewer_window_seconds,
@@ -67,6 +79,7 @@ class HlsServer:
         self.tracker = new_tracker(settings)
         self.viewers: ViewerSink = self.tracker if viewers is None else viewers
         self.traffic = Traffic()
+        self.egress = EgressCounter()
         self.cache = FileCache(max_bytes=settings.playlist_cache_megabytes * 1024 * 1024)
         self.segments = FileCache(
             max_bytes=settings.segment_cache_megabytes * 1024 * 1024,
@@ -107,6 +120,8 @@ class HlsServer:
             segments=self.segments,
             send_timeout=SEND_TIMEOUT_SECONDS,
             low_latency=low_latency,
+            store=new_store_fallback(self.settings),
+            egress=self.egress,
         )
         fast_path = FastPath(
             hls_root=self.settings.hls_root,
@@ -114,6 +129,7 @@ class HlsServer:
             segments=self.segments,
             viewers=counter,
             traffic=self.traffic,
+            egress=self.egress,
         )
         options: dict[str, Any] = {
             "access_log": None,
@@ -140,6 +156,14 @@ class HlsServer:
         )
         if self.viewers is self.tracker:
             self._tasks.extend(start_viewer_reports(self.settings, self.tracker))
+        if self.settings.report_secret:  # every process reports the bytes it sent itself
+            report = report_egress_forever(
+                counter=self.egress,
+                api_base_url=self.settings.api_base_url,
+                secret=self.settings.report_secret,
+                interval=self.settings.viewer_report_seconds,
+            )
+            self._tasks.append(asyncio.create_task(report))
 
     async def stop(self, *, grace_seconds: float = 5.0) -> None:
         """Stop accepting, close idle connections, let responses in flight finish, then close."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tidecast_common.env import Env
 from tidecast_common.logs import LogFormat, parse_log_format
+from tidecast_common.object_store import ObjectStoreSettings
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class HlsSettings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
     multiprocess_dir: str = ""
+    # What is not on local disk is read from the object store, when one is configured.
+    store: ObjectStoreSettings | None = None
+    store_cache_megabytes: int = 64
+    store_max_object_megabytes: int = 64
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> HlsSettings:
@@ -87,6 +92,13 @@ class HlsSettings:
             metrics_host=env.text("HLS_METRICS_HOST", DEFAULTS.metrics_host),
             metrics_port=env.integer("HLS_METRICS_PORT", DEFAULTS.metrics_port, maximum=65535),
             multiprocess_dir=env.text("PROMETHEUS_MULTIPROC_DIR"),
+            store=ObjectStoreSettings.from_env(environ),
+            store_cache_megabytes=env.integer(
+                "HLS_STORE_CACHE_MB", DEFAULTS.store_cache_megabytes, minimum=1
+            ),
+            store_max_object_megabytes=env.integer(
+                "HLS_STORE_MAX_OBJECT_MB", DEFAULTS.store_max_object_megabytes, minimum=1
+            ),
         )
 
 

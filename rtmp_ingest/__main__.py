@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import uvloop
 
@@ -17,8 +18,11 @@ from rtmp_ingest.settings import IngestSettings, SettingsError
 from rtmp_ingest.sinks import FlvRecordingSink, MediaSink
 from tidecast_common.logs import configure_logging
 
+if TYPE_CHECKING:
+    from transcoder.archive import LiveArchiver
 
-def sink_factory(settings: IngestSettings) -> SinkFactory:
+
+def sink_factory(settings: IngestSettings, archive: LiveArchiver | None = None) -> SinkFactory:
     """LiveTranscode (HLS renditions) by default; INGEST_SINK=record keeps the raw FLV instead.
 
     A LiveTranscode whose ffmpeg gave up raises TranscodeFailed from `feed()`, which ends the
@@ -40,6 +44,7 @@ def sink_factory(settings: IngestSettings) -> SinkFactory:
             segment_seconds=grant.segment_seconds,
             ffmpeg=settings.ffmpeg,
             settings=settings.transcoder,
+            archive=archive,
         )
 
     return transcode
@@ -53,7 +58,8 @@ async def serve(settings: IngestSettings, *, sinks: SinkFactory | None = None) -
         timeout=settings.api_timeout,
         authorize_timeout=settings.authorize_timeout,
     )
-    server = IngestServer(settings=settings, api=api, sink_factory=sinks or sink_factory(settings))
+    archive = await start_archive(settings, api)
+    server = IngestServer(settings=settings, api=api, sink_factory=sinks or sink_factory(settings, archive))
     await server.start()
     metrics = await start_metrics_server(
         server.controller, host=settings.metrics_host, port=settings.metrics_port
@@ -68,8 +74,24 @@ async def serve(settings: IngestSettings, *, sinks: SinkFactory | None = None) -
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, request_stop)
     await server.serve_until_stopped()
+    if archive is not None:
+        await archive.close(drain_seconds=settings.shutdown_grace)
     if metrics is not None:
         await metrics.cleanup()
+
+
+async def start_archive(settings: IngestSettings, api: IngestApiClient) -> LiveArchiver | None:
+    """The node's copier of live streams into the object store, when one is configured."""
+    if settings.archive is None or settings.sink != "transcode":
+        return None
+    from transcoder.archive import LiveArchiver
+
+    async def stored(video_url: str) -> bool:
+        return await api.recording_stored(video_url=video_url)
+
+    archive = LiveArchiver(settings=settings.archive, hls_root=settings.hls_root, on_stored=stored)
+    await archive.start()
+    return archive
 
 
 def main() -> int:

@@ -122,6 +122,15 @@ class IngestApiClient:
             return False
         return status in (200, 404)
 
+    async def recording_stored(self, *, video_url: str) -> bool:
+        """Tell the API a recording is complete in the object store; True once it has heard it."""
+        try:
+            status, _ = await self._post("storage/stored", {"video_url": video_url})
+        except (aiohttp.ClientError, TimeoutError, ApiResponseError) as error:
+            logger.warning("storage report for %s failed: %s", video_url, _describe(error))
+            return False
+        return status in (200, 404)
+
     def report_end(self, *, publish_id: str) -> asyncio.Task[bool]:
         """Report the end in the background, retrying with backoff; the caller never waits."""
         task = asyncio.get_running_loop().create_task(self._end_with_retries(publish_id))

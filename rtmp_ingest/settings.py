@@ -14,6 +14,7 @@ from rtmp_ingest.connection import ConnectionLimits
 from rtmp_ingest.media_policy import MediaLimits
 from tidecast_common.env import Env, SettingsError
 from tidecast_common.logs import LogFormat, parse_log_format
+from transcoder.archive import ArchiveSettings
 from transcoder.settings import TranscoderSettings
 
 __all__ = ["IngestSettings", "SettingsError", "parse_hosts"]
@@ -88,6 +89,8 @@ class IngestSettings:
     metrics_port: int = 9101
     # The live transcoder's limits and ffmpeg's minimal environment.
     transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
+    # Live streams copied into the object store as they are made (None: the file system only).
+    archive: ArchiveSettings | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
@@ -135,6 +138,7 @@ class IngestSettings:
             metrics_host=env.text("INGEST_METRICS_HOST", "127.0.0.1"),
             metrics_port=env.integer("INGEST_METRICS_PORT", 9101, maximum=65535),
             transcoder=TranscoderSettings.from_env(environ),
+            archive=ArchiveSettings.from_env(environ),
         )
 
     def __post_init__(self) -> None:

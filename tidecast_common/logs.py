@@ -57,6 +57,8 @@ def logging_config(level: str, fmt: LogFormat) -> dict[str, Any]:
             }
         },
         "root": {"handlers": ["console"], "level": level.upper()},
+        # watchfiles reports every batch of file changes at INFO: several a second per live stream.
+        "loggers": {"watchfiles": {"level": "WARNING"}},
     }
 
 

@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tidecast_common import flv
 from tidecast_common.ladder import Variant, parse_variants
@@ -41,6 +41,9 @@ from transcoder.settings import TranscoderSettings
 from transcoder.source import LiveSource
 from transcoder.stream_playlists import StreamPlaylists
 from transcoder.supervisor import ExitCallback, ExitOutcome, ProcessExit, SupervisedProcess
+
+if TYPE_CHECKING:
+    from transcoder.archive import StreamArchiveHook
 
 logger = logging.getLogger(__name__)
 # Where the packager process imports `transcoder` from: this same tree.
@@ -65,6 +68,7 @@ class LiveTranscode:
         preset: str = "veryfast",
         on_exit: ExitCallback | None = None,
         settings: TranscoderSettings | None = None,
+        archive: StreamArchiveHook | None = None,
     ) -> None:
         if not is_video_url(video_url):
             raise ValueError(f"video_url must match {VIDEO_URL_PATTERN}")
@@ -93,6 +97,8 @@ class LiveTranscode:
         )
         self._master_task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Copies the stream's files into the object store as they appear (transcoder.archive).
+        self._archive = archive
 
     # --- MediaSink -----------------------------------------------------------------------------
 
@@ -131,6 +137,8 @@ class LiveTranscode:
             self._master_task.cancel()
             await asyncio.gather(self._master_task, return_exceptions=True)
         self._playlists.finalize(self._renditions)
+        if self._archive is not None:
+            self._archive.stream_ended(self.video_url)
 
     def stats(self) -> dict[str, float]:
         values = self._progress.stats()
@@ -176,6 +184,8 @@ class LiveTranscode:
             sent = source.video_sps.summary if source.video_sps is not None else "no readable H.264 SPS"
             logger.info("stream %s: the source (%s, %s) is re-encoded: browsers would not play it as sent",
                         self.video_url, source.video_codec, sent)  # fmt: skip
+        if self._archive is not None:
+            self._archive.stream_started(self.video_url)
         if await self._process.start() and not self._playlists.master_written:
             self._master_task = asyncio.create_task(
                 self._playlists.publish_master_when_ready(self._renditions)

@@ -6,6 +6,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from api.settings.storage import s3_media_storage
 from tidecast_common.ladder import LadderError, parse_ladder_json
 from tidecast_common.logs import logging_config, parse_log_format
 
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "api.ingest_hooks",
     "api.activity",
     "api.webhooks",
+    "api.usage",
     "api.web",
 ]
 
@@ -125,6 +127,32 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# --- Object storage (tidecast_common/object_store.py has the keys) ------------------------------
+# With an endpoint and a bucket, pictures and thumbnails go to the S3-compatible store (below
+# media/), as do live recordings (the ingest) and VOD renditions; the file system otherwise.
+STORAGE_S3_ENDPOINT = env.str("STORAGE_S3_ENDPOINT", default="").rstrip("/")
+STORAGE_S3_BUCKET = env.str("STORAGE_S3_BUCKET", default="")
+STORAGE_S3_ACCESS_KEY = env.str("STORAGE_S3_ACCESS_KEY", default="")
+STORAGE_S3_SECRET_KEY = env.str("STORAGE_S3_SECRET_KEY", default="")
+STORAGE_S3_REGION = env.str("STORAGE_S3_REGION", default="us-east-1")
+# A CDN or public bucket in front of the store: ended and ready videos play from there.
+STORAGE_S3_PUBLIC_URL = env.str("STORAGE_S3_PUBLIC_URL", default="").rstrip("/")
+if bool(STORAGE_S3_ENDPOINT) != bool(STORAGE_S3_BUCKET):
+    raise ImproperlyConfigured("STORAGE_S3_ENDPOINT and STORAGE_S3_BUCKET are set together")
+if STORAGE_S3_ENDPOINT:
+    STORAGES["default"] = s3_media_storage(
+        endpoint=STORAGE_S3_ENDPOINT,
+        bucket=STORAGE_S3_BUCKET,
+        access_key=STORAGE_S3_ACCESS_KEY,
+        secret_key=STORAGE_S3_SECRET_KEY,
+        region=STORAGE_S3_REGION,
+    )
+# Per-user storage quota (settable per user in the admin); recordings older than
+# RECORDING_RETENTION_DAYS are deleted with their objects (unset: kept forever).
+STORAGE_QUOTA_BYTES = env.int("STORAGE_QUOTA_BYTES", default=10 * 1024**3)
+RECORDING_RETENTION_DAYS = env.int("RECORDING_RETENTION_DAYS", default=0) or None
+# The periodic orphan report only lists what no video owns unless this is on.
+STORAGE_ORPHANS_DELETE = env.bool("STORAGE_ORPHANS_DELETE", default=False)
 # Uploads above this size are refused by the validators; Django's own cap sits a little higher.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -253,6 +281,9 @@ CELERY_BEAT_SCHEDULE = {
     # Webhook retries further off than a few minutes, and deliveries whose message was lost.
     "sweep-webhook-deliveries": {"task": "webhooks.sweep", "schedule": 15.0},
     "prune-webhook-deliveries": {"task": "webhooks.prune", "schedule": 3600.0},
+    # Recordings past RECORDING_RETENTION_DAYS, and stored folders no video owns (reported).
+    "expire-recordings": {"task": "usage.expire_recordings", "schedule": 3600.0},
+    "report-orphaned-objects": {"task": "usage.report_orphans", "schedule": 6 * 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Test suite only: every picture task sleeps this long first, so a worker can be killed mid-task.

@@ -10,7 +10,7 @@ HLS_REPORT_SECRET = env.str("HLS_REPORT_SECRET", default="test-hls-report-secret
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": STORAGES["default"],  # noqa: F405 - the file system, or S3 when STORAGE_S3_* are set
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # The tests' webhook receivers listen on 127.0.0.1 (the SSRF tests turn this off), and retry soon.

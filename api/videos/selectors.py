@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 
 from api.channels.models import Channel
 from api.core.errors import NotFound
+from api.usage.selectors import video_store_playback_url
 from api.users.models import User
 from api.videos.models import Video, VideoStatus, VideoVisibility
 from tidecast_common.layout import is_video_url, master_url
@@ -39,8 +40,11 @@ _PUBLIC_RELATED_FIELDS = (
 )
 
 
-def video_playback_url(*, url: str) -> str:
-    return master_url(settings.PUBLIC_HLS_URL, url)
+def video_playback_url(*, url: str, video: Video | None = None) -> str:
+    """The HLS server's master URL; a finished `video` plays from the CDN or public bucket in
+    front of the object store when STORAGE_S3_PUBLIC_URL is set (api.usage.selectors)."""
+    stored = None if video is None else video_store_playback_url(video=video)
+    return stored or master_url(settings.PUBLIC_HLS_URL, url)
 
 
 def video_list_for_channel(*, channel: Channel) -> QuerySet[Video]:

@@ -48,7 +48,7 @@ class VideoPublicOutputSerializer(serializers.Serializer[Any]):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_playback_url(self, video: Video) -> str:
-        return video_playback_url(url=video.url)
+        return video_playback_url(url=video.url, video=video)
 
     @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
     def get_thumbnail(self, video: Video) -> str | None:

@@ -29,6 +29,7 @@ from api.channels.selectors import channel_get_by_stream_key
 from api.core.errors import Conflict, NotFound, PermissionDenied
 from api.core.images import validate_image_upload
 from api.core.tasks import task_enqueue_on_commit
+from api.usage.objects import video_objects_remove
 from api.videos.models import Video, VideoStatus
 from api.videos.thumbnails import live_thumbnail_schedule_if_due, video_thumbnail_resize_schedule
 from api.webhooks.models import WebhookEvent
@@ -148,7 +149,7 @@ def video_files_remove(*, video_url: str, media_names: list[str]) -> int:
         if default_storage.exists(name):
             default_storage.delete(name)
             removed += 1
-    return removed
+    return removed + video_objects_remove(video_url=video_url)  # and from the object store
 
 
 def _heartbeat_is_fresh(video: Video, now: datetime) -> bool:

@@ -84,7 +84,7 @@ def video_card(*, video: Video) -> VideoCard:
         created_at=video.created_at,
         started_at=video.started_at,
         ended_at=video.ended_at,
-        playback_url=videos.video_playback_url(url=video.url),
+        playback_url=videos.video_playback_url(url=video.url, video=video),
     )
 
 

@@ -22,6 +22,7 @@ EXPECTED_STATUSES = {
     ("post", "/api/auth/refresh"): {"200", "400", "401", "403", "415"},
     ("post", "/api/auth/logout"): {"204", "400", "403", "415"},
     ("get", "/api/user/profile"): {"200", "401"},
+    ("get", "/api/user/usage"): {"200", "401"},
     ("patch", "/api/user/profile"): {"200", "400", "401", "403", "415"},
     ("put", "/api/user/profile/picture"): {"202", "400", "401", "403", "415", "503"},
     ("get", "/api/user/channel"): {"200", "401", "404"},
@@ -134,9 +135,11 @@ def test_the_internal_schema_is_valid_and_holds_only_the_hooks(ingest_client):
     internal = ingest_client.get("/api/internal/schema/?format=json").json()
     validate_schema(internal)
     assert sorted(internal["paths"]) == [
+        "/api/internal/egress",
         "/api/internal/publish/authorize",
         "/api/internal/publish/end",
         "/api/internal/publish/heartbeat",
+        "/api/internal/storage/stored",
         "/api/internal/viewers",
     ]
     authorize = internal["paths"]["/api/internal/publish/authorize"]["post"]["responses"]

@@ -16,7 +16,7 @@ import yaml
 from tests.deploy.servers import ACCESS_SCRIPT, NGINX_TEMPLATE, REPO, template_names
 
 DOCKER = REPO / "docker"
-SERVICES = {"postgres", "rabbitmq", "api", "ingest", "worker", "beat", "hls", "nginx"}
+SERVICES = {"postgres", "rabbitmq", "seaweedfs", "api", "ingest", "worker", "beat", "hls", "nginx"}
 TIDECAST_SERVICES = {"api", "ingest", "worker", "beat", "hls"}
 DJANGO_SERVICES = {"api", "worker", "beat"}
 SECRETS = (
@@ -25,6 +25,8 @@ SECRETS = (
     "HLS_REPORT_SECRET",
     "POSTGRES_PASSWORD",
     "RABBITMQ_PASSWORD",
+    "STORAGE_S3_ACCESS_KEY",
+    "STORAGE_S3_SECRET_KEY",
 )
 
 
@@ -111,11 +113,15 @@ def test_the_django_services_take_their_environment_from_the_env_file(rendered: 
 
 
 # What each service that is not Django may be given: its own settings and the wiring.
-WIRING = {"API_BASE_URL", "TIDECAST_DATA_DIR", "HLS_ROOT", "LOG_FORMAT", "LOG_LEVEL"}
+WIRING = {"API_BASE_URL", "TIDECAST_DATA_DIR", "HLS_ROOT", "LOG_FORMAT", "LOG_LEVEL"} | {
+    "STORAGE_S3_ENDPOINT", "STORAGE_S3_BUCKET", "STORAGE_S3_ACCESS_KEY", "STORAGE_S3_SECRET_KEY",
+    "STORAGE_S3_PUBLIC_URL",
+}  # fmt: skip
 INGEST_NAMES = WIRING | {"INGEST_SHARED_SECRET"} | {
     "RTMP_HOST", "RTMP_PORT", "RTMP_APP", "RTMP_HANDSHAKE_TIMEOUT", "RTMP_IDLE_TIMEOUT",
     "RTMP_MAX_CONNECTIONS", "RTMP_MAX_CONNECTIONS_PER_IP", "RTMP_REJECT_DELAY", "INGEST_API_TIMEOUT",
     "INGEST_HEARTBEAT_SECONDS", "INGEST_SHUTDOWN_GRACE", "INGEST_METRICS_HOST", "INGEST_METRICS_PORT",
+    "STORAGE_LOCAL_GRACE_SECONDS",
 }  # fmt: skip
 HLS_NAMES = WIRING | {"HLS_REPORT_SECRET"} | {
     "HLS_HOST", "HLS_PORT", "HLS_TRUST_PROXY_HEADERS", "HLS_WORKERS", "HLS_VIEWER_WINDOW_SECONDS",
@@ -185,13 +191,13 @@ def test_health_checks_and_start_order(rendered: dict[str, Any]) -> None:
     healthy = "service_healthy"
     assert waits_for("api") == {"postgres": healthy, "rabbitmq": healthy}
     assert waits_for("worker") == {"postgres": healthy, "rabbitmq": healthy}
-    assert waits_for("ingest") == {"api": healthy}
+    assert waits_for("ingest") == {"api": healthy, "seaweedfs": healthy}  # it creates the bucket
     assert waits_for("nginx") == {"api": healthy, "hls": "service_started"}
     assert waits_for("beat") == {"rabbitmq": healthy}
 
 
 def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -> None:
-    assert set(rendered["volumes"]) == {"pgdata", "rabbitmq", "hls", "media", "private"}
+    assert set(rendered["volumes"]) == {"pgdata", "rabbitmq", "hls", "media", "private", "objects"}
     services = rendered["services"]
 
     def mounts(name: str) -> dict[str, tuple[str, bool]]:

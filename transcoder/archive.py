@@ -1,0 +1,419 @@
+"""Live streams into the object store, segment by segment, while they are live.
+
+The transcoder keeps writing to local disk (the HLS server serves the live edge from there). This
+module follows every stream's folder (`watchfiles`: inotify, no polling) and, each time a playlist
+is renamed into place — ffmpeg writes a playlist only after closing the segment it adds —
+uploads the segments the playlist lists that the store lacks, then the playlist as it read it,
+then the master. A playlist therefore never reaches the store before its segments.
+
+- One `LiveArchiver` per node; its uploads run in one bounded thread pool
+  (`STORAGE_UPLOAD_CONCURRENCY` threads, one boto3 client), shared by every stream.
+- A pass that fails (the store is down, a timeout) is tried again after a growing pause with jitter
+  (`STORAGE_RETRY_MIN_SECONDS` .. `STORAGE_RETRY_MAX_SECONDS`); the transcoder never waits for the
+  store, so nothing the publisher sends is delayed or dropped. What is pending is the files on disk,
+  not a queue: a pass reconciles the folder with what the store holds.
+- At the end of a stream a last pass runs until the store has everything (playlists with
+  `#EXT-X-ENDLIST`, the master), a marker `.stored` is written in the stream's folder, the API is
+  told, and the local copy is removed `STORAGE_LOCAL_GRACE_SECONDS` later.
+- On start (after a crash) every stream folder without the marker is caught up the same way: what
+  the store already holds is listed, the rest uploaded; a folder whose playlists are all closed is
+  finished as a recording, one with the marker is removed after the grace period.
+
+The HLS layout and the object keys come from `tidecast_common.layout` and
+`tidecast_common.object_store`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from watchfiles import Change, awatch
+
+from tidecast_common.env import Env
+from tidecast_common.layout import (
+    PLAYLIST_SUFFIX,
+    VARIANT_PLAYLIST,
+    HlsLayout,
+    is_rendition_name,
+    is_video_url,
+)
+from tidecast_common.object_store import (
+    ObjectStore,
+    ObjectStoreSettings,
+    hls_key,
+    master_key,
+    video_prefix,
+)
+
+logger = logging.getLogger(__name__)
+
+STORED_MARKER = ".stored"
+ENDLIST = "#EXT-X-ENDLIST"
+T = TypeVar("T")
+
+StoredCallback = Callable[[str], Awaitable[bool]]
+
+
+class StreamArchiveHook(Protocol):
+    """What `transcoder.live.LiveTranscode` tells the archiver."""
+
+    def stream_started(self, video_url: str) -> None: ...
+
+    def stream_ended(self, video_url: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSettings:
+    store: ObjectStoreSettings
+    # Uploads in flight at once on this node, all streams together.
+    upload_concurrency: int = 8
+    # The local copy of a finished recording stays this long after it is complete in the store.
+    local_grace_seconds: float = 300.0
+    retry_min_seconds: float = 0.5
+    retry_max_seconds: float = 10.0
+    # Largest playlist read (a long recording's variant playlist grows by ~60 bytes a segment).
+    max_playlist_bytes: int = 16 * 1024 * 1024
+    # Tries at telling the API a recording is complete in the store.
+    report_attempts: int = 5
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ArchiveSettings | None:
+        store = ObjectStoreSettings.from_env(environ)
+        if store is None:
+            return None
+        env = Env(environ)
+        return cls(
+            store=store,
+            upload_concurrency=env.integer("STORAGE_UPLOAD_CONCURRENCY", 8, minimum=1, maximum=256),
+            local_grace_seconds=env.number("STORAGE_LOCAL_GRACE_SECONDS", 300.0, maximum=30 * 86400.0),
+            retry_min_seconds=env.number("STORAGE_RETRY_MIN_SECONDS", 0.5, minimum=0.01, maximum=60.0),
+            retry_max_seconds=env.number("STORAGE_RETRY_MAX_SECONDS", 10.0, minimum=0.1, maximum=600.0),
+        )
+
+
+def playlist_files(text: str) -> list[str]:
+    """The files a media playlist names (segments and an `#EXT-X-MAP` init segment), in order."""
+    names: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#EXT-X-MAP:"):
+            _, _, rest = line.partition('URI="')
+            uri = rest.partition('"')[0]
+            if uri:
+                names.append(uri)
+        elif line and not line.startswith("#"):
+            names.append(line)
+    return names
+
+
+def is_plain_name(name: str) -> bool:
+    """A file name inside the rendition folder: no folders, no way out of it."""
+    return bool(name) and "/" not in name and "\\" not in name and name not in {".", ".."}
+
+
+class Backoff:
+    """Growing pauses with full jitter, reset by a success."""
+
+    def __init__(self, *, minimum: float, maximum: float) -> None:
+        self._minimum = minimum
+        self._maximum = maximum
+        self._failures = 0
+
+    def next_pause(self) -> float:
+        ceiling = min(self._maximum, self._minimum * (2**self._failures))
+        self._failures += 1
+        return random.uniform(self._minimum, max(self._minimum, ceiling))  # noqa: S311 - jitter
+
+    def reset(self) -> None:
+        self._failures = 0
+
+
+@dataclass
+class StreamState:
+    """What the store holds of one stream, as far as this node knows."""
+
+    video_url: str
+    uploaded: set[str] = field(default_factory=set)  # segment keys
+    playlists: dict[str, str] = field(default_factory=dict)  # key -> text last stored
+    dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: bool = False
+    listed: bool = False  # the store's objects of this stream were listed once
+    task: asyncio.Task[None] | None = None
+
+
+class LiveArchiver:
+    """Every live stream of one node into the object store (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        settings: ArchiveSettings,
+        hls_root: Path,
+        store: ObjectStore | None = None,
+        on_stored: StoredCallback | None = None,
+        on_segment_stored: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._layout = HlsLayout(Path(hls_root))
+        self._store = store or ObjectStore(settings.store)
+        self._on_stored = on_stored
+        # Tests and the bench: (key, monotonic time it became readable).
+        self._on_segment_stored = on_segment_stored
+        self._pool = ThreadPoolExecutor(max_workers=settings.upload_concurrency, thread_name_prefix="archive")
+        self._slots = asyncio.Semaphore(settings.upload_concurrency)
+        self._streams: dict[str, StreamState] = {}
+        self._removals: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
+
+    # --- the transcoder's hook -----------------------------------------------------------------
+
+    def stream_started(self, video_url: str) -> None:
+        if not is_video_url(video_url) or self._closing:
+            return
+        removal = self._removals.pop(video_url, None)
+        if removal is not None:
+            removal.cancel()
+        self._layout.video_dir(video_url).joinpath(STORED_MARKER).unlink(missing_ok=True)
+        state = self._streams.get(video_url)
+        if state is not None and state.task is not None and not state.task.done():
+            state.ended = False
+            state.dirty.set()
+            return
+        self._follow(StreamState(video_url=video_url))
+
+    def stream_ended(self, video_url: str) -> None:
+        state = self._streams.get(video_url)
+        if state is None:
+            if not is_video_url(video_url) or self._closing:
+                return
+            state = StreamState(video_url=video_url)
+            self._follow(state)
+        state.ended = True
+        state.dirty.set()
+
+    # --- the node's lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the bucket if it is missing, then catch up on what a previous run left: every
+        stream folder below the HLS root."""
+        try:
+            await self._call(self._store.ensure_bucket)
+        except Exception as error:  # the store may come up later: uploads retry until it does
+            logger.warning("archive: the bucket could not be checked or created: %s", _describe(error))
+        root = self._layout.root
+        if not root.is_dir():
+            return
+        for entry in sorted(root.iterdir()):
+            if not entry.is_dir() or not is_video_url(entry.name) or entry.name in self._streams:
+                continue
+            if (entry / STORED_MARKER).exists():
+                age = time.time() - (entry / STORED_MARKER).stat().st_mtime
+                self._schedule_removal(entry.name, max(0.0, self._settings.local_grace_seconds - age))
+                continue
+            state = StreamState(video_url=entry.name)
+            # A folder whose playlists are all closed is a finished recording; one that is not may
+            # be taken over by a new publish (which calls stream_started), else it is stored as is.
+            state.ended = self._all_closed(entry.name)
+            logger.info("archive: catching up on stream %s", entry.name)
+            self._follow(state)
+
+    async def close(self, *, drain_seconds: float = 10.0) -> None:
+        """Let ended streams finish their last pass (bounded), then stop everything."""
+        self._closing = True
+        finishing = [s.task for s in self._streams.values() if s.ended and s.task is not None]
+        if finishing:
+            await asyncio.wait(finishing, timeout=drain_seconds)
+        tasks = [s.task for s in self._streams.values() if s.task is not None]
+        tasks += list(self._removals.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def stored(self, video_url: str) -> bool:
+        """True once the stream's recording is complete in the store."""
+        return self._layout.video_dir(video_url).joinpath(STORED_MARKER).exists()
+
+    # --- one stream ----------------------------------------------------------------------------
+
+    def _follow(self, state: StreamState) -> None:
+        self._streams[state.video_url] = state
+        state.dirty.set()
+        state.task = asyncio.get_running_loop().create_task(self._run(state))
+
+    async def _run(self, state: StreamState) -> None:
+        folder = self._layout.video_dir(state.video_url)
+        folder.mkdir(parents=True, exist_ok=True)
+        watcher = asyncio.get_running_loop().create_task(self._watch(state, folder))
+        backoff = Backoff(minimum=self._settings.retry_min_seconds, maximum=self._settings.retry_max_seconds)
+        try:
+            while True:
+                await state.dirty.wait()
+                state.dirty.clear()
+                ending = state.ended
+                try:
+                    await self._sync(state)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # the store is down or refused: try again later
+                    pause = backoff.next_pause()
+                    logger.warning("archive: stream %s: upload failed (%s); again in %.1f s",
+                                   state.video_url, _describe(error), pause)  # fmt: skip
+                    await asyncio.sleep(pause)
+                    state.dirty.set()
+                    continue
+                backoff.reset()
+                if ending and state.ended and not state.dirty.is_set():
+                    break
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        await self._stored(state)
+
+    async def _watch(self, state: StreamState, folder: Path) -> None:
+        def playlists_only(_change: Change, path: str) -> bool:
+            return path.endswith(PLAYLIST_SUFFIX)
+
+        async for _changes in awatch(
+            folder,
+            watch_filter=playlists_only,
+            debounce=20,
+            step=10,
+            rust_timeout=1000,
+            yield_on_timeout=False,
+        ):
+            state.dirty.set()
+
+    async def _sync(self, state: StreamState) -> None:
+        """One pass: every rendition's new segments, then its playlist; then the master."""
+        video_url = state.video_url
+        if not state.listed:
+            keys = await self._call(lambda: [o.key for o in self._store.list_prefix(video_prefix(video_url))])
+            state.uploaded.update(key for key in keys if not key.endswith(PLAYLIST_SUFFIX))
+            state.listed = True
+        folder = self._layout.video_dir(video_url)
+        renditions = await asyncio.to_thread(
+            lambda: (
+                sorted(p.name for p in folder.iterdir() if p.is_dir() and is_rendition_name(p.name))
+                if folder.is_dir()
+                else []
+            )
+        )
+        await asyncio.gather(*(self._sync_rendition(state, name) for name in renditions))
+        master = self._layout.master(video_url)
+        text = await asyncio.to_thread(self._read_text, master)
+        key = master_key(video_url)
+        if text is not None and state.playlists.get(key) != text:
+            await self._call(lambda: self._store.put_bytes(key, text.encode()))
+            state.playlists[key] = text
+
+    async def _sync_rendition(self, state: StreamState, rendition: str) -> None:
+        video_url = state.video_url
+        playlist = self._layout.variant_playlist(video_url, rendition)
+        text = await asyncio.to_thread(self._read_text, playlist)
+        if text is None:
+            return
+        playlist_key = hls_key(f"{video_url}/{rendition}/{VARIANT_PLAYLIST}")
+        if state.playlists.get(playlist_key) == text:
+            return
+        folder = self._layout.rendition_dir(video_url, rendition)
+        missing = [
+            (hls_key(f"{video_url}/{rendition}/{name}"), folder / name)
+            for name in playlist_files(text)
+            if is_plain_name(name) and hls_key(f"{video_url}/{rendition}/{name}") not in state.uploaded
+        ]
+        results = await asyncio.gather(
+            *(self._upload_segment(state, key, path) for key, path in missing), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+        await self._call(lambda: self._store.put_bytes(playlist_key, text.encode()))
+        state.playlists[playlist_key] = text
+
+    async def _upload_segment(self, state: StreamState, key: str, path: Path) -> None:
+        try:
+            await self._call(lambda: self._store.put_file(key, path))
+        except FileNotFoundError:
+            logger.warning("archive: %s is gone from the disk before it was stored", path)
+        state.uploaded.add(key)
+        if self._on_segment_stored is not None:
+            self._on_segment_stored(key, time.monotonic())
+
+    async def _stored(self, state: StreamState) -> None:
+        """The recording is complete in the store: mark it, tell the API, remove it later."""
+        video_url = state.video_url
+        self._streams.pop(video_url, None)
+        folder = self._layout.video_dir(video_url)
+        if not folder.is_dir():
+            return
+        (folder / STORED_MARKER).touch()
+        logger.info("archive: stream %s is complete in the store", video_url)
+        if self._on_stored is not None:
+            await self._report(video_url, self._on_stored)
+        self._schedule_removal(video_url, self._settings.local_grace_seconds)
+
+    async def _report(self, video_url: str, on_stored: StoredCallback) -> None:
+        backoff = Backoff(minimum=self._settings.retry_min_seconds, maximum=self._settings.retry_max_seconds)
+        for _attempt in range(self._settings.report_attempts):
+            with contextlib.suppress(Exception):
+                if await on_stored(video_url):
+                    return
+            await asyncio.sleep(backoff.next_pause())
+        logger.warning("archive: could not tell the API that %s is stored", video_url)
+
+    def _schedule_removal(self, video_url: str, delay: float) -> None:
+        previous = self._removals.pop(video_url, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.get_running_loop().create_task(self._remove_later(video_url, delay))
+        self._removals[video_url] = task
+
+    async def _remove_later(self, video_url: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if video_url in self._streams:
+            return  # live again
+        folder = self._layout.video_dir(video_url)
+        master = self._layout.master(video_url)
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        master.unlink(missing_ok=True)
+        self._removals.pop(video_url, None)
+        logger.info("archive: local copy of %s removed; it plays from the store", video_url)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    async def _call(self, work: Callable[[], T]) -> T:
+        """Blocking store work in the node's pool, at most `upload_concurrency` at a time."""
+        async with self._slots:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+    def _read_text(self, path: Path) -> str | None:
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(self._settings.max_playlist_bytes + 1)
+        except FileNotFoundError:
+            return None
+        if len(data) > self._settings.max_playlist_bytes:
+            raise ValueError(f"{path} is larger than {self._settings.max_playlist_bytes} bytes")
+        return data.decode("utf-8", errors="replace")
+
+    def _all_closed(self, video_url: str) -> bool:
+        folder = self._layout.video_dir(video_url)
+        playlists = [p / VARIANT_PLAYLIST for p in folder.iterdir() if p.is_dir()]
+        closed = [p for p in playlists if p.exists() and ENDLIST in (self._read_text(p) or "")]
+        return bool(playlists) and len(closed) == len(playlists)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text[:300]

@@ -32,6 +32,7 @@ from aiohttp.abc import AbstractStreamWriter
 from hls_out.file_cache import FileCache, read_cached_file
 from hls_out.metrics import Traffic, request_kind
 from hls_out.paths import HlsPathError, resolve_hls_file
+from hls_out.tokens import GateAnswer, PlaybackGate
 from hls_out.viewers import session_key
 from tidecast_common.layout import PLAYLIST_SUFFIX, VIDEO_URL_LENGTH
 from tidecast_common.layout import URL_PREFIX as PREFIX
@@ -73,6 +74,7 @@ ALLOWED_METHODS = "GET, HEAD, OPTIONS"
 FILE_ONLY_FIELDS = (hdrs.RANGE, hdrs.IF_RANGE, hdrs.IF_MATCH, hdrs.IF_UNMODIFIED_SINCE)
 ERROR_CODES = {
     400: "bad_request",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     431: "request_header_fields_too_large",
@@ -98,6 +100,16 @@ def error_response(status: int, detail: str, *, headers: dict[str, str] | None =
     return web.Response(
         status=status, body=body, content_type="application/json", headers={**CORS_FIELDS, **(headers or {})}
     )
+
+
+def gate_response(answer: GateAnswer) -> web.Response:
+    """The playback gate's refusal, or its answer to nginx's auth_request (204/403, cacheable)."""
+    cache = (
+        {"X-Accel-Expires": str(answer.cache_seconds)} if answer.cache_seconds or answer.status == 204 else {}
+    )
+    if answer.status == 204:
+        return web.Response(status=204, headers={**CORS_FIELDS, **cache})
+    return error_response(answer.status, answer.detail, headers=cache)
 
 
 def single_range_request(request: web.BaseRequest) -> web.BaseRequest:
@@ -148,6 +160,7 @@ def build_handler(
     segments: FileCache,
     send_timeout: float,
     trust_proxy_headers: bool = False,
+    gate: PlaybackGate | None = None,
 ) -> Handler:
     """The request handler for aiohttp's `web.Server`: `hls_headers` around `serve_file`.
 
@@ -159,6 +172,11 @@ def build_handler(
 
     async def serve_file(request: web.BaseRequest) -> web.StreamResponse:
         path = request.raw_path.partition("?")[0]
+        if gate is not None:  # playback tokens and private videos (hls_out.tokens)
+            answer = gate.admit(path)
+            if answer.status:
+                return gate_response(answer)
+            path = answer.path
         try:
             file_path, info = resolve_hls_file(base, path)
         except HlsPathError as error:

@@ -26,6 +26,7 @@ from hls_out.app import ViewerSink, build_handler, error_response
 from hls_out.file_cache import FileCache
 from hls_out.metrics import Traffic
 from hls_out.settings import HlsSettings
+from hls_out.tokens import PlaybackGate
 from hls_out.viewers import ViewerTracker, report_viewers_forever
 
 logger = logging.getLogger(__name__)
@@ -188,6 +189,11 @@ class HlsServer:
             segments=self.segments,
             send_timeout=SEND_TIMEOUT_SECONDS,
             trust_proxy_headers=self.settings.trust_proxy_headers,
+            gate=PlaybackGate(
+                key=self.settings.playback_token_key.encode(),
+                hls_root=self.settings.hls_root,
+                marker_ttl=self.settings.private_check_seconds,
+            ),
         )
         options: dict[str, Any] = {
             "access_log": None,

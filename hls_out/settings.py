@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tidecast_common.env import Env
@@ -42,6 +42,10 @@ class HlsSettings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
     multiprocess_dir: str = ""
+    # The key playback tokens are signed with (the API's PLAYBACK_TOKEN_KEY); empty: every
+    # tokenized request is refused. How long a video's private marker is trusted once read.
+    playback_token_key: str = field(default="", repr=False)
+    private_check_seconds: float = 1.0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> HlsSettings:
@@ -82,6 +86,10 @@ class HlsSettings:
             metrics_host=env.text("HLS_METRICS_HOST", DEFAULTS.metrics_host),
             metrics_port=env.integer("HLS_METRICS_PORT", DEFAULTS.metrics_port, maximum=65535),
             multiprocess_dir=env.text("PROMETHEUS_MULTIPROC_DIR"),
+            playback_token_key=env.text("PLAYBACK_TOKEN_KEY"),
+            private_check_seconds=env.number(
+                "HLS_PRIVATE_CHECK_SECONDS", DEFAULTS.private_check_seconds, minimum=0, maximum=60
+            ),
         )
 
 

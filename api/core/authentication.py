@@ -74,3 +74,25 @@ class JWTHeaderOrCookieScheme(OpenApiAuthenticationExtension):  # type: ignore[n
             ),
             {"type": "apiKey", "in": "cookie", "name": settings.JWT_COOKIE_ACCESS},
         ]
+
+
+class OptionalJWTAuthentication(JWTHeaderOrCookieAuthentication):
+    """For reads and requests open to anyone that answer more to a signed-in user (a private
+    video to its owner): a stale or invalid token, or a cookie without its CSRF token, makes the
+    request anonymous instead of a 401/403, so it is never refused what anyone gets."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Token] | None:
+        try:
+            return super().authenticate(request)
+        except (exceptions.AuthenticationFailed, exceptions.PermissionDenied):
+            return None
+
+    def authenticate_header(self, request: Request) -> str:
+        return ""
+
+
+class OptionalJWTScheme(JWTHeaderOrCookieScheme):  # type: ignore[no-untyped-call]
+    target_class = OptionalJWTAuthentication
+
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        return [{}, {"jwtAuth": []}, {"jwtCookieAuth": []}]

@@ -207,6 +207,12 @@ try:
 except LadderError as error:
     raise ImproperlyConfigured(str(error)) from None
 HLS_SEGMENT_SECONDS = env.int("HLS_SEGMENT_SECONDS", default=2)
+# Playback tokens (tidecast_common/playback_tokens.py): their own HMAC key, shared with the HLS
+# server; how long a token plays; and how long past that a segment is still served (plus a
+# recording's duration), so a viewer who fetched a playlist in time is not cut off.
+PLAYBACK_TOKEN_KEY = env.str("PLAYBACK_TOKEN_KEY", default="")
+PLAYBACK_TOKEN_SECONDS = env.int("PLAYBACK_TOKEN_SECONDS", default=3600)
+PLAYBACK_TOKEN_SEGMENT_GRACE_SECONDS = env.int("PLAYBACK_TOKEN_SEGMENT_GRACE_SECONDS", default=120)
 
 # --- Uploads -----------------------------------------------------------------------------------
 IMAGE_UPLOAD_MAX_BYTES = env.int("IMAGE_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)

@@ -37,6 +37,7 @@ EXPECTED_STATUSES = {
     ("get", "/api/channels/{name}"): {"200", "404"},
     ("get", "/api/videos/"): {"200", "400", "404"},
     ("get", "/api/videos/{url}"): {"200", "404"},
+    ("post", "/api/videos/{url}/playback-token"): {"200", "404"},
 }
 
 

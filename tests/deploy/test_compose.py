@@ -200,9 +200,12 @@ def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -
 
     assert mounts("postgres")["pgdata"][0] == "/var/lib/postgresql/data"
     assert mounts("rabbitmq")["rabbitmq"][0] == "/var/lib/rabbitmq"
-    # The ingest writes HLS; nginx serves it; only the ingest may write it.
+    # The ingest writes HLS; nginx and hls_out serve it; the API writes private videos' markers
+    # (hls_out/tokens.py) and the worker removes a deleted video's files.
     assert mounts("ingest")["hls"] == (services["ingest"]["environment"]["HLS_ROOT"], False)
-    for name in ("api", "worker", "hls", "nginx"):
+    for name in ("api", "worker"):
+        assert mounts(name)["hls"] == (services[name]["environment"]["HLS_ROOT"], False), name
+    for name in ("hls", "nginx"):
         assert mounts(name)["hls"][1] is True, name
     for name in ("api", "worker"):
         assert mounts(name)["media"] == (services[name]["environment"]["MEDIA_ROOT"], False)

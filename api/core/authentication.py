@@ -18,6 +18,7 @@ from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import Token
 
@@ -96,3 +97,17 @@ class OptionalJWTScheme(JWTHeaderOrCookieScheme):  # type: ignore[no-untyped-cal
 
     def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
         return [{}, {"jwtAuth": []}, {"jwtCookieAuth": []}]
+
+
+def user_from_access_cookie(request: HttpRequest) -> Any | None:
+    """The user a page request's access_token cookie names, or None (no cookie, expired, invalid).
+    For safe requests of the server-rendered pages, which answer more to a signed-in owner."""
+    raw_token = request.COOKIES.get(settings.JWT_COOKIE_ACCESS)
+    if not raw_token:
+        return None
+    authentication = JWTAuthentication()
+    try:
+        validated = authentication.get_validated_token(raw_token.encode())
+        return authentication.get_user(validated)
+    except (exceptions.AuthenticationFailed, InvalidToken, TokenError):
+        return None

@@ -135,6 +135,11 @@ def video_get_watchable(*, url: str, user: User | None, include_scheduled: bool 
     return video
 
 
+def video_is_private(*, url: str) -> bool:
+    """Whether `url` names a private video (its watch page says so to anyone but its owner)."""
+    return is_video_url(url) and Video.objects.filter(url=url, visibility=VideoVisibility.PRIVATE).exists()
+
+
 def video_get_public(*, url: str, include_scheduled: bool = False) -> Video:
     """A video anyone may watch, by url (public or unlisted); `include_scheduled` for the watch
     page, which says it has not started."""

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "api.videos",
     "api.ingest_hooks",
     "api.web",
+    "api.comments",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +145,8 @@ REST_FRAMEWORK = {
         "ingest_authorize": env.str("THROTTLE_INGEST_AUTHORIZE", default="20/min"),
         # Failed authorizations across every publisher address: an alert threshold, never a refusal.
         "ingest_authorize_global": env.str("THROTTLE_INGEST_AUTHORIZE_GLOBAL", default="300/min"),
+        # Comments (chat messages) each signed-in user may post.
+        "comments": env.str("THROTTLE_COMMENTS", default="10/30s"),
     },
     "UNAUTHENTICATED_USER": None,
     # Proxies appending to X-Forwarded-For in front of the API (nginx: 1); unset, REMOTE_ADDR is the client.
@@ -212,6 +215,10 @@ HLS_SEGMENT_SECONDS = env.int("HLS_SEGMENT_SECONDS", default=2)
 # recording's duration), so a viewer who fetched a playlist in time is not cut off.
 PLAYBACK_TOKEN_KEY = env.str("PLAYBACK_TOKEN_KEY", default="")
 PLAYBACK_TOKEN_SECONDS = env.int("PLAYBACK_TOKEN_SECONDS", default=3600)
+# Comments: the most one list answer holds (page on with ?after=<last id>); how often a watch
+# page asks for new ones (a live chat's delay, at most this plus a request).
+COMMENTS_PAGE_SIZE = env.int("COMMENTS_PAGE_SIZE", default=100)
+COMMENTS_POLL_SECONDS = env.float("COMMENTS_POLL_SECONDS", default=2.0)
 PLAYBACK_TOKEN_SEGMENT_GRACE_SECONDS = env.int("PLAYBACK_TOKEN_SEGMENT_GRACE_SECONDS", default=120)
 
 # --- Uploads -----------------------------------------------------------------------------------

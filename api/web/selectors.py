@@ -34,6 +34,8 @@ class VideoCard:
     ended_at: datetime | None
     playback_url: str
     visibility: str = "public"
+    comments_enabled: bool = True
+    owner_id: int = 0
 
     @property
     def is_private(self) -> bool:
@@ -92,6 +94,8 @@ def video_card(*, video: Video) -> VideoCard:
         ended_at=video.ended_at,
         playback_url=videos.video_playback_url(url=video.url),
         visibility=video.visibility,
+        comments_enabled=video.comments_enabled,
+        owner_id=channel.owner_id,
     )
 
 

@@ -47,9 +47,11 @@ def test_a_private_live_stream_plays_for_its_owner_across_token_expiries(stack, 
     tokens: set[str] = set()
     page.on(
         "request",
-        lambda request: tokens.add(request.url.split("/hls-live/t/")[1].split("/")[0])
-        if "/hls-live/t/" in request.url
-        else None,
+        lambda request: (
+            tokens.add(request.url.split("/hls-live/t/")[1].split("/")[0])
+            if "/hls-live/t/" in request.url
+            else None
+        ),
     )
     signed_in = page.context.request.post(
         f"{stack.api_url}/api/auth/login", data={"username": "secretive", "password": PASSWORD}

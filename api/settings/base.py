@@ -257,6 +257,8 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="tideca
 CELERY_BEAT_SCHEDULE = {
     # A live video whose ingest died ends within LIVE_HEARTBEAT_TIMEOUT_SECONDS plus this (one query).
     "end-stale-live-videos": {"task": "videos.end_stale_live", "schedule": 5.0},
+    # Private videos' markers in their HLS folders (hls_out/tokens.py) agree with the database.
+    "reconcile-private-markers": {"task": "videos.reconcile_private_markers", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Test suite only: every picture task sleeps this long first, so a worker can be killed mid-task.

@@ -78,3 +78,29 @@ def video_private_marker_sync(*, video_url: str, visibility: str) -> None:
         logger.info("video %s marked private", video_url)
     else:
         marker.unlink(missing_ok=True)
+
+
+def video_private_markers_reconcile() -> tuple[int, int]:
+    """Every private video's marker written, every other marker removed: what the visibility
+    changes do one at a time, redone for all (videos made private before markers existed, a
+    folder restored from a backup, a marker removal lost to a crash). Returns (written, removed)."""
+    root = Path(settings.HLS_ROOT)
+    private = set(Video.objects.filter(visibility=VideoVisibility.PRIVATE).values_list("url", flat=True))
+    written = 0
+    for url in private:
+        if is_video_url(url) and not private_marker_path(url).exists():
+            video_private_marker_sync(video_url=url, visibility=VideoVisibility.PRIVATE)
+            written += 1
+    removed = 0
+    for marker in root.glob(f"*/{playback_tokens.PRIVATE_MARKER}"):
+        url = marker.parent.name
+        # Re-read: a video made private since the list above keeps its marker.
+        if (
+            url not in private
+            and not Video.objects.filter(url=url, visibility=VideoVisibility.PRIVATE).exists()
+        ):
+            marker.unlink(missing_ok=True)
+            removed += 1
+    if written or removed:
+        logger.warning("private markers reconciled: %s written, %s removed", written, removed)
+    return written, removed

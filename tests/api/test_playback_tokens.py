@@ -114,3 +114,17 @@ def test_visibility_changes_write_and_remove_the_private_marker(
     assert not marker.exists()
     assert auth_client.patch(detail, {"title": "x"}, format="json").status_code == 200
     assert not marker.exists()
+
+
+def test_markers_are_reconciled_with_the_database(channel, settings):
+    from api.videos.playback import private_marker_path, video_private_markers_reconcile
+
+    private = VideoFactory(channel=channel, status=VideoStatus.ENDED, visibility=VideoVisibility.PRIVATE)
+    public = VideoFactory(channel=channel, status=VideoStatus.ENDED)
+    stray = private_marker_path(public.url)
+    stray.parent.mkdir(parents=True)
+    stray.touch()
+    assert video_private_markers_reconcile() == (1, 1)
+    assert private_marker_path(private.url).is_file()
+    assert not stray.exists()
+    assert video_private_markers_reconcile() == (0, 0)

@@ -1,7 +1,9 @@
 """Live chat under load: N viewers polling GET /api/videos/<url>/comments?after=<id> every
-COMMENTS_POLL_SECONDS while one user posts a message a second, against gunicorn as in production
-(sync workers, GUNICORN_WORKERS), and the same load against a plain aiohttp handler that answers
-every poll with a fixed JSON body of the same size (the floor this machine and client allow).
+COMMENTS_POLL_SECONDS while one user posts a message a second, against the production layout
+(nginx with docker/nginx/tidecast.conf in front of gunicorn's sync workers, GUNICORN_WORKERS), and
+the same load against a plain aiohttp handler that answers every poll with a fixed JSON body of
+the same size (the floor this machine and client allow). `--direct` also runs it against
+gunicorn without nginx (no shared cache).
 
 It reports, for each: polls answered per second against the rate the viewers ask for, poll
 latency (p50/p99), errors, and for Tidecast how long a posted message took to reach every viewer
@@ -29,6 +31,9 @@ import aiohttp
 from netutil import free_port, wait_listening
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.deploy.servers import start_nginx, stop_process  # noqa: E402 - the project's nginx setup
 
 PASSWORD = "bench-correct-horse-battery-staple"  # noqa: S105 - a throwaway bench user
 REFERENCE_SERVER = """
@@ -123,13 +128,13 @@ def report(name: str, results: Results, *, viewers: int, seconds: float, interva
     wanted = viewers / interval
     rate = results.answered / seconds
     print(
-        f"{name:>24}: {rate:7.1f} polls/s answered (viewers ask {wanted:.0f}/s), "
+        f"{name:>26}: {rate:7.1f} polls/s answered (viewers ask {wanted:.0f}/s), "
         f"p50 {percentile(results.latencies, 0.5) * 1000:6.1f} ms, p99 {percentile(results.latencies, 0.99) * 1000:7.1f} ms, "
         f"errors {results.errors}"
     )
 
 
-def delivery(results: Results, viewers: int) -> None:
+def delivery(name: str, results: Results, viewers: int) -> None:
     delays = []
     complete = 0
     for comment_id, sent in results.posted.items():
@@ -139,7 +144,7 @@ def delivery(results: Results, viewers: int) -> None:
         delays.extend(moment - sent for moment in seen)
     within = sum(1 for delay in delays if delay <= 3.0)
     print(
-        f"{'message delivery':>24}: {len(results.posted)} messages, {complete} reached all {viewers} viewers; "
+        f"{'delivery, ' + name:>36}: {len(results.posted)} messages, {complete} reached all {viewers} viewers; "
         f"delay p50 {percentile(delays, 0.5):.2f} s, p99 {percentile(delays, 0.99):.2f} s, max {max(delays, default=float('nan')):.2f} s; "
         f"{within / max(1, len(delays)) * 100:.1f}% within 3 s"
     )
@@ -187,11 +192,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--viewers", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--poll-seconds", type=float, default=2.0, help="COMMENTS_POLL_SECONDS")
+    parser.add_argument("--poll-seconds", type=float, default=1.5, help="COMMENTS_POLL_SECONDS")
     parser.add_argument("--workers", type=int, default=3, help="GUNICORN_WORKERS")
+    parser.add_argument("--direct", action="store_true", help="also against gunicorn without nginx")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="tidecast-bench-chat-"))
+    data_dir.chmod(0o755)  # nginx's workers run as another user
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")},
         "DJANGO_SETTINGS_MODULE": "api.settings.local",
@@ -202,41 +209,44 @@ def main() -> None:
     }
     url, token = prepare(env)
     port = free_port()
-    gunicorn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "api.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--timeout",
-            "30",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    comments_url = f"http://127.0.0.1:{port}/api/videos/{url}/comments"
+    argv = [sys.executable, "-m", "gunicorn", "api.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    argv += ["--workers", str(args.workers), "--timeout", "30"]
+    gunicorn = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     print(
         f"{args.viewers} viewers polling every {args.poll_seconds:g} s for {args.seconds:g} s, one message a second; "
         f"gunicorn {args.workers} sync workers, SQLite; {os.cpu_count()} CPUs (shared)"
     )
-    try:
-        wait_listening(port, timeout=30)
-        tidecast = asyncio.run(
+
+    def run(base_url: str, *, track: bool, post: bool) -> Results:
+        return asyncio.run(
             load(
-                comments_url,
+                f"{base_url}/api/videos/{url}/comments",
                 viewers=args.viewers,
                 seconds=args.seconds,
                 interval=args.poll_seconds,
-                token=token,
-                track=True,
+                token=token if post else "",
+                track=track,
             )
         )
+
+    runs: dict[str, Results] = {}
+    try:
+        wait_listening(port, timeout=30)
+        for folder in ("nginx", "hls", "media"):
+            (data_dir / folder).mkdir(mode=0o755, exist_ok=True)
+        nginx = start_nginx(
+            prefix=data_dir / "nginx",
+            hls_root=data_dir / "hls",
+            media_root=data_dir / "media",
+            api_port=port,
+            hls_port=free_port(),
+        )
+        try:
+            runs["Tidecast (nginx+gunicorn)"] = run(f"http://127.0.0.1:{nginx.port}", track=True, post=True)
+        finally:
+            stop_process(nginx.process)
+        if args.direct:
+            runs["gunicorn alone"] = run(f"http://127.0.0.1:{port}", track=True, post=True)
     finally:
         stop(gunicorn)
     body = json.dumps([]).encode()  # what nearly every poll returns: nothing new
@@ -249,31 +259,14 @@ def main() -> None:
     )
     try:
         wait_listening(reference_port, timeout=30)
-        plain = asyncio.run(
-            load(
-                f"http://127.0.0.1:{reference_port}/comments",
-                viewers=args.viewers,
-                seconds=args.seconds,
-                interval=args.poll_seconds,
-            )
-        )
+        runs["plain aiohttp reference"] = run(f"http://127.0.0.1:{reference_port}", track=False, post=False)
     finally:
         stop(reference)
-    report(
-        "Tidecast (gunicorn)",
-        tidecast,
-        viewers=args.viewers,
-        seconds=args.seconds,
-        interval=args.poll_seconds,
-    )
-    report(
-        "plain aiohttp reference",
-        plain,
-        viewers=args.viewers,
-        seconds=args.seconds,
-        interval=args.poll_seconds,
-    )
-    delivery(tidecast, args.viewers)
+    for name, results in runs.items():
+        report(name, results, viewers=args.viewers, seconds=args.seconds, interval=args.poll_seconds)
+    for name, results in runs.items():
+        if results.posted:
+            delivery(name, results, args.viewers)
 
 
 if __name__ == "__main__":

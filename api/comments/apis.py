@@ -29,7 +29,7 @@ from api.core.fields import StrictCharField
 from api.core.schema import error_response
 from api.users.models import User
 from api.videos.apis import NO_PUBLIC_VIDEO, VIDEO_URL_PARAMETER, signed_in_or_none, signed_in_user
-from api.videos.models import Video
+from api.videos.models import Video, VideoVisibility
 from api.videos.selectors import video_get_watchable
 from tidecast_common.layout import is_video_url
 
@@ -38,6 +38,15 @@ def watchable_video(request: Request, url: str) -> Video:
     if not is_video_url(url):
         raise NotFound(NO_PUBLIC_VIDEO)
     return video_get_watchable(url=url, user=signed_in_or_none(request))
+
+
+def poll_cache_control(video: Video) -> str:
+    """A public or unlisted video's list is the same for everyone: a shared cache (nginx) may keep
+    it COMMENTS_CACHE_SECONDS, so a crowd polling one chat costs the API about one request per
+    poll URL and second. A private video's is its owner's alone."""
+    if video.visibility == VideoVisibility.PRIVATE or settings.COMMENTS_CACHE_SECONDS <= 0:
+        return "private, no-store"
+    return f"public, max-age={settings.COMMENTS_CACHE_SECONDS}"
 
 
 class CommentAuthorSerializer(serializers.Serializer[Any]):
@@ -122,7 +131,7 @@ class VideoCommentsApi(_ReadOpenWriteSignedIn):
             limit=settings.COMMENTS_PAGE_SIZE,
         )
         data = CommentOutputSerializer(comments, many=True).data
-        return Response(data, headers={"Cache-Control": "no-cache"})
+        return Response(data, headers={"Cache-Control": poll_cache_control(video)})
 
     @extend_schema(
         tags=["comments"],

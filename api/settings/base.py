@@ -218,7 +218,9 @@ PLAYBACK_TOKEN_SECONDS = env.int("PLAYBACK_TOKEN_SECONDS", default=3600)
 # Comments: the most one list answer holds (page on with ?after=<last id>); how often a watch
 # page asks for new ones (a live chat's delay, at most this plus a request).
 COMMENTS_PAGE_SIZE = env.int("COMMENTS_PAGE_SIZE", default=100)
-COMMENTS_POLL_SECONDS = env.float("COMMENTS_POLL_SECONDS", default=2.0)
+COMMENTS_POLL_SECONDS = env.float("COMMENTS_POLL_SECONDS", default=1.5)
+# How long a shared cache (nginx) may keep a public video's comment list; 0: not at all.
+COMMENTS_CACHE_SECONDS = env.int("COMMENTS_CACHE_SECONDS", default=1)
 PLAYBACK_TOKEN_SEGMENT_GRACE_SECONDS = env.int("PLAYBACK_TOKEN_SEGMENT_GRACE_SECONDS", default=120)
 
 # --- Uploads -----------------------------------------------------------------------------------

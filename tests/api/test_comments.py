@@ -154,3 +154,14 @@ def test_posting_is_throttled_per_user(video, viewer, settings):
 @pytest.mark.parametrize("query", [{"after": "-1"}, {"after": "x"}, {"last": "5000"}])
 def test_bad_queries_are_400(video, query):
     assert APIClient().get(comments(video.url), query).status_code == 400
+
+
+def test_a_public_list_may_be_shared_for_a_second_a_private_one_never(video, owner, settings):
+    assert APIClient().get(comments(video.url))["Cache-Control"] == "public, max-age=1"
+    video.visibility = VideoVisibility.PRIVATE
+    video.save()
+    assert client_for(owner).get(comments(video.url))["Cache-Control"] == "private, no-store"
+    settings.COMMENTS_CACHE_SECONDS = 0
+    video.visibility = VideoVisibility.UNLISTED
+    video.save()
+    assert APIClient().get(comments(video.url))["Cache-Control"] == "private, no-store"

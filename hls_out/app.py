@@ -33,8 +33,9 @@ from hls_out.file_cache import FileCache, read_cached_file
 from hls_out.metrics import Traffic, request_kind
 from hls_out.paths import HlsPathError, resolve_hls_file
 from hls_out.store import StoreFallback
+from hls_out.tokens import GateAnswer, PlaybackGate
 from hls_out.viewers import ViewerCounter
-from tidecast_common.layout import PLAYLIST_SUFFIX
+from tidecast_common.layout import PLAYLIST_SUFFIX, parse_part_name
 from tidecast_common.layout import URL_PREFIX as PREFIX
 
 CONTENT_TYPES = {
@@ -74,6 +75,7 @@ ALLOWED_METHODS = "GET, HEAD, OPTIONS"
 FILE_ONLY_FIELDS = (hdrs.RANGE, hdrs.IF_RANGE, hdrs.IF_MATCH, hdrs.IF_UNMODIFIED_SINCE)
 ERROR_CODES = {
     400: "bad_request",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     431: "request_header_fields_too_large",
@@ -96,6 +98,16 @@ def error_response(status: int, detail: str, *, headers: dict[str, str] | None =
     return web.Response(
         status=status, body=body, content_type="application/json", headers={**CORS_FIELDS, **(headers or {})}
     )
+
+
+def gate_response(answer: GateAnswer) -> web.Response:
+    """The playback gate's refusal, or its answer to nginx's auth_request (204/403, cacheable)."""
+    cache = (
+        {"X-Accel-Expires": str(answer.cache_seconds)} if answer.cache_seconds or answer.status == 204 else {}
+    )
+    if answer.status == 204:
+        return web.Response(status=204, headers={**CORS_FIELDS, **cache})
+    return error_response(answer.status, answer.detail, headers=cache)
 
 
 def single_range_request(request: web.BaseRequest) -> web.BaseRequest:
@@ -137,6 +149,7 @@ def build_handler(
     low_latency: Callable[[web.BaseRequest, str], Awaitable[web.StreamResponse]] | None = None,
     store: StoreFallback | None = None,
     egress: EgressCounter | None = None,
+    gate: PlaybackGate | None = None,
 ) -> Handler:
     """The request handler for aiohttp's `web.Server`: `hls_headers` around `serve_file`.
 
@@ -146,20 +159,27 @@ def build_handler(
 
     async def serve_file(request: web.BaseRequest) -> web.StreamResponse:
         path = request.raw_path.partition("?")[0]
+        if gate is not None:  # playback tokens and private videos (hls_out.tokens)
+            admission = gate.admit(path)
+            if admission.status:
+                return gate_response(admission)
+            path = admission.path
         try:
             file_path, info = resolve_hls_file(base, path)
         except HlsPathError as error:
-            stored = await store.get(path) if store is not None and error.status == 404 else None
-            if stored is not None:
-                count_viewer(request, path)  # no longer on this disk: from the object store (hls_out.store)
-                count_sent(request, path, len(stored.body))
-                return MemoryFileResponse(
-                    body=stored.body, headers={"ETag": stored.etag}, send_timeout=send_timeout
-                )
-            if low_latency is not None and error.status == 404:
-                # A preload-hinted part, or 404 there.
+            if error.status != 404:
+                return error_response(error.status, str(error))
+            if low_latency is not None and parse_part_name(path.rpartition("/")[2]) is not None:
+                # A preload-hinted part (parts are never in the object store), or 404 there.
                 return count_sent_by(request, path, await low_latency(request, path))
-            return error_response(error.status, str(error))
+            stored = await store.get(path) if store is not None else None
+            if stored is None:
+                return error_response(error.status, str(error))
+            count_viewer(request, path)  # no longer on this disk: from the object store (hls_out.store)
+            count_sent(request, path, len(stored.body))
+            return MemoryFileResponse(
+                body=stored.body, headers={"ETag": stored.etag}, send_timeout=send_timeout
+            )
         count_viewer(request, path)
         if low_latency is not None and "_HLS_" in request.query_string:
             # Blocking reload, delta update (hls_out.blocking).

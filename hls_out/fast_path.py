@@ -31,6 +31,7 @@ from hls_out.app import FILE_FIELDS, FILE_ONLY_FIELDS
 from hls_out.egress import EgressCounter
 from hls_out.file_cache import CachedFile, FileCache
 from hls_out.metrics import Kind, Traffic
+from hls_out.tokens import PlaybackGate
 from hls_out.viewers import ViewerCounter
 from tidecast_common.layout import PLAYLIST_SUFFIX, SERVABLE_PATH
 from tidecast_common.layout import URL_PREFIX as PREFIX
@@ -110,6 +111,7 @@ class FastPath:
         viewers: ViewerCounter,
         traffic: Traffic,
         egress: EgressCounter | None = None,
+        gate: PlaybackGate | None = None,
     ) -> None:
         self._base = str(hls_root.resolve())
         self._playlists = playlists
@@ -117,6 +119,7 @@ class FastPath:
         self._viewers = viewers
         self._traffic = traffic
         self._egress = egress
+        self._gate = gate
         self._date = DateField()
 
     def answer(self, message: object, payload: object, transport: WriteTransport, client: str) -> bool:
@@ -126,6 +129,8 @@ class FastPath:
         path, headers = message.path, message.headers
         suffix = path[path.rfind(".") :]
         kind: Kind = "playlist" if suffix == PLAYLIST_SUFFIX else "segment"
+        if self._gate is not None and self._gate.admit(path).status:
+            return False  # a private video's plain path: app refuses it
         entry = self._cached(path, kind)
         if entry is None:
             return False

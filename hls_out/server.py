@@ -25,6 +25,7 @@ from hls_out.low_latency import build_low_latency_handler
 from hls_out.metrics import Traffic
 from hls_out.settings import HlsSettings
 from hls_out.store import StoreFallback
+from hls_out.tokens import PlaybackGate
 from hls_out.viewers import ViewerCounter, ViewerSink, ViewerTracker, report_viewers_forever
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,11 @@ class HlsServer:
         counter = ViewerCounter(
             self.viewers, trust_proxy_headers=self.settings.trust_proxy_headers, clock=loop.time
         )
+        gate = PlaybackGate(
+            key=self.settings.playback_token_key.encode(),
+            hls_root=self.settings.hls_root,
+            marker_ttl=self.settings.private_check_seconds,
+        )
         self.low_latency = LowLatency(playlists=self.cache, max_waiters=self.settings.max_blocking_requests)
         self.low_latency.start()
         low_latency = build_low_latency_handler(
@@ -122,6 +128,7 @@ class HlsServer:
             low_latency=low_latency,
             store=new_store_fallback(self.settings),
             egress=self.egress,
+            gate=gate,
         )
         fast_path = FastPath(
             hls_root=self.settings.hls_root,
@@ -130,6 +137,7 @@ class HlsServer:
             viewers=counter,
             traffic=self.traffic,
             egress=self.egress,
+            gate=gate,
         )
         options: dict[str, Any] = {
             "access_log": None,

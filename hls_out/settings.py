@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tidecast_common.env import Env
@@ -49,6 +49,10 @@ class HlsSettings:
     store: ObjectStoreSettings | None = None
     store_cache_megabytes: int = 64
     store_max_object_megabytes: int = 64
+    # The key playback tokens are signed with (the API's PLAYBACK_TOKEN_KEY); empty: every
+    # tokenized request is refused. How long a video's private marker is trusted once read.
+    playback_token_key: str = field(default="", repr=False)
+    private_check_seconds: float = 1.0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> HlsSettings:
@@ -98,6 +102,10 @@ class HlsSettings:
             ),
             store_max_object_megabytes=env.integer(
                 "HLS_STORE_MAX_OBJECT_MB", DEFAULTS.store_max_object_megabytes, minimum=1
+            ),
+            playback_token_key=env.text("PLAYBACK_TOKEN_KEY"),
+            private_check_seconds=env.number(
+                "HLS_PRIVATE_CHECK_SECONDS", DEFAULTS.private_check_seconds, minimum=0, maximum=60
             ),
         )
 

@@ -54,6 +54,7 @@ from tidecast_common.object_store import (
     master_key,
     video_prefix,
 )
+from tidecast_common.playback_tokens import PRIVATE_MARKER
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,20 @@ def playlist_files(text: str) -> list[str]:
         elif line and not line.startswith("#"):
             names.append(line)
     return names
+
+
+def remove_media_keeping_marker(folder: Path) -> None:
+    """Remove a video's local HLS files but its private marker: the HLS server (and nginx) still
+    refuse a private video's plain paths when it plays from the store."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name != PRIVATE_MARKER:
+            entry.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # empty unless the marker is kept
 
 
 def is_plain_name(name: str) -> bool:
@@ -385,7 +400,7 @@ class LiveArchiver:
             return  # live again
         folder = self._layout.video_dir(video_url)
         master = self._layout.master(video_url)
-        await asyncio.to_thread(shutil.rmtree, folder, True)
+        await asyncio.to_thread(remove_media_keeping_marker, folder)
         master.unlink(missing_ok=True)
         self._removals.pop(video_url, None)
         logger.info("archive: local copy of %s removed; it plays from the store", video_url)

@@ -21,8 +21,8 @@ from django.db import DatabaseError, connections
 from api.activity import services as activity_services
 from api.core.tasks import QueueUnavailable
 from api.profiles import services as profile_services
+from api.videos import playback, thumbnails
 from api.videos import services as video_services
-from api.videos import thumbnails
 from api.webhooks import services as webhook_services
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,13 @@ def video_live_thumbnail_capture(*, video_id: int) -> str:
 def videos_end_stale_live() -> int:
     """End live videos whose ingest went silent without reporting the end (it crashed)."""
     return video_services.video_end_stale()
+
+
+@shared_task(name="videos.reconcile_private_markers", soft_time_limit=50, time_limit=60)
+def videos_reconcile_private_markers() -> int:
+    """The HLS folders' private markers made to agree with the database (api.videos.playback)."""
+    written, removed = playback.video_private_markers_reconcile()
+    return written + removed
 
 
 @shared_task(name=video_services.VIDEO_FILES_REMOVE_TASK, soft_time_limit=120, time_limit=150, **_RETRYING)

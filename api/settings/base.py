@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "api.webhooks",
     "api.usage",
     "api.web",
+    "api.comments",
 ]
 
 MIDDLEWARE = [
@@ -174,6 +175,8 @@ REST_FRAMEWORK = {
         "ingest_authorize": env.str("THROTTLE_INGEST_AUTHORIZE", default="20/min"),
         # Failed authorizations across every publisher address: an alert threshold, never a refusal.
         "ingest_authorize_global": env.str("THROTTLE_INGEST_AUTHORIZE_GLOBAL", default="300/min"),
+        # Comments (chat messages) each signed-in user may post.
+        "comments": env.str("THROTTLE_COMMENTS", default="10/30s"),
     },
     "UNAUTHENTICATED_USER": None,
     # Proxies appending to X-Forwarded-For in front of the API (nginx: 1); unset, REMOTE_ADDR is the client.
@@ -240,6 +243,18 @@ try:
 except LadderError as error:
     raise ImproperlyConfigured(str(error)) from None
 HLS_SEGMENT_SECONDS = env.int("HLS_SEGMENT_SECONDS", default=2)
+# Playback tokens (tidecast_common/playback_tokens.py): their own HMAC key, shared with the HLS
+# server; how long a token plays; and how long past that a segment is still served (plus a
+# recording's duration), so a viewer who fetched a playlist in time is not cut off.
+PLAYBACK_TOKEN_KEY = env.str("PLAYBACK_TOKEN_KEY", default="")
+PLAYBACK_TOKEN_SECONDS = env.int("PLAYBACK_TOKEN_SECONDS", default=3600)
+# Comments: the most one list answer holds (page on with ?after=<last id>); how often a watch
+# page asks for new ones (a live chat's delay, at most this plus a request).
+COMMENTS_PAGE_SIZE = env.int("COMMENTS_PAGE_SIZE", default=100)
+COMMENTS_POLL_SECONDS = env.float("COMMENTS_POLL_SECONDS", default=1.5)
+# How long a shared cache (nginx) may keep a public video's comment list; 0: not at all.
+COMMENTS_CACHE_SECONDS = env.int("COMMENTS_CACHE_SECONDS", default=1)
+PLAYBACK_TOKEN_SEGMENT_GRACE_SECONDS = env.int("PLAYBACK_TOKEN_SEGMENT_GRACE_SECONDS", default=120)
 
 # --- Uploads -----------------------------------------------------------------------------------
 IMAGE_UPLOAD_MAX_BYTES = env.int("IMAGE_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
@@ -284,6 +299,8 @@ CELERY_BEAT_SCHEDULE = {
     # Recordings past RECORDING_RETENTION_DAYS, and stored folders no video owns (reported).
     "expire-recordings": {"task": "usage.expire_recordings", "schedule": 3600.0},
     "report-orphaned-objects": {"task": "usage.report_orphans", "schedule": 6 * 3600.0},
+    # Private videos' markers in their HLS folders (hls_out/tokens.py) agree with the database.
+    "reconcile-private-markers": {"task": "videos.reconcile_private_markers", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Test suite only: every picture task sleeps this long first, so a worker can be killed mid-task.

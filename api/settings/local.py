@@ -27,3 +27,4 @@ INGEST_SHARED_SECRET = env.str("INGEST_SHARED_SECRET", default="") or _local_sec
 HLS_REPORT_SECRET = env.str("HLS_REPORT_SECRET", default="") or _local_secret("hls_report_secret")
 # Local receivers (a bot on this machine) are the usual webhook targets in development.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=True)
+PLAYBACK_TOKEN_KEY = env.str("PLAYBACK_TOKEN_KEY", default="") or _local_secret("playback_token_key")

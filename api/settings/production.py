@@ -23,6 +23,9 @@ SECRET_KEY = _required("SECRET_KEY")
 SIMPLE_JWT["SIGNING_KEY"] = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY  # noqa: F405
 INGEST_SHARED_SECRET = _required("INGEST_SHARED_SECRET")
 HLS_REPORT_SECRET = env.str("HLS_REPORT_SECRET", default="")
+PLAYBACK_TOKEN_KEY = _required("PLAYBACK_TOKEN_KEY")
+if hmac.compare_digest(PLAYBACK_TOKEN_KEY, SIMPLE_JWT["SIGNING_KEY"]):  # noqa: F405
+    raise ImproperlyConfigured("PLAYBACK_TOKEN_KEY must differ from the JWT signing key")
 if HLS_REPORT_SECRET and hmac.compare_digest(HLS_REPORT_SECRET, INGEST_SHARED_SECRET):
     raise ImproperlyConfigured("HLS_REPORT_SECRET must differ from INGEST_SHARED_SECRET")
 

@@ -7,6 +7,7 @@ SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"  # noqa: S105
 SIMPLE_JWT["SIGNING_KEY"] = SECRET_KEY  # noqa: F405
 INGEST_SHARED_SECRET = env.str("INGEST_SHARED_SECRET", default="test-ingest-secret")
 HLS_REPORT_SECRET = env.str("HLS_REPORT_SECRET", default="test-hls-report-secret")
+PLAYBACK_TOKEN_KEY = env.str("PLAYBACK_TOKEN_KEY", default="test-playback-token-key-0123456789")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 STORAGES = {

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from api.channels.apis import NO_CHANNEL
 from api.channels.selectors import channel_get_for_owner
+from api.core.authentication import OptionalJWTAuthentication
 from api.core.errors import NotFound
 from api.core.fields import StrictCharField
 from api.core.pagination import PageNumberPagination
@@ -19,9 +20,10 @@ from api.core.schema import NO_NUL_PATTERN, error_response
 from api.core.throttling import client_ip
 from api.users.models import User
 from api.videos.models import VideoVisibility
+from api.videos.playback import playback_token_create
 from api.videos.selectors import (
     video_get_for_owner,
-    video_get_public,
+    video_get_watchable,
     video_list_for_channel,
     video_list_public,
 )
@@ -36,6 +38,11 @@ VIDEO_URL_PARAMETER = OpenApiParameter("url", str, OpenApiParameter.PATH, patter
 
 def signed_in_user(request: Request) -> User:
     return cast(User, request.user)  # IsAuthenticated has already refused anyone else
+
+
+def signed_in_or_none(request: Request) -> User | None:
+    user = request.user
+    return user if user is not None and user.is_authenticated else None
 
 
 class UserChannelVideosApi(APIView):
@@ -163,7 +170,10 @@ class VideoPublicListApi(APIView):
 
 
 class VideoPublicDetailApi(APIView):
-    authentication_classes = []  # public: a stale token must not turn a read into a 401
+    """A video anyone may watch, or the signed-in owner's private one."""
+
+    # Public: a stale token makes the request anonymous, never a 401.
+    authentication_classes = [OptionalJWTAuthentication]
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -174,5 +184,35 @@ class VideoPublicDetailApi(APIView):
     def get(self, request: Request, url: str) -> Response:
         if not is_video_url(url):  # never a lookup of what cannot be a video url (NUL included)
             raise NotFound(NO_PUBLIC_VIDEO)
-        video = video_get_public(url=url)
+        video = video_get_watchable(url=url, user=signed_in_or_none(request))
         return Response(VideoPublicOutputSerializer(video, context={"request": request}).data)
+
+
+class VideoPlaybackTokenApi(APIView):
+    """A playback URL with a token in its path: plays in any HLS player until `expires_at`."""
+
+    authentication_classes = [OptionalJWTAuthentication]
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "PlaybackToken"
+
+        playback_url = serializers.URLField()
+        expires_at = serializers.DateTimeField()
+
+    @extend_schema(
+        tags=["public"],
+        parameters=[VIDEO_URL_PARAMETER],
+        request=None,
+        responses={200: OutputSerializer, 404: error_response(NO_PUBLIC_VIDEO)},
+    )
+    def post(self, request: Request, url: str) -> Response:
+        if not is_video_url(url):
+            raise NotFound(NO_PUBLIC_VIDEO)
+        video = video_get_watchable(url=url, user=signed_in_or_none(request))
+        grant = playback_token_create(video=video)
+        data = self.OutputSerializer(
+            {"playback_url": grant.playback_url, "expires_at": grant.expires_at}
+        ).data
+        return Response(data, headers={"Cache-Control": "no-store"})

@@ -120,6 +120,30 @@ def video_get_next_scheduled(*, channel: Channel) -> Video | None:
     )
 
 
+def video_get_watchable(*, url: str, user: User | None, include_scheduled: bool = False) -> Video:
+    """A video `user` may watch: one anyone may (`video_get_public`), or, for its owner, their
+    own private one in the same statuses. Anyone else gets the same 404 as for no video."""
+    try:
+        return video_get_public(url=url, include_scheduled=include_scheduled)
+    except NotFound:
+        if user is None or not user.is_authenticated:
+            raise
+    statuses = (*PUBLIC_STATUSES, VideoStatus.SCHEDULED) if include_scheduled else PUBLIC_STATUSES
+    video = (
+        _public_videos(statuses=statuses, visibilities=(VideoVisibility.PRIVATE,))
+        .filter(url=url, channel__owner=user)
+        .first()
+    )
+    if video is None:
+        raise NotFound("No video has that url.")
+    return video
+
+
+def video_is_private(*, url: str) -> bool:
+    """Whether `url` names a private video (its watch page says so to anyone but its owner)."""
+    return is_video_url(url) and Video.objects.filter(url=url, visibility=VideoVisibility.PRIVATE).exists()
+
+
 def video_get_public(*, url: str, include_scheduled: bool = False) -> Video:
     """A video anyone may watch, by url (public or unlisted); `include_scheduled` for the watch
     page, which says it has not started."""

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ from api.core.errors import Conflict, NotFound, PermissionDenied
 from api.core.images import validate_image_upload
 from api.core.tasks import task_enqueue_on_commit
 from api.usage.objects import video_objects_remove
-from api.videos.models import Video, VideoStatus
+from api.videos.models import Video, VideoStatus, VideoVisibility
+from api.videos.playback import video_private_marker_sync
 from api.videos.thumbnails import live_thumbnail_schedule_if_due, video_thumbnail_resize_schedule
 from api.webhooks.models import WebhookEvent
 from api.webhooks.services import webhook_event_emit
@@ -99,7 +101,12 @@ def video_update(*, video: Video, **changes: Any) -> Video:
     for name, value in changes.items():
         setattr(video, name, value)
     video.full_clean(exclude=["channel", "thumbnail", "live_thumbnail"])
+    visibility = changes.get("visibility")
+    if visibility == VideoVisibility.PRIVATE:  # refused by the HLS server before the row says so
+        video_private_marker_sync(video_url=video.url, visibility=visibility)
     video.save(update_fields=list(changes))
+    if visibility is not None and visibility != VideoVisibility.PRIVATE:  # open once committed
+        transaction.on_commit(partial(video_private_marker_sync, video_url=video.url, visibility=visibility))
     return video
 
 

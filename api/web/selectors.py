@@ -12,8 +12,9 @@ from django.core.exceptions import ObjectDoesNotExist
 from api.channels.models import Channel
 from api.channels.selectors import channel_get_public as channel_get_public_record
 from api.core.errors import NotFound
+from api.users.models import User
 from api.videos import selectors as videos
-from api.videos.models import Video, VideoStatus
+from api.videos.models import Video, VideoStatus, VideoVisibility
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,13 @@ class VideoCard:
     started_at: datetime | None
     ended_at: datetime | None
     playback_url: str
+    visibility: str = "public"
+    comments_enabled: bool = True
+    owner_id: int = 0
+
+    @property
+    def is_private(self) -> bool:
+        return self.visibility == VideoVisibility.PRIVATE
 
     @property
     def is_live(self) -> bool:
@@ -85,6 +93,9 @@ def video_card(*, video: Video) -> VideoCard:
         started_at=video.started_at,
         ended_at=video.ended_at,
         playback_url=videos.video_playback_url(url=video.url, video=video),
+        visibility=video.visibility,
+        comments_enabled=video.comments_enabled,
+        owner_id=channel.owner_id,
     )
 
 
@@ -103,12 +114,17 @@ def video_search(*, query: str, limit: int = 48) -> list[VideoCard]:
     return [video_card(video=v) for v in videos.video_list_public(search=query)[:limit]]
 
 
-def video_get_public(*, url: str) -> VideoCard | None:
-    """The watch page's video: public, or scheduled (the page says it has not started)."""
+def video_get_public(*, url: str, user: User | None = None) -> VideoCard | None:
+    """The watch page's video: public, or scheduled (the page says it has not started), or the
+    signed-in `user`'s own private one."""
     try:
-        return video_card(video=videos.video_get_public(url=url, include_scheduled=True))
+        return video_card(video=videos.video_get_watchable(url=url, user=user, include_scheduled=True))
     except NotFound:
         return None
+
+
+def video_is_private(*, url: str) -> bool:
+    return videos.video_is_private(url=url)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
+from api.comments.models import COMMENT_MAX_LENGTH
+from api.core.authentication import user_from_access_cookie
 from api.web.health import stream_health_limits
 from api.web.selectors import (
     channel_get_public,
     video_get_public,
+    video_is_private,
     video_list_live,
     video_list_recordings,
     video_search,
@@ -40,18 +43,37 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_safe
 @ensure_csrf_cookie
 def watch(request: HttpRequest, url: str) -> HttpResponse:
-    video = video_get_public(url=url)
+    viewer = user_from_access_cookie(request)
+    video = video_get_public(url=url, user=viewer)
     if video is None:
+        if video_is_private(url=url):
+            return render(request, "web/private.html", status=404)
         return render(request, "web/not_found.html", {"what": "video"}, status=404)
     player = {
         "url": video.url,
         "status": video.status,
         "playbackUrl": video.playback_url,
+        # A private video plays through playback tokens the page asks the API for.
+        "private": video.is_private,
+        "tokenApi": f"/api/videos/{video.url}/playback-token",
         "channel": video.channel_name,
         "videoApi": f"/api/videos/{video.url}",
         "channelApi": f"/api/channels/{video.channel_name}",
     }
-    return render(request, "web/watch.html", {"video": video, "player": player})
+    comments = {
+        "api": f"/api/videos/{video.url}/comments",
+        "enabled": video.comments_enabled,
+        "live": video.is_live,
+        "pollMs": int(settings.COMMENTS_POLL_SECONDS * 1000),
+        "maxLength": COMMENT_MAX_LENGTH,
+        # Who the page was rendered for: what the page offers (the API decides what is allowed).
+        "viewer": viewer.username if viewer is not None else None,
+        "isOwner": viewer is not None and viewer.pk == video.owner_id,
+        "ownerApi": f"/api/user/channel/videos/{video.url}",
+        "loginUrl": f"{reverse('web:login')}?next=/watch/{video.url}",
+    }
+    context = {"video": video, "player": player, "comments": comments}
+    return render(request, "web/watch.html", context)
 
 
 @require_safe

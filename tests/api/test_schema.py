@@ -43,6 +43,10 @@ EXPECTED_STATUSES = {
     ("get", "/api/channels/{name}"): {"200", "404"},
     ("get", "/api/videos/"): {"200", "400", "404"},
     ("get", "/api/videos/{url}"): {"200", "404"},
+    ("post", "/api/videos/{url}/playback-token"): {"200", "404"},
+    ("get", "/api/videos/{url}/comments"): {"200", "400", "404"},
+    ("post", "/api/videos/{url}/comments"): {"201", "400", "401", "403", "404", "415", "429"},
+    ("delete", "/api/videos/{url}/comments/{comment_id}"): {"204", "401", "403", "404"},
 }
 
 

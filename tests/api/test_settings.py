@@ -17,6 +17,8 @@ SHOW_SETTINGS = (
     " 'debug': s.DEBUG, 'ingest': bool(s.INGEST_SHARED_SECRET)}))"
 )
 STRONG = "x" * 40
+# Production requires a playback token key of its own (not the JWT key, which is SECRET_KEY here).
+PLAYBACK_KEY = "p" * 40
 
 
 def load_settings(
@@ -25,7 +27,8 @@ def load_settings(
     clean = {
         k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "INGEST_SHARED_SECRET"}
     }
-    clean.update(DJANGO_SETTINGS_MODULE=module, TIDECAST_DATA_DIR=str(tmp_path), **env)
+    clean.update(DJANGO_SETTINGS_MODULE=module, TIDECAST_DATA_DIR=str(tmp_path))
+    clean.update({"PLAYBACK_TOKEN_KEY": PLAYBACK_KEY, **env})
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
     )
@@ -37,6 +40,14 @@ def load_settings(
         ({"INGEST_SHARED_SECRET": STRONG}, "SECRET_KEY"),
         ({"SECRET_KEY": STRONG}, "INGEST_SHARED_SECRET"),
         ({"SECRET_KEY": "short", "INGEST_SHARED_SECRET": STRONG}, "SECRET_KEY"),
+        (
+            {"SECRET_KEY": STRONG, "INGEST_SHARED_SECRET": STRONG, "PLAYBACK_TOKEN_KEY": ""},
+            "PLAYBACK_TOKEN_KEY",
+        ),
+        (
+            {"SECRET_KEY": STRONG, "INGEST_SHARED_SECRET": STRONG, "PLAYBACK_TOKEN_KEY": STRONG},
+            "PLAYBACK_TOKEN_KEY",
+        ),
     ],
 )
 def test_production_refuses_to_start_without_its_secrets(tmp_path, env, missing):

@@ -28,7 +28,8 @@ ENTRY_POINTS = {
 def run_bare(argv: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     unset = {"DJANGO_SETTINGS_MODULE", "DJANGO_DEBUG", "SECRET_KEY", "INGEST_SHARED_SECRET", "DATABASE_URL"}
     clean = {name: value for name, value in os.environ.items() if name not in unset}
-    clean.update(TIDECAST_DATA_DIR=str(tmp_path), **env)
+    clean.update(TIDECAST_DATA_DIR=str(tmp_path))
+    clean.update({"PLAYBACK_TOKEN_KEY": "p" * 40, **env})
     return subprocess.run(
         [sys.executable, *argv], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
     )

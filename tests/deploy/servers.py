@@ -129,6 +129,7 @@ def start_nginx(
 ) -> RunningServer:
     """`hls_port` is where viewer counting is mirrored to: hls_out's port, or a closed one."""
     (prefix / "temp").mkdir(parents=True, exist_ok=True)
+    (prefix / "cache").mkdir(exist_ok=True)
     access = prefix / "access"
     write_access_lists(access, admin_allow_from=admin_allow_from, trusted_proxies=trusted_proxies)
     port = free_port()
@@ -143,6 +144,7 @@ def start_nginx(
                 "TIDECAST_HLS_ROOT": str(hls_root),
                 "TIDECAST_MEDIA_ROOT": str(media_root),
                 "TIDECAST_ACCESS_DIR": str(access),
+                "TIDECAST_CACHE_DIR": str(prefix / "cache"),
             },
         )
     )

@@ -23,6 +23,7 @@ SECRETS = (
     "SECRET_KEY",
     "INGEST_SHARED_SECRET",
     "HLS_REPORT_SECRET",
+    "PLAYBACK_TOKEN_KEY",
     "POSTGRES_PASSWORD",
     "RABBITMQ_PASSWORD",
     "STORAGE_S3_ACCESS_KEY",
@@ -123,7 +124,7 @@ INGEST_NAMES = WIRING | {"INGEST_SHARED_SECRET"} | {
     "INGEST_HEARTBEAT_SECONDS", "INGEST_SHUTDOWN_GRACE", "INGEST_METRICS_HOST", "INGEST_METRICS_PORT",
     "STORAGE_LOCAL_GRACE_SECONDS",
 }  # fmt: skip
-HLS_NAMES = WIRING | {"HLS_REPORT_SECRET"} | {
+HLS_NAMES = WIRING | {"HLS_REPORT_SECRET", "PLAYBACK_TOKEN_KEY", "HLS_PRIVATE_CHECK_SECONDS"} | {
     "HLS_HOST", "HLS_PORT", "HLS_TRUST_PROXY_HEADERS", "HLS_WORKERS", "HLS_VIEWER_WINDOW_SECONDS",
     "HLS_VIEWER_REPORT_SECONDS", "HLS_CACHE_MB", "HLS_CACHE_FILE_MB", "HLS_MAX_CONNECTIONS",
 }  # fmt: skip
@@ -205,9 +206,12 @@ def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -
 
     assert mounts("postgres")["pgdata"][0] == "/var/lib/postgresql/data"
     assert mounts("rabbitmq")["rabbitmq"][0] == "/var/lib/rabbitmq"
-    # The ingest writes HLS; nginx serves it; only the ingest may write it.
+    # The ingest writes HLS; nginx and hls_out serve it; the API writes private videos' markers
+    # (hls_out/tokens.py) and the worker removes a deleted video's files.
     assert mounts("ingest")["hls"] == (services["ingest"]["environment"]["HLS_ROOT"], False)
-    for name in ("api", "worker", "hls", "nginx"):
+    for name in ("api", "worker"):
+        assert mounts(name)["hls"] == (services[name]["environment"]["HLS_ROOT"], False), name
+    for name in ("hls", "nginx"):
         assert mounts(name)["hls"][1] is True, name
     for name in ("api", "worker"):
         assert mounts(name)["media"] == (services[name]["environment"]["MEDIA_ROOT"], False)

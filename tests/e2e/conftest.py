@@ -161,6 +161,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "SECRET_KEY": secrets.token_urlsafe(48),
         "INGEST_SHARED_SECRET": secrets.token_urlsafe(32),
         "HLS_REPORT_SECRET": secrets.token_urlsafe(32),
+        "PLAYBACK_TOKEN_KEY": secrets.token_urlsafe(32),
+        # Short, so a private video's page shows it renews its token while playing.
+        "PLAYBACK_TOKEN_SECONDS": "10",
         "DATABASE_URL": database_url,
         "TIDECAST_DATA_DIR": str(data_dir),
         "HLS_ROOT": str(data_dir / "hls"),

@@ -491,3 +491,38 @@ def test_the_segment_cache_is_read_from_the_environment() -> None:
         {"HLS_SEGMENT_CACHE_MB": "16", "HLS_CACHED_SEGMENT_MAX_KB": "512"}
     )
     assert (settings.segment_cache_megabytes, settings.cached_segment_max_kilobytes) == (16, 512)
+
+
+async def test_playback_tokens_and_private_videos_over_http(root: Path) -> None:
+    """Real HTTP: a private video's plain URL is refused, its tokenized URL plays, a bad token is 403."""
+    import time
+
+    from tidecast_common.playback_tokens import PRIVATE_MARKER, mint
+
+    key = "playback-key-for-the-test-000000"
+    (root / URL / PRIVATE_MARKER).touch()
+    server = await start_server(HlsSettings(hls_root=root, port=0, playback_token_key=key))
+    token = mint(key=key.encode(), video_url=URL, expires=int(time.time()) + 60, grace=0)
+    expired = mint(key=key.encode(), video_url=URL, expires=int(time.time()) - 1, grace=0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = Client(server, session)
+            for path in (f"/hls-live/{URL}.m3u8", f"/hls-live/{URL}/720p/seg_00000.ts"):
+                async with await client.get(path) as response:
+                    assert response.status == 404
+            async with await client.get(f"/hls-live/t/{token}/{URL}/720p/index.m3u8") as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+                assert "seg_00000.ts" in await response.text()
+            async with await client.get(f"/hls-live/t/{token}/{URL}/720p/seg_00000.ts") as response:
+                assert response.status == 200
+                assert await response.read() == SEGMENT
+            for bad in (expired, token[:-1] + ("A" if token[-1] != "A" else "B")):
+                async with await client.get(f"/hls-live/t/{bad}/{URL}.m3u8") as response:
+                    assert response.status == 403
+                    assert (await response.json())["code"] == "forbidden"
+            async with await client.get(f"/hls-auth/t/{token}/{URL}/720p/seg_00000.ts") as response:
+                assert response.status == 204
+                assert 0 < int(response.headers["X-Accel-Expires"]) <= 30
+    finally:
+        await server.stop(grace_seconds=1)

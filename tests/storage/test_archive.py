@@ -171,3 +171,19 @@ async def test_a_restart_catches_up_what_a_crash_left(seaweed: SeaweedServer, tm
     assert len(stored_keys(seaweed)) == 2 * (3 + 1) + 1
     assert (layout.video_dir(URL) / STORED_MARKER).exists()
     await archiver.close()
+
+
+def test_the_local_copy_goes_but_a_private_marker_stays(tmp_path):
+    from tidecast_common.playback_tokens import PRIVATE_MARKER
+    from transcoder.archive import remove_media_keeping_marker
+
+    folder = tmp_path / URL
+    (folder / "source").mkdir(parents=True)
+    (folder / "source" / "seg_00000.m4s").write_bytes(b"x")
+    (folder / PRIVATE_MARKER).write_text("")
+    remove_media_keeping_marker(folder)
+    assert [p.name for p in folder.iterdir()] == [PRIVATE_MARKER]
+    (folder / PRIVATE_MARKER).unlink()
+    (folder / "source").mkdir()
+    remove_media_keeping_marker(folder)
+    assert not folder.exists()

@@ -73,6 +73,8 @@ def test_watch_live_video_has_player_quality_menu_and_live_config(client, live_v
         "channel": "nostromo",
         "videoApi": f"/api/videos/{live_video.url}",
         "channelApi": "/api/channels/nostromo",
+        "private": False,
+        "tokenApi": f"/api/videos/{live_video.url}/playback-token",
     }
 
 

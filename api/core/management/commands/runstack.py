@@ -119,6 +119,7 @@ class Command(BaseCommand):
         # The local settings generate these secrets on first use; every process must share them.
         env["INGEST_SHARED_SECRET"] = settings.INGEST_SHARED_SECRET
         env["HLS_REPORT_SECRET"] = settings.HLS_REPORT_SECRET
+        env["PLAYBACK_TOKEN_KEY"] = settings.PLAYBACK_TOKEN_KEY
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 

@@ -25,6 +25,13 @@
   const MAX_LIVE_SYNC_RATE = 1.5;
 
   const current = { url: config.url, status: config.status, playbackUrl: config.playbackUrl };
+  // A private video plays through a playback token (POST tokenApi), renewed before it expires;
+  // every playlist and segment request takes the newest one, so playback never stops at an expiry.
+  const TOKEN_PATH = /\/hls-live\/t\/[^/]+\//;
+  const TOKEN_RENEW_SHARE = 0.8;
+  const TOKEN_RETRY_MS = 10000;
+  let playbackToken = null; // the "t/<token>/" part of the newest playback URL
+  let tokenTimer = null;
   // Opened on a live or upcoming stream: follow the channel when the stream ends and comes back.
   const followChannel = config.status !== "ended";
   let hls = null;
@@ -107,6 +114,32 @@
     video.play().catch(() => {});
   });
 
+  async function mintToken() {
+    let result = await Tidecast.api("POST", config.tokenApi);
+    if (result.status === 404) {
+      // The access token may have expired (this endpoint answers anonymously then): refresh once.
+      const refreshed = await Tidecast.api("POST", "/api/auth/refresh", {});
+      if (refreshed.ok) result = await Tidecast.api("POST", config.tokenApi);
+    }
+    if (!result.ok || !result.data || !result.data.playback_url) return false;
+    const match = TOKEN_PATH.exec(result.data.playback_url);
+    if (!match) return false;
+    playbackToken = match[0];
+    current.playbackUrl = result.data.playback_url;
+    const left = Date.parse(result.data.expires_at) - Date.now();
+    clearTimeout(tokenTimer);
+    tokenTimer = setTimeout(renewToken, Math.max(1000, left * TOKEN_RENEW_SHARE));
+    return true;
+  }
+
+  async function renewToken() {
+    if (!(await mintToken())) tokenTimer = setTimeout(renewToken, TOKEN_RETRY_MS);
+  }
+
+  function withToken(url) {
+    return playbackToken ? url.replace(TOKEN_PATH, playbackToken) : url;
+  }
+
   function stop() {
     clearTimeout(retryTimer);
     retryTimer = null;
@@ -121,10 +154,14 @@
     if (attempt) attempt.catch(() => say("Press play to start."));
   }
 
-  function start() {
+  async function start() {
     stop();
     if (current.status === "scheduled") {
       say("This stream has not started yet. It plays here as soon as it goes live.");
+      return;
+    }
+    if (config.private && current.url === config.url && !(await mintToken())) {
+      say("This private video cannot be played right now. Sign in again to watch it.");
       return;
     }
     if (!window.Hls || !Hls.isSupported()) {
@@ -147,6 +184,10 @@
       levelLoadingMaxRetry: 4,
       fragLoadingMaxRetry: 6,
       backBufferLength: 60,
+      // The newest playback token on every request (a no-op for public videos).
+      xhrSetup: (xhr, url) => {
+        if (playbackToken) xhr.open("GET", withToken(url), true);
+      },
     });
     hls.on(Hls.Events.MANIFEST_PARSED, () => {
       retryDelay = RETRY_MIN_MS;

@@ -40,6 +40,10 @@ class IngestSettings:
     shared_secret: str
     hosts: tuple[str, ...] = ("127.0.0.1",)
     port: int = 1935
+    # RTMPS: the same ingest behind TLS on its own port, when a certificate and its key are given.
+    rtmps_port: int = 1936
+    rtmps_cert_file: Path | None = None
+    rtmps_key_file: Path | None = None
     app: str = "streaming"
     api_base_url: str = "http://127.0.0.1:8000"
     data_dir: Path = Path("data")
@@ -97,6 +101,9 @@ class IngestSettings:
             shared_secret=env.required("INGEST_SHARED_SECRET"),
             hosts=parse_hosts(env.text("RTMP_HOST", "127.0.0.1")),
             port=env.integer("RTMP_PORT", 1935, maximum=65535),
+            rtmps_port=env.integer("RTMPS_PORT", 1936, maximum=65535),
+            rtmps_cert_file=_optional_path(env.text("RTMPS_CERT_FILE", "")),
+            rtmps_key_file=_optional_path(env.text("RTMPS_KEY_FILE", "")),
             app=env.text("RTMP_APP", "streaming"),
             api_base_url=env.text("API_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             data_dir=data_dir,
@@ -143,11 +150,17 @@ class IngestSettings:
                 f"INGEST_AUTHORIZE_TIMEOUT plus RTMP_REJECT_DELAY may be at most {REFUSAL_BUDGET_SECONDS:g} s, "
                 "so that a refused publisher hears it within a second"
             )
+        if (self.rtmps_cert_file is None) != (self.rtmps_key_file is None):
+            raise SettingsError("RTMPS needs both RTMPS_CERT_FILE and RTMPS_KEY_FILE, or neither")
         try:
             self.connection_limits()
             self.io_limits()
         except ValueError as error:
             raise SettingsError(str(error)) from None
+
+    @property
+    def rtmps_enabled(self) -> bool:
+        return self.rtmps_cert_file is not None and self.rtmps_key_file is not None
 
     def media_limits(self) -> MediaLimits:
         """What a publisher may send, as these settings make it (width and height as long and short side)."""
@@ -194,3 +207,7 @@ def parse_hosts(value: str) -> tuple[str, ...]:
     if hosts == ("::",):
         return ("0.0.0.0", "::")  # noqa: S104 - asked for explicitly with "::"
     return hosts
+
+
+def _optional_path(value: str) -> Path | None:
+    return Path(value).expanduser() if value.strip() else None

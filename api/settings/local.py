@@ -25,3 +25,4 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret("secret_key")
 SIMPLE_JWT["SIGNING_KEY"] = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY  # noqa: F405
 INGEST_SHARED_SECRET = env.str("INGEST_SHARED_SECRET", default="") or _local_secret("ingest_secret")
 HLS_REPORT_SECRET = env.str("HLS_REPORT_SECRET", default="") or _local_secret("hls_report_secret")
+RESTREAM_ALLOW_PRIVATE_DESTINATIONS = env.bool("RESTREAM_ALLOW_PRIVATE_DESTINATIONS", default=True)

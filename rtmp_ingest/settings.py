@@ -12,6 +12,7 @@ from rtmp_ingest.adapter import IoLimits
 from rtmp_ingest.chunks import ChunkLimits
 from rtmp_ingest.connection import ConnectionLimits
 from rtmp_ingest.media_policy import MediaLimits
+from rtmp_ingest.restream import RestreamLimits
 from tidecast_common.env import Env, SettingsError
 from tidecast_common.logs import LogFormat, parse_log_format
 from transcoder.settings import TranscoderSettings
@@ -90,6 +91,8 @@ class IngestSettings:
     # Prometheus scrape endpoint; port 0 turns it off.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9101
+    # Restreaming: each destination's ffmpeg and its bounded queue (restream.py).
+    restream: RestreamLimits = field(default_factory=RestreamLimits)
     # The live transcoder's limits and ffmpeg's minimal environment.
     transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
 
@@ -141,6 +144,7 @@ class IngestSettings:
             log_format=parse_log_format(env.text("LOG_FORMAT", "plain")),
             metrics_host=env.text("INGEST_METRICS_HOST", "127.0.0.1"),
             metrics_port=env.integer("INGEST_METRICS_PORT", 9101, maximum=65535),
+            restream=_restream_limits(env),
             transcoder=TranscoderSettings.from_env(environ),
         )
 
@@ -207,6 +211,20 @@ def parse_hosts(value: str) -> tuple[str, ...]:
     if hosts == ("::",):
         return ("0.0.0.0", "::")  # noqa: S104 - asked for explicitly with "::"
     return hosts
+
+
+def _restream_limits(env: Env) -> RestreamLimits:
+    try:
+        return RestreamLimits(
+            queue_bytes=env.integer("RESTREAM_QUEUE_BYTES", 8 * 1024 * 1024, minimum=64 * 1024),
+            max_destinations=env.integer("RESTREAM_MAX_DESTINATIONS", 5, minimum=0, maximum=64),
+            connect_timeout=env.number("RESTREAM_CONNECT_TIMEOUT", 10.0, minimum=0.5),
+            retry_initial=env.number("RESTREAM_RETRY_INITIAL_SECONDS", 1.0, minimum=0.1),
+            retry_max=env.number("RESTREAM_RETRY_MAX_SECONDS", 60.0, minimum=0.1),
+            io_timeout=env.number("RESTREAM_IO_TIMEOUT", 10.0, minimum=0.5),
+        )
+    except ValueError as error:
+        raise SettingsError(f"restream: {error}") from None
 
 
 def _optional_path(value: str) -> Path | None:

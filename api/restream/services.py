@@ -101,7 +101,11 @@ def destination_create(*, channel: Channel, url: str) -> Destination:
 def destination_update(*, destination: Destination, enabled: bool | None = None) -> Destination:
     if enabled is not None and enabled != destination.enabled:
         destination.enabled = enabled
-        destination.save(update_fields=["enabled"])
+        fields = ["enabled"]
+        if not enabled:  # no longer pushed to: nothing will report on it
+            destination.status, destination.last_error = DestinationStatus.IDLE, ""
+            fields += ["status", "last_error"]
+        destination.save(update_fields=fields)
         action = "destination.enabled" if enabled else "destination.disabled"
         destination_activity_record(destination=destination, action=action)
     return destination

@@ -1,22 +1,29 @@
 """Restreaming: the publisher's stream pushed on, as received, to every enabled destination.
 
 Each destination (YouTube, Twitch, another server: an `rtmp://` or `rtmps://` URL with the
-platform's key) gets its own ffmpeg (`-c copy`, no re-encode) under a `SupervisedProcess`, fed from a
-bounded queue of FLV tags:
+platform's key) is pushed without re-encoding by one of two engines (`RestreamLimits.engine`):
 
-- `Restreamer.offer()` never waits: the FLV tag is built once, and each destination's queue takes a
-  reference to it. A destination whose queue would pass `queue_bytes` (it reads slower than the
-  publisher sends, or not at all) is dropped at once: its ffmpeg is stopped, its queue emptied. The
-  transcoder and the other destinations never wait on it, and its memory stays within the bound.
-- A dropped or dead destination (ffmpeg exited: refused, unreachable, kicked) is `failed` with a
+- `NativePush` (the default): the ingest's own RTMP publisher (push_client.py) on the event loop; the
+  tag is chunked once and the same bytes go onto every connection. It costs about what nginx-rtmp's
+  `push` does (bench/bench_restream.py).
+- `DestinationPush`: an ffmpeg `-c copy` per destination under a `SupervisedProcess`, fed from a
+  bounded queue of FLV tags (a process and some 60 MB per destination).
+
+Both keep the same rules:
+
+- `Restreamer.offer()` never waits: the tag is encoded once and every destination takes a reference.
+  A destination that would fall more than `queue_bytes` behind (it reads slower than the publisher
+  sends, or not at all) is dropped at once and its buffer freed: the transcoder and the other
+  destinations never wait on it, and its memory stays within the bound.
+- A dropped or dead destination (refused, unreachable, closed, ffmpeg exited) is `failed` with a
   `last_error` and tried again after a pause that doubles from `retry_initial` up to `retry_max`;
   one that stayed live `stable_after` seconds starts again from the shortest pause.
-- A new ffmpeg run reads an FLV header, the metadata and the sequence headers first, then the tags
-  from the next keyframe on (`StreamHeaders`). It is `connecting` until its progress output says it
-  wrote to the destination (`live`), and `failed` if that takes longer than `connect_timeout`.
+- A new run sends the metadata and the sequence headers first, then the tags from the next keyframe
+  on (`StreamHeaders`). It is `connecting` until it publishes (native: `NetStream.Publish.Start`;
+  ffmpeg: its progress output says it wrote), and `failed` if that takes longer than `connect_timeout`.
 
-The URL holds the platform's key: it is in ffmpeg's argv only, never in a log line; whatever ffmpeg
-prints is kept (redacted) in the destination's own tail, not in the supervisor's.
+The URL holds the platform's key: it is never in a log line or a `last_error` (`redact`); whatever
+ffmpeg prints is kept, redacted, in the destination's own tail, not in the supervisor's.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import enum
 import logging
 import os
 import signal
+import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +44,8 @@ from urllib.parse import urlsplit
 
 import ffmpeg
 
+from rtmp_ingest.chunks import ProtocolError
+from rtmp_ingest.push_client import PushError, RtmpPublisher, media_chunks
 from rtmp_ingest.sinks import MediaSink, ReportsFailure
 from tidecast_common import flv
 from transcoder.codecs import audio_tag_info, video_tag_info
@@ -43,6 +54,7 @@ from transcoder.supervisor import ExitOutcome, ProcessExit, ProcessLimits, Super
 
 __all__ = [
     "DestinationPush",
+    "NativePush",
     "PushStatus",
     "RestreamLimits",
     "RestreamTarget",
@@ -89,6 +101,10 @@ class RestreamLimits:
     io_timeout: float = 10.0
     # How long a stopped ffmpeg gets to finish before SIGTERM (then SIGKILL after as long again).
     stop_timeout: float = 3.0
+    # "native": the ingest publishes itself (push_client.py); "ffmpeg": an ffmpeg -c copy per destination.
+    engine: str = "native"
+    # Extra CA certificates for rtmps:// destinations (the system's are always trusted), native only.
+    ca_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.queue_bytes < 64 * 1024:
@@ -97,6 +113,8 @@ class RestreamLimits:
             raise ValueError("restream timeouts and pauses must be positive")
         if self.retry_max < self.retry_initial:
             raise ValueError("the longest restream pause must not be shorter than the first")
+        if self.engine not in ("native", "ffmpeg"):
+            raise ValueError("the restream engine is native or ffmpeg")
 
 
 class PushStatus(enum.StrEnum):
@@ -162,6 +180,14 @@ class StreamHeaders:
                 self._audio_header = payload
         return False
 
+    def sequence_headers(self) -> list[tuple[int, bytes]]:
+        headers = []
+        if self._video_header is not None:
+            headers.append((flv.TAG_VIDEO, self._video_header))
+        if self._audio_header is not None:
+            headers.append((flv.TAG_AUDIO, self._audio_header))
+        return headers
+
     def priming(self, timestamp_ms: int) -> bytes:
         data = flv.file_header(has_audio=self.has_audio, has_video=True) + flv.metadata_tag(self.metadata)
         if self._video_header is not None:
@@ -172,7 +198,10 @@ class StreamHeaders:
 
 
 class DestinationPush:
-    """One destination: its ffmpeg runs one after another, fed from a bounded queue, until `stop()`."""
+    """One destination pushed through ffmpeg (`RESTREAM_ENGINE=ffmpeg`): its ffmpeg runs one after
+    another, fed from a bounded queue, until `stop()`."""
+
+    engine = "ffmpeg"
 
     def __init__(
         self,
@@ -387,6 +416,175 @@ class DestinationPush:
                     await self._wakeup.wait()
 
 
+class NativePush:
+    """One destination pushed by the ingest itself (`RtmpPublisher`, the default engine): one RTMP
+    connection after another until `stop()`. Tags go straight onto the connection's transport; what
+    the destination has not taken yet is bounded by `queue_bytes` (more, and it is dropped), and a
+    transport that takes nothing for `io_timeout` is dropped too."""
+
+    engine = "native"
+
+    def __init__(
+        self, target: RestreamTarget, *, headers: StreamHeaders, limits: RestreamLimits,
+        ca_file: str | None = None, name: str = "",
+    ) -> None:  # fmt: skip
+        self.target = target
+        self._headers = headers
+        self._limits = limits
+        self._ca_file = ca_file
+        self._name = f"restream {name or '?'} -> {target.id}"
+        self.status = PushStatus.CONNECTING
+        self.last_error = ""
+        self.runs = 0
+        self.drops = 0
+        self.stream_id = 0  # of the open connection; 0 while there is none
+        self.live_since: float | None = None
+        self._publisher: RtmpPublisher | None = None
+        self._accepting = False
+        self._primed = False
+        self._failure: str | None = None
+        self._ended = asyncio.Event()
+        self._stopped = False
+        self._opening = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
+
+    def offer(self, data: bytes, *, keyframe: bool, timestamp_ms: int) -> None:
+        """Chunked media for this connection's stream id; never waits."""
+        publisher = self._publisher
+        if not self._accepting or publisher is None:
+            return
+        if not self._primed:
+            if not keyframe:
+                return
+            self._primed = True
+            publisher.send_metadata(self._headers.metadata)
+            for tag_type, header in self._headers.sequence_headers():
+                publisher.write(media_chunks(tag_type, timestamp_ms, header, stream_id=self.stream_id))
+        if publisher.buffered + len(data) > self._limits.queue_bytes:
+            self.drops += 1
+            self._end_run(f"dropped: the destination fell {publisher.buffered // 1024} KiB behind")
+            return
+        publisher.write(data)
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._publisher.buffered if self._publisher is not None else 0
+
+    def report(self) -> dict[str, str]:
+        return {"id": self.target.id, "status": str(self.status), "error": self.last_error}
+
+    async def stop(self) -> None:
+        self._stopped = True
+        self._accepting = False
+        self._ended.set()
+        if self._task is not None:
+            if self._opening:
+                self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def _end_run(self, reason: str) -> None:
+        if self._failure is None:
+            self._failure = redact(reason, self.target.url)
+            if not self._stopped:
+                self.status = PushStatus.FAILED
+                self.last_error = self._failure[:ERROR_CHARACTERS]
+        self._accepting = False
+        self._ended.set()
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopped:
+            self._failure = None
+            self._ended.clear()
+            self.status = PushStatus.CONNECTING
+            self.live_since = None
+            self.runs += 1
+            publisher = RtmpPublisher(self.target.url, ca_file=self._ca_file, on_closed=self._end_run)
+            self._publisher = publisher
+            try:
+                self._opening = True
+                try:
+                    async with asyncio.timeout(self._limits.connect_timeout):
+                        await publisher.open()
+                finally:
+                    self._opening = False
+            except TimeoutError:
+                self._end_run(f"no connection within {self._limits.connect_timeout:g} s")
+            except (PushError, OSError, ssl.SSLError, asyncio.IncompleteReadError, ProtocolError) as error:
+                self._end_run(_describe_push_error(error))
+            except asyncio.CancelledError:
+                publisher.abort()
+                raise
+            else:
+                self.stream_id = publisher.stream_id
+                self._primed = False
+                self._accepting = not self._stopped
+                self.status = PushStatus.LIVE
+                self.last_error = ""
+                self.live_since = time.monotonic()
+                logger.info("%s: live", self._name)
+                await self._watch(publisher)
+            self._accepting = False
+            self.stream_id = 0
+            if self._failure is not None and not self._stopped:
+                publisher.abort()
+            else:
+                await publisher.close()
+            self._publisher = None
+            if self._stopped:
+                return
+            stable = (
+                self.live_since is not None
+                and time.monotonic() - self.live_since >= self._limits.stable_after
+            )
+            failures = 1 if stable else failures + 1
+            self.status = PushStatus.FAILED
+            self.last_error = (self._failure or "ended")[:ERROR_CHARACTERS]
+            pause = retry_pause(failures, self._limits)
+            logger.warning("%s: failed (%s); trying again in %.1f s", self._name, self.last_error, pause)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause):
+                    while not self._stopped:
+                        self._ended.clear()
+                        await self._ended.wait()
+
+    async def _watch(self, publisher: RtmpPublisher) -> None:
+        """Until the run ends; a transport that holds bytes and takes none for `io_timeout` ends it."""
+        loop = asyncio.get_running_loop()
+        last_progress = loop.time()
+        last_buffered = 0
+        while not self._ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._ended.wait()
+            buffered = publisher.buffered
+            if buffered == 0 or buffered < last_buffered:
+                last_progress = loop.time()
+            last_buffered = buffered
+            if loop.time() - last_progress >= self._limits.io_timeout:
+                self._end_run(f"dropped: the destination took nothing for {self._limits.io_timeout:g} s")
+
+
+def _describe_push_error(error: BaseException) -> str:
+    if isinstance(error, PushError):
+        return str(error)
+    if isinstance(error, asyncio.IncompleteReadError):
+        return "the destination closed the connection during the handshake"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error: {error.reason or type(error).__name__}"
+    if isinstance(error, ConnectionRefusedError):
+        return "Connection refused"
+    if isinstance(error, socket.gaierror):
+        return "the destination's host name does not resolve"
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return type(error).__name__
+
+
 def _fixed(argv: list[str]) -> Callable[[bool], list[str]]:
     """The same argv for every start (a run is never restarted: the next run is a new process)."""
 
@@ -413,14 +611,13 @@ class Restreamer:
         self._environment = dict(environment or {})
         self._name = name
         self.headers = StreamHeaders()
-        self._pushes: dict[str, DestinationPush] = {}
+        self._pushes: dict[str, DestinationPush | NativePush] = {}
         self._stopping: set[asyncio.Task[None]] = set()
-        self._last_body_size: int | None = None
         self._stopped = False
         self._initial = tuple(targets)
 
     @property
-    def pushes(self) -> Sequence[DestinationPush]:
+    def pushes(self) -> Sequence[DestinationPush | NativePush]:
         return tuple(self._pushes.values())
 
     @property
@@ -448,16 +645,16 @@ class Restreamer:
                 self._stop_later(push)
         for target_id, target in wanted.items():
             if target_id not in self._pushes:
-                push = DestinationPush(
-                    target,
-                    headers=self.headers,
-                    limits=self._limits,
-                    ffmpeg_binary=self._ffmpeg,
-                    environment=self._environment,
-                    name=self._name,
-                )
+                push = self._make_push(target)
                 self._pushes[target_id] = push
                 push.start()
+
+    def _make_push(self, target: RestreamTarget) -> DestinationPush | NativePush:
+        if self._limits.engine == "ffmpeg":
+            return DestinationPush(target, headers=self.headers, limits=self._limits, ffmpeg_binary=self._ffmpeg,
+                                   environment=self._environment, name=self._name)  # fmt: skip
+        return NativePush(target, headers=self.headers, limits=self._limits, ca_file=self._limits.ca_file,
+                          name=self._name)  # fmt: skip
 
     def on_metadata(self, metadata: Mapping[str, object]) -> None:
         self.headers.metadata = dict(metadata)
@@ -470,8 +667,24 @@ class Restreamer:
             keyframe = self.headers.observe(tag_type, payload)
         except flv.FlvError:
             return
-        data = flv.tag(tag_type, timestamp_ms, payload)  # once, shared by every queue
+        # Encoded once and shared: the FLV tag by every ffmpeg, the chunks by every connection on the
+        # same stream id (servers answer createStream with 1, as a rule).
+        tag: bytes | None = None
+        chunked: dict[int, bytes] = {}
         for push in self._pushes.values():
+            if push.engine == "native":
+                stream_id = push.stream_id  # type: ignore[union-attr]
+                if not stream_id:
+                    continue
+                data = chunked.get(stream_id)
+                if data is None:
+                    data = chunked[stream_id] = media_chunks(
+                        tag_type, timestamp_ms, payload, stream_id=stream_id
+                    )
+            else:
+                if tag is None:
+                    tag = flv.tag(tag_type, timestamp_ms, payload)
+                data = tag
             push.offer(data, keyframe=keyframe, timestamp_ms=timestamp_ms)
 
     def observe_only(self, tag_type: int, payload: bytes) -> None:
@@ -495,7 +708,7 @@ class Restreamer:
         pushes, self._pushes = list(self._pushes.values()), {}
         await asyncio.gather(*(push.stop() for push in pushes), *self._stopping, return_exceptions=True)
 
-    def _stop_later(self, push: DestinationPush) -> None:
+    def _stop_later(self, push: DestinationPush | NativePush) -> None:
         task = asyncio.get_running_loop().create_task(push.stop())
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)

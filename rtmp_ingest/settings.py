@@ -222,6 +222,8 @@ def _restream_limits(env: Env) -> RestreamLimits:
             retry_initial=env.number("RESTREAM_RETRY_INITIAL_SECONDS", 1.0, minimum=0.1),
             retry_max=env.number("RESTREAM_RETRY_MAX_SECONDS", 60.0, minimum=0.1),
             io_timeout=env.number("RESTREAM_IO_TIMEOUT", 10.0, minimum=0.5),
+            engine=env.choice("RESTREAM_ENGINE", "native", ("native", "ffmpeg")),
+            ca_file=env.text("RESTREAM_CA_FILE", "") or None,
         )
     except ValueError as error:
         raise SettingsError(f"restream: {error}") from None

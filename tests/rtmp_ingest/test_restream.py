@@ -157,7 +157,9 @@ def test_a_fast_destination_gets_every_byte_while_a_stuck_one_is_dropped(tmp_pat
     never_reads = fake_ffmpeg(tmp_path, "stuck", "time.sleep(60)")
 
     async def scenario() -> None:
-        limits = RestreamLimits(queue_bytes=256 * 1024, retry_initial=30, retry_max=30, connect_timeout=30)
+        limits = RestreamLimits(
+            queue_bytes=256 * 1024, retry_initial=30, retry_max=30, connect_timeout=30, engine="ffmpeg"
+        )
         restreamer = Restreamer([], limits=limits, environment={"PATH": "/usr/bin:/bin"}, name="v")
         restreamer._ffmpeg = reader  # the fast one first, then the stuck one beside it
         restreamer.update([RestreamTarget(id="fast", url=URL)])

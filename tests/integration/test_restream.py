@@ -268,24 +268,3 @@ def test_a_destination_that_stops_reading_is_dropped_and_the_others_go_on(
     pipeline.wait_status(video_url, "ended")
     # Every push ended with the stream, the stalled one included.
     assert wait_until(lambda: not processes_mentioning("-c copy", parent=pipeline.ingest.pid), timeout=20)
-
-
-def test_an_rtmps_destination_gets_the_stream_over_verified_tls(
-    pipeline: Pipeline,
-    make_streamer: Callable[[str], Streamer],
-    publishers: list[Publisher],
-    listeners: Callable[..., Listener],
-    certificate: tuple[Path, Path],
-) -> None:
-    streamer = make_streamer("secured")
-    secure = listeners("secure", tls=certificate)
-    time.sleep(0.5)
-    destination = destination_create(channel=streamer.channel, url=secure.url)
-    publisher = ffmpeg_publish(f"{pipeline.rtmp_url}/{streamer.key}", seconds=6, size="640x360")
-    publishers.append(publisher)
-    video_url = pipeline.wait_live_video("secured")
-    assert wait_until(lambda: status_of(destination.id)[0] == "live", timeout=15), pipeline.logs()
-    assert publisher.wait(40)[0] == 0, publisher.stderr()
-    assert secure.wait(20) == 0
-    assert media_duration(secure) >= 6 - 2.5
-    pipeline.wait_status(video_url, "ended")

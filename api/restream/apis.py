@@ -13,12 +13,16 @@ from rest_framework.views import APIView
 
 from api.channels.apis import NO_CHANNEL, signed_in_user
 from api.channels.selectors import channel_get_for_owner
-from api.core.fields import StrictCharField
+from api.core.fields import StrictRegexField
 from api.core.schema import error_response
 from api.restream.models import Destination, DestinationStatus
 from api.restream.selectors import NoSuchDestination, destination_get, destination_list, destination_status
 from api.restream.services import MAX_URL_LENGTH, destination_create, destination_delete, destination_update
 
+# What the schema promises is accepted (the service checks the same and more: private addresses).
+DESTINATION_URL_PATTERN = (
+    r"^[Rr][Tt][Mm][Pp][Ss]?://[A-Za-z0-9.-]+(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+){2,}$"
+)
 NO_DESTINATION = error_response("Your channel has no destination with that id (code `no_destination`).")
 ID_PARAMETER = OpenApiParameter(
     "destination_id", str, OpenApiParameter.PATH, description="The destination's id (a UUID)."
@@ -61,8 +65,10 @@ class UserDestinationsApi(APIView):
         class Meta:
             ref_name = "DestinationCreateInput"
 
-        url = StrictCharField(
+        url = StrictRegexField(
+            DESTINATION_URL_PATTERN,
             max_length=MAX_URL_LENGTH,
+            trim_whitespace=False,
             help_text="rtmp:// or rtmps:// with the platform's stream key in the path; shown masked from then on.",
         )
 
@@ -78,9 +84,9 @@ class UserDestinationsApi(APIView):
         request=CreateInputSerializer,
         responses={
             201: DestinationOutputSerializer,
-            400: error_response(
-                "Not an rtmp:// or rtmps:// URL with a key (code `invalid_destination`), "
-                "or the channel has all the destinations it may have (`too_many_destinations`)."
+            400: error_response("Not an rtmp:// or rtmps:// URL with a key (code `invalid_destination`)."),
+            409: error_response(
+                "The channel has all the destinations it may have (`too_many_destinations`)."
             ),
             404: NO_CHANNEL,
         },

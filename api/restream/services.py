@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.channels.models import Channel
-from api.core.errors import DomainError
+from api.core.errors import Conflict, DomainError
 from api.restream.activity import destination_activity_record
 from api.restream.models import Destination, DestinationStatus
 from api.restream.secrets import destination_url_encrypt, destination_url_mask
@@ -31,7 +31,7 @@ class InvalidDestination(DomainError):
     code = "invalid_destination"
 
 
-class TooManyDestinations(DomainError):
+class TooManyDestinations(Conflict):
     code = "too_many_destinations"
 
 

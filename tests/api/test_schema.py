@@ -35,7 +35,7 @@ EXPECTED_STATUSES = {
     ("get", "/api/videos/"): {"200", "400", "404"},
     ("get", "/api/videos/{url}"): {"200", "404"},
     ("get", "/api/user/channel/destinations"): {"200", "401", "404"},
-    ("post", "/api/user/channel/destinations"): {"201", "400", "401", "403", "404", "415"},
+    ("post", "/api/user/channel/destinations"): {"201", "400", "401", "403", "404", "409", "415"},
     ("patch", "/api/user/channel/destinations/{destination_id}"): {"200", "400", "401", "403", "404", "415"},
     ("delete", "/api/user/channel/destinations/{destination_id}"): {"204", "401", "403", "404"},
 }

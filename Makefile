@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 # Playwright drives the system's Chromium and never downloads a browser.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install system-deps browser-deps deploy-deps run test lint typecheck bench clean
+.PHONY: install system-deps browser-deps deploy-deps bench-deps run test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ deploy-deps:
 		echo "Installing nginx and docker-compose with apt-get"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx docker-compose >/dev/null; }
 
+# nginx with nginx-rtmp, the reference the ingest benches (bench/bench_ingest.py,
+# bench/bench_restream.py) measure against, installed once if missing.
+bench-deps:
+	@{ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } && [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || { \
+		echo "Installing nginx and libnginx-mod-rtmp with apt-get"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx libnginx-mod-rtmp >/dev/null; }
+
 install: $(STAMP) $(NODE_STAMP) system-deps
 
 run: install
@@ -63,6 +70,10 @@ test: install browser-deps deploy-deps
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy api workers rtmp_ingest transcoder hls_out tidecast_common
 	$(PY) -m pytest
+
+# Restreaming CPU and memory per destination beside nginx-rtmp's push (takes a few minutes).
+bench: install bench-deps
+	$(PY) bench/bench_restream.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

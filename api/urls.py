@@ -39,6 +39,7 @@ urlpatterns = [
     path("api/", include("api.webhooks.urls")),
     path("api/", include("api.usage.urls")),
     path("api/", include("api.comments.urls")),
+    path("api/", include("api.restream.urls")),
     path("api/internal/", include("api.ingest_hooks.urls")),
     path("api/internal/", include("api.usage.internal_urls")),
     path("metrics", metrics_view, name="metrics"),

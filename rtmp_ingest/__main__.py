@@ -73,6 +73,7 @@ async def serve(settings: IngestSettings, *, sinks: SinkFactory | None = None) -
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, request_stop)
+    loop.add_signal_handler(signal.SIGHUP, server.reload_certificate)
     await server.serve_until_stopped()
     if archive is not None:
         await archive.close(drain_seconds=settings.shutdown_grace)

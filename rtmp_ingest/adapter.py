@@ -122,7 +122,8 @@ class ConnectionIO:
             writer.get_extra_info("socket"), batch_seconds=self.limits.media_batch_seconds
         )
         loop = asyncio.get_running_loop()
-        self._accepted_at = loop.time()
+        # From the accept: under TLS the TLS handshake already spent part of the handshake timeout.
+        self._accepted_at = buffer.accepted_at if buffer.accepted_at is not None else loop.time()
         self._timer: asyncio.TimerHandle | None = None
         self._expires = 0.0
         self._timeout_error: type[SessionTimeout] = HandshakeTimeout

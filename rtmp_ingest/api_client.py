@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from rtmp_ingest.restream import RestreamTarget
 from tidecast_common.ladder import LadderError, Variant, parse_variants
 from tidecast_common.layout import VIDEO_URL_PATTERN, is_video_url
 
@@ -35,6 +36,8 @@ class PublishGrant:
     ladder: tuple[Variant, ...]
     segment_seconds: int
     heartbeat_interval: float
+    # Where to restream it, URLs in clear (repr hides them).
+    destinations: tuple[RestreamTarget, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,8 @@ class PublishDenial:
 class HeartbeatVerdict:
     proceed: bool
     reason: str = ""
+    # The destinations enabled now; None when the answer did not say (keep the current ones).
+    destinations: tuple[RestreamTarget, ...] | None = None
 
 
 class ApiResponseError(ValueError):
@@ -97,12 +102,20 @@ class IngestApiClient:
         logger.warning("authorize answered HTTP %s", status)
         return PublishDenial("unavailable")
 
-    async def heartbeat(self, *, publish_id: str, stats: Mapping[str, float]) -> HeartbeatVerdict | None:
-        """The API's verdict, or None when it could not be reached (the stream goes on meanwhile)."""
+    async def heartbeat(
+        self,
+        *,
+        publish_id: str,
+        stats: Mapping[str, float],
+        destinations: Sequence[Mapping[str, str]] = (),
+    ) -> HeartbeatVerdict | None:
+        """The API's verdict, or None when it could not be reached (the stream goes on meanwhile).
+        `destinations`: each restream's {id, status, error}."""
+        payload: dict[str, object] = {"publish_id": publish_id, "stats": dict(stats)}
+        if destinations:
+            payload["destinations"] = [dict(report) for report in destinations]
         try:
-            status, body = await self._post(
-                "publish/heartbeat", {"publish_id": publish_id, "stats": dict(stats)}
-            )
+            status, body = await self._post("publish/heartbeat", payload)
         except (aiohttp.ClientError, TimeoutError, ApiResponseError) as error:
             logger.warning("heartbeat for %s failed: %s", publish_id, _describe(error))
             return None
@@ -110,7 +123,12 @@ class IngestApiClient:
             logger.warning("heartbeat for %s answered HTTP %s", publish_id, status)
             return None
         if body["continue"]:
-            return HeartbeatVerdict(proceed=True)
+            try:
+                targets = parse_targets(body["destinations"]) if "destinations" in body else None
+            except (ApiResponseError, ValueError) as error:
+                logger.warning("heartbeat for %s answered malformed destinations: %s", publish_id, error)
+                targets = None
+            return HeartbeatVerdict(proceed=True, destinations=targets)
         return HeartbeatVerdict(proceed=False, reason=str(body.get("reason", "ended"))[:64])
 
     async def end(self, *, publish_id: str) -> bool:
@@ -203,6 +221,7 @@ def parse_grant(body: Mapping[str, Any]) -> PublishGrant:
             ladder=ladder,
             segment_seconds=int(segment_seconds),
             heartbeat_interval=float(heartbeat),
+            destinations=parse_targets(body.get("destinations", [])),
         )
     except LadderError as error:
         raise ApiResponseError(f"malformed ladder: {error}") from None
@@ -210,6 +229,27 @@ def parse_grant(body: Mapping[str, Any]) -> PublishGrant:
         if isinstance(error, ApiResponseError):
             raise
         raise ApiResponseError(f"malformed grant: {type(error).__name__} {error}") from None
+
+
+MAX_TARGETS = 64
+MAX_TARGET_URL = 2048
+
+
+def parse_targets(value: object) -> tuple[RestreamTarget, ...]:
+    """Restream destinations of a grant or heartbeat answer: a list of {id, url: rtmp(s)://...}."""
+    if not isinstance(value, list) or len(value) > MAX_TARGETS:
+        raise ApiResponseError("destinations must be a list")
+    targets = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise ApiResponseError("a destination must be an object")
+        target_id, url = entry.get("id"), entry.get("url")
+        if not isinstance(target_id, str) or not isinstance(url, str) or len(url) > MAX_TARGET_URL:
+            raise ApiResponseError("a destination needs a string id and url")
+        if not url.startswith(("rtmp://", "rtmps://")) or any(ord(c) <= 32 for c in url):
+            raise ApiResponseError("a destination url must be rtmp:// or rtmps://")
+        targets.append(RestreamTarget(id=str(uuid.UUID(target_id)), url=url))
+    return tuple(targets)
 
 
 def _positive_number(value: object, name: str) -> float:

@@ -62,6 +62,7 @@ from rtmp_ingest.publish import (
     StopRequested,
 )
 from rtmp_ingest.receive import ReceiveBuffer
+from rtmp_ingest.restream import Restreamer, RestreamingSink
 from rtmp_ingest.settings import IngestSettings
 from rtmp_ingest.sinks import MediaSink, sink_failed
 from rtmp_ingest.stream_keys import redact
@@ -286,13 +287,28 @@ class IngestController:
         if self._slots is not None:
             self._slots.promote()
             conn.holds_publishing_slot = True
-        conn.sink = self._sink_factory(grant)
+        conn.sink = self._with_restreaming(self._sink_factory(grant), grant)
         await conn.io.send(StartPublish(f"Publishing {grant.video_url}"))
         conn.heartbeat = asyncio.get_running_loop().create_task(self._heartbeats(conn, grant))
         logger.info(
             "publish %s started: channel %s video %s from %s",
             grant.publish_id, grant.channel, grant.video_url, conn.peer_ip,
         )  # fmt: skip
+
+    def _with_restreaming(self, sink: MediaSink, grant: PublishGrant) -> MediaSink:
+        """The sink behind a restreamer, which pushes the tags on to the grant's destinations (and those
+        enabled later, from the heartbeat answers) without ever making the sink wait."""
+        settings = self._settings
+        if settings.restream.max_destinations == 0:
+            return sink
+        restreamer = Restreamer(
+            grant.destinations,
+            limits=settings.restream,
+            ffmpeg_binary=settings.ffmpeg,
+            environment=settings.transcoder.environment,
+            name=grant.video_url,
+        )
+        return RestreamingSink(sink, restreamer)
 
     async def _stop_media(self, conn: Connection) -> None:
         if conn.heartbeat is not None:
@@ -320,7 +336,12 @@ class IngestController:
             stats = conn.media.snapshot()
             if sink is not None:
                 stats.update(sink.stats())
-            verdict = await self._api.heartbeat(publish_id=grant.publish_id, stats=stats)
+            restreamer = sink.restreamer if isinstance(sink, RestreamingSink) else None
+            verdict = await self._api.heartbeat(
+                publish_id=grant.publish_id,
+                stats=stats,
+                destinations=restreamer.reports() if restreamer is not None else (),
+            )
             if verdict is None:
                 # Unanswered: the API may have ended this publish (a rotated key) without being able
                 # to say so. Past the timeout it ends it anyway, so stop here too.
@@ -330,6 +351,8 @@ class IngestController:
                     return
                 continue
             last_answer = loop.time()
+            if verdict.proceed and verdict.destinations is not None and restreamer is not None:
+                restreamer.update(verdict.destinations)  # switched on or off while live
             if not verdict.proceed:
                 logger.info("publish %s told to stop: %s", grant.publish_id, verdict.reason)
                 conn.request_stop(verdict.reason)

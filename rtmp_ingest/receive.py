@@ -39,6 +39,8 @@ class ReceiveBuffer:
         self.received = 0  # bytes ever received
         self.eof = False
         self.error: BaseException | None = None
+        # The loop time of the TCP accept, when known: a TLS handshake before the first byte counts.
+        self.accepted_at: float | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._transport: asyncio.BaseTransport | None = None
         self._paused = False
@@ -168,6 +170,8 @@ class IngestProtocol(asyncio.BufferedProtocol):
         self._handler = handler
         self._tasks = tasks
         self.buffer = ReceiveBuffer(buffer_size)
+        # Made at the accept; under TLS, connection_made follows only after the TLS handshake.
+        self.buffer.accepted_at = asyncio.get_running_loop().time()
         # The loop calls these on every read: straight to the buffer, without a frame of ours between.
         self.get_buffer = self.buffer.get_buffer  # type: ignore[method-assign]
         self.buffer_updated = self.buffer.buffer_updated  # type: ignore[method-assign]

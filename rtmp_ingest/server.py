@@ -20,6 +20,7 @@ from rtmp_ingest.api_client import IngestApiClient
 from rtmp_ingest.controller import IngestController, SinkFactory
 from rtmp_ingest.receive import IngestProtocol, ReceiveBuffer
 from rtmp_ingest.settings import IngestSettings
+from rtmp_ingest.tls import CertificateStore
 
 logger = logging.getLogger(__name__)
 
@@ -85,27 +86,56 @@ class IngestServer:
             settings=settings, api=api, sink_factory=sink_factory, slots=self.limiter
         )
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
+        self.certificates: CertificateStore | None = None
+        if settings.rtmps_cert_file is not None and settings.rtmps_key_file is not None:
+            self.certificates = CertificateStore(settings.rtmps_cert_file, settings.rtmps_key_file)
         self._stopped = asyncio.Event()
         self._connection_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: IngestProtocol(
+
+        def protocol() -> IngestProtocol:
+            return IngestProtocol(
                 self._on_client, buffer_size=RECEIVE_BUFFER_BYTES, tasks=self._connection_tasks
-            ),
-            host=list(self.settings.hosts),
-            port=self.settings.port,
-            reuse_address=True,
+            )
+
+        self._server = await loop.create_server(
+            protocol, host=list(self.settings.hosts), port=self.settings.port, reuse_address=True
         )
         for sock in self._server.sockets:
             logger.info("RTMP ingest listening on %s", _address(sock))
+        if self.certificates is not None:
+            # The same connections behind TLS. The TLS handshake gets the RTMP handshake timeout, and
+            # the RTMP handshake only what is left of it (the deadline runs from the accept).
+            self._tls_server = await loop.create_server(
+                protocol,
+                host=list(self.settings.hosts),
+                port=self.settings.rtmps_port,
+                reuse_address=True,
+                ssl=self.certificates.context,
+                ssl_handshake_timeout=self.settings.handshake_timeout,
+                ssl_shutdown_timeout=min(self.settings.write_timeout, 5.0),
+            )
+            for sock in self._tls_server.sockets:
+                logger.info("RTMPS ingest listening on %s", _address(sock))
+
+    def reload_certificate(self) -> bool:
+        """SIGHUP: new RTMPS handshakes use the certificate files as they are now."""
+        return self.certificates.reload() if self.certificates is not None else False
 
     @property
     def ports(self) -> list[int]:
         if self._server is None:
             return []
         return [int(sock.getsockname()[1]) for sock in self._server.sockets]
+
+    @property
+    def tls_ports(self) -> list[int]:
+        if self._tls_server is None:
+            return []
+        return [int(sock.getsockname()[1]) for sock in self._tls_server.sockets]
 
     async def _on_client(self, reader: ReceiveBuffer, writer: asyncio.StreamWriter) -> None:
         ip = peer_ip(writer)
@@ -123,14 +153,16 @@ class IngestServer:
 
     async def stop(self) -> None:
         """Two-phase shutdown; safe to call more than once."""
-        if self._server is not None:
-            self._server.close()
+        for listener in (self._server, self._tls_server):
+            if listener is not None:
+                listener.close()
         logger.info("ingest stopping: %d connections to finish", self.controller.connection_count)
         await self.controller.shutdown(grace=self.settings.shutdown_grace)
         await self.api.close()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        for listener in (self._server, self._tls_server):
+            if listener is not None:
+                await listener.wait_closed()
+        self._server = self._tls_server = None
         self._stopped.set()
         logger.info("ingest stopped")
 

@@ -12,6 +12,7 @@ from rtmp_ingest.adapter import IoLimits
 from rtmp_ingest.chunks import ChunkLimits
 from rtmp_ingest.connection import ConnectionLimits
 from rtmp_ingest.media_policy import MediaLimits
+from rtmp_ingest.restream import RestreamLimits
 from tidecast_common.env import Env, SettingsError
 from tidecast_common.logs import LogFormat, parse_log_format
 from transcoder.archive import ArchiveSettings
@@ -41,6 +42,10 @@ class IngestSettings:
     shared_secret: str
     hosts: tuple[str, ...] = ("127.0.0.1",)
     port: int = 1935
+    # RTMPS: the same ingest behind TLS on its own port, when a certificate and its key are given.
+    rtmps_port: int = 1936
+    rtmps_cert_file: Path | None = None
+    rtmps_key_file: Path | None = None
     app: str = "streaming"
     api_base_url: str = "http://127.0.0.1:8000"
     data_dir: Path = Path("data")
@@ -87,6 +92,8 @@ class IngestSettings:
     # Prometheus scrape endpoint; port 0 turns it off.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9101
+    # Restreaming: each destination's ffmpeg and its bounded queue (restream.py).
+    restream: RestreamLimits = field(default_factory=RestreamLimits)
     # The live transcoder's limits and ffmpeg's minimal environment.
     transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
     # Live streams copied into the object store as they are made (None: the file system only).
@@ -100,6 +107,9 @@ class IngestSettings:
             shared_secret=env.required("INGEST_SHARED_SECRET"),
             hosts=parse_hosts(env.text("RTMP_HOST", "127.0.0.1")),
             port=env.integer("RTMP_PORT", 1935, maximum=65535),
+            rtmps_port=env.integer("RTMPS_PORT", 1936, maximum=65535),
+            rtmps_cert_file=_optional_path(env.text("RTMPS_CERT_FILE", "")),
+            rtmps_key_file=_optional_path(env.text("RTMPS_KEY_FILE", "")),
             app=env.text("RTMP_APP", "streaming"),
             api_base_url=env.text("API_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             data_dir=data_dir,
@@ -137,6 +147,7 @@ class IngestSettings:
             log_format=parse_log_format(env.text("LOG_FORMAT", "plain")),
             metrics_host=env.text("INGEST_METRICS_HOST", "127.0.0.1"),
             metrics_port=env.integer("INGEST_METRICS_PORT", 9101, maximum=65535),
+            restream=_restream_limits(env),
             transcoder=TranscoderSettings.from_env(environ),
             archive=ArchiveSettings.from_env(environ),
         )
@@ -147,11 +158,17 @@ class IngestSettings:
                 f"INGEST_AUTHORIZE_TIMEOUT plus RTMP_REJECT_DELAY may be at most {REFUSAL_BUDGET_SECONDS:g} s, "
                 "so that a refused publisher hears it within a second"
             )
+        if (self.rtmps_cert_file is None) != (self.rtmps_key_file is None):
+            raise SettingsError("RTMPS needs both RTMPS_CERT_FILE and RTMPS_KEY_FILE, or neither")
         try:
             self.connection_limits()
             self.io_limits()
         except ValueError as error:
             raise SettingsError(str(error)) from None
+
+    @property
+    def rtmps_enabled(self) -> bool:
+        return self.rtmps_cert_file is not None and self.rtmps_key_file is not None
 
     def media_limits(self) -> MediaLimits:
         """What a publisher may send, as these settings make it (width and height as long and short side)."""
@@ -198,3 +215,23 @@ def parse_hosts(value: str) -> tuple[str, ...]:
     if hosts == ("::",):
         return ("0.0.0.0", "::")  # noqa: S104 - asked for explicitly with "::"
     return hosts
+
+
+def _restream_limits(env: Env) -> RestreamLimits:
+    try:
+        return RestreamLimits(
+            queue_bytes=env.integer("RESTREAM_QUEUE_BYTES", 8 * 1024 * 1024, minimum=64 * 1024),
+            max_destinations=env.integer("RESTREAM_MAX_DESTINATIONS", 5, minimum=0, maximum=64),
+            connect_timeout=env.number("RESTREAM_CONNECT_TIMEOUT", 10.0, minimum=0.5),
+            retry_initial=env.number("RESTREAM_RETRY_INITIAL_SECONDS", 1.0, minimum=0.1),
+            retry_max=env.number("RESTREAM_RETRY_MAX_SECONDS", 60.0, minimum=0.1),
+            io_timeout=env.number("RESTREAM_IO_TIMEOUT", 10.0, minimum=0.5),
+            engine=env.choice("RESTREAM_ENGINE", "native", ("native", "ffmpeg")),
+            ca_file=env.text("RESTREAM_CA_FILE", "") or None,
+        )
+    except ValueError as error:
+        raise SettingsError(f"restream: {error}") from None
+
+
+def _optional_path(value: str) -> Path | None:
+    return Path(value).expanduser() if value.strip() else None

@@ -94,3 +94,8 @@ def stream_key_decrypt(ciphertext: str, *, key_hash: str) -> str:
     except (InvalidTag, ValueError) as exc:
         raise StreamKeyDecryptionError("The stored stream key cannot be decrypted.") from exc
     return plain.decode()
+
+
+def secret_key_derive(purpose: bytes) -> bytes:
+    """A 32-byte key for `purpose`, from the same secret as the stream keys (other stored secrets use it)."""
+    return _derive(purpose)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -20,8 +20,11 @@ from api.ingest_hooks.authentication import (
     ViewerReportSecretAuthentication,
 )
 from api.ingest_hooks.throttling import authorize_attempt_check, authorize_failure_record
+from api.restream.selectors import destination_targets_for_publish
+from api.restream.services import REPORTED_STATUSES, DestinationReport, destination_statuses_report
 from api.videos.services import (
     PublishDenied,
+    PublishGrant,
     video_publish_end,
     video_publish_heartbeat,
     video_publish_start,
@@ -30,6 +33,7 @@ from api.videos.services import (
 
 MAX_STATS = 32
 MAX_VIEWER_ENTRIES = 10_000
+MAX_DESTINATION_REPORTS = 64
 
 
 class PublishIdField(serializers.UUIDField):
@@ -56,6 +60,25 @@ class _RenditionSerializer(serializers.Serializer[Any]):
     profile = serializers.CharField()
 
 
+class _DestinationTargetSerializer(serializers.Serializer[Any]):
+    class Meta:
+        ref_name = "RestreamTarget"
+
+    id = serializers.UUIDField()
+    url = serializers.CharField(
+        help_text="In clear, with the platform's key: for the ingest alone, never logged."
+    )
+
+
+class _DestinationReportSerializer(serializers.Serializer[Any]):
+    class Meta:
+        ref_name = "RestreamReport"
+
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=[str(choice) for choice in REPORTED_STATUSES])
+    error = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
 class PublishAuthorizeApi(IngestApi):
     class InputSerializer(serializers.Serializer[Any]):
         class Meta:
@@ -75,9 +98,15 @@ class PublishAuthorizeApi(IngestApi):
         ladder = _RenditionSerializer(many=True)
         segment_seconds = serializers.IntegerField()
         heartbeat_interval = serializers.IntegerField()
+        destinations = serializers.SerializerMethodField()
 
         def get_allow(self, grant: object) -> bool:
             return True
+
+        @extend_schema_field(_DestinationTargetSerializer(many=True))
+        def get_destinations(self, grant: PublishGrant) -> list[dict[str, Any]]:
+            targets = destination_targets_for_publish(publish_id=grant.publish_id)
+            return list(_DestinationTargetSerializer(targets, many=True).data)
 
     @extend_schema(
         tags=["internal"],
@@ -124,6 +153,11 @@ class PublishHeartbeatApi(IngestApi):
 
         publish_id = PublishIdField()
         stats = serializers.DictField(child=serializers.FloatField(), required=False, default=dict)
+        destinations = _DestinationReportSerializer(
+            many=True,
+            required=False,
+            max_length=MAX_DESTINATION_REPORTS,  # type: ignore[call-arg]
+        )
 
         def validate_stats(self, stats: dict[str, float]) -> dict[str, float]:
             if len(stats) > MAX_STATS or any(len(name) > 64 for name in stats):
@@ -135,16 +169,33 @@ class PublishHeartbeatApi(IngestApi):
         request=InputSerializer,
         responses=inline_serializer(
             "HeartbeatVerdict",
-            {"continue": serializers.BooleanField(), "reason": serializers.CharField(required=False)},
+            {
+                "continue": serializers.BooleanField(),
+                "reason": serializers.CharField(required=False),
+                "destinations": _DestinationTargetSerializer(
+                    many=True, required=False, help_text="While it continues: the enabled destinations now."
+                ),
+            },
         ),
+        description="Keep a publish live; `destinations` reports each restream's status, and the answer "
+        "lists the destinations enabled now (switched on or off while live).",
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        verdict = video_publish_heartbeat(**serializer.validated_data)
-        if verdict.proceed:
-            return Response({"continue": True})
-        return Response({"continue": False, "reason": verdict.reason})
+        publish_id = serializer.validated_data["publish_id"]
+        verdict = video_publish_heartbeat(publish_id=publish_id, stats=serializer.validated_data["stats"])
+        if not verdict.proceed:
+            return Response({"continue": False, "reason": verdict.reason})
+        reports = serializer.validated_data.get("destinations") or []
+        destination_statuses_report(
+            publish_id=publish_id,
+            reports=[DestinationReport(r["id"], r["status"], r["error"]) for r in reports],
+        )
+        targets = destination_targets_for_publish(publish_id=publish_id)
+        return Response(
+            {"continue": True, "destinations": _DestinationTargetSerializer(targets, many=True).data}
+        )
 
 
 class PublishEndApi(IngestApi):

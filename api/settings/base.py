@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "api.activity",
     "api.webhooks",
     "api.usage",
+    "api.restream",
     "api.web",
     "api.comments",
 ]
@@ -234,6 +235,10 @@ PUBLIC_HLS_URL = env.str("PUBLIC_HLS_URL", default="http://127.0.0.1:8080/hls-li
 HLS_ROOT = Path(env.str("HLS_ROOT", default=str(DATA_DIR / "hls")))
 # A live video whose ingest has not sent a heartbeat for this long is considered gone.
 LIVE_HEARTBEAT_TIMEOUT_SECONDS = env.int("LIVE_HEARTBEAT_TIMEOUT_SECONDS", default=30)
+# Restreaming: destinations per channel, and whether they may be loopback or private addresses
+# (on in the local and test settings, where the destinations are local listeners).
+RESTREAM_MAX_DESTINATIONS = env.int("RESTREAM_MAX_DESTINATIONS", default=5)
+RESTREAM_ALLOW_PRIVATE_DESTINATIONS = env.bool("RESTREAM_ALLOW_PRIVATE_DESTINATIONS", default=False)
 # The rendition ladder sent to the ingest; "source" is always added first (passthrough). A bad
 # ladder stops every process at start rather than refusing the first publish.
 try:

@@ -28,3 +28,4 @@ HLS_REPORT_SECRET = env.str("HLS_REPORT_SECRET", default="") or _local_secret("h
 # Local receivers (a bot on this machine) are the usual webhook targets in development.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=True)
 PLAYBACK_TOKEN_KEY = env.str("PLAYBACK_TOKEN_KEY", default="") or _local_secret("playback_token_key")
+RESTREAM_ALLOW_PRIVATE_DESTINATIONS = env.bool("RESTREAM_ALLOW_PRIVATE_DESTINATIONS", default=True)

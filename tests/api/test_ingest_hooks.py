@@ -244,7 +244,7 @@ def test_heartbeat_continues_and_records_stats(ingest, channel, key):
     stats = {"bitrate_kbps": 2500.5, "fps": 30, "keyframe_interval": 2.0, "transcoder_speed": 1.01}
     response = ingest.post(HEARTBEAT, {"publish_id": grant["publish_id"], "stats": stats}, format="json")
     assert response.status_code == 200
-    assert response.json() == {"continue": True}
+    assert response.json() == {"continue": True, "destinations": []}
     video = Video.objects.get()
     assert video.live_stats == stats
     assert timezone.now() - video.last_heartbeat_at < timedelta(seconds=5)

@@ -47,6 +47,10 @@ EXPECTED_STATUSES = {
     ("get", "/api/videos/{url}/comments"): {"200", "400", "404"},
     ("post", "/api/videos/{url}/comments"): {"201", "400", "401", "403", "404", "415", "429"},
     ("delete", "/api/videos/{url}/comments/{comment_id}"): {"204", "401", "403", "404"},
+    ("get", "/api/user/channel/destinations"): {"200", "401", "404"},
+    ("post", "/api/user/channel/destinations"): {"201", "400", "401", "403", "404", "409", "415"},
+    ("patch", "/api/user/channel/destinations/{destination_id}"): {"200", "400", "401", "403", "404", "415"},
+    ("delete", "/api/user/channel/destinations/{destination_id}"): {"204", "401", "403", "404"},
 }
 
 

@@ -123,6 +123,7 @@ INGEST_NAMES = WIRING | {"INGEST_SHARED_SECRET"} | {
     "RTMP_MAX_CONNECTIONS", "RTMP_MAX_CONNECTIONS_PER_IP", "RTMP_REJECT_DELAY", "INGEST_API_TIMEOUT",
     "INGEST_HEARTBEAT_SECONDS", "INGEST_SHUTDOWN_GRACE", "INGEST_METRICS_HOST", "INGEST_METRICS_PORT",
     "STORAGE_LOCAL_GRACE_SECONDS",
+    "RTMPS_PORT", "RTMPS_CERT_FILE", "RTMPS_KEY_FILE",
 }  # fmt: skip
 HLS_NAMES = WIRING | {"HLS_REPORT_SECRET", "PLAYBACK_TOKEN_KEY", "HLS_PRIVATE_CHECK_SECONDS"} | {
     "HLS_HOST", "HLS_PORT", "HLS_TRUST_PROXY_HEADERS", "HLS_WORKERS", "HLS_VIEWER_WINDOW_SECONDS",
@@ -174,7 +175,7 @@ def test_ports_80_and_1935_are_published(rendered: dict[str, Any]) -> None:
         return {(int(port["published"]), int(port["target"])) for port in service.get("ports", [])}
 
     assert published(services["nginx"]) == {(80, 80)}
-    assert published(services["ingest"]) == {(1935, 1935)}
+    assert published(services["ingest"]) == {(1935, 1935), (1936, 1936)}
     for name in SERVICES - {"nginx", "ingest"}:
         assert published(services[name]) == set(), name
     assert services["ingest"]["environment"]["RTMP_HOST"] == "0.0.0.0"  # noqa: S104 - inside its container
@@ -281,3 +282,14 @@ def test_the_entrypoint_is_valid_shell_with_every_role() -> None:
     roles = set(re.findall(r"^    (\w+)\)$", entrypoint.read_text(), flags=re.MULTILINE))
     assert TIDECAST_SERVICES | {"manage"} <= roles
     assert "migrate --noinput" in entrypoint.read_text()
+
+
+def test_the_ingest_documents_rtmps_with_a_real_certificate_mounted_read_only(
+    rendered: dict[str, Any],
+) -> None:
+    ingest = rendered["services"]["ingest"]
+    assert ingest["environment"]["RTMPS_PORT"] == "1936"
+    # Blank in the example: RTMPS stays off until a certificate is named.
+    assert ingest["environment"]["RTMPS_CERT_FILE"] == ingest["environment"]["RTMPS_KEY_FILE"] == ""
+    mounts = {target: read_only for _, target, read_only in volume_mounts(ingest)}
+    assert mounts["/etc/tidecast/tls"] is True

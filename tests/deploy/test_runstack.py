@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -63,7 +64,7 @@ def child_environment(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
     inherited = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("DJANGO_", "INGEST_", "HLS_", "RTMP_", "API_", "CELERY_", "DATABASE_"))
+        if not name.startswith(("DJANGO_", "INGEST_", "HLS_", "RTMP", "API_", "CELERY_", "DATABASE_"))
     }
     return {
         **inherited,
@@ -72,6 +73,7 @@ def child_environment(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
         "API_BIND": f"127.0.0.1:{ports['api']}",
         "RTMP_HOST": "127.0.0.1",
         "RTMP_PORT": str(ports["ingest"]),
+        "RTMPS_PORT": str(ports["rtmps"]),
         "INGEST_MAX_STREAMS": "8",
         "HLS_HOST": "127.0.0.1",
         "HLS_PORT": str(ports["hls"]),
@@ -84,7 +86,7 @@ def child_environment(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    ports = {"api": free_port(), "ingest": free_port(), "hls": free_port()}
+    ports = {"api": free_port(), "ingest": free_port(), "hls": free_port(), "rtmps": free_port()}
     env = child_environment(tmp_path / "data", ports)
     log = tmp_path / "runstack.log"
     subprocess.run(
@@ -194,3 +196,14 @@ def test_components_ending_on_the_terminal_s_ctrl_c_are_not_restarted(
     assert "restarting" not in captured.err, captured.err
     assert time.monotonic() - started < 10
     assert all(c.process is None or c.process.poll() is not None for c in quick_components)
+
+
+def test_a_fresh_stack_serves_rtmps_with_a_self_signed_certificate_under_data(
+    stack: Stack, tmp_path: Path
+) -> None:
+    cert = tmp_path / "data" / "rtmps" / "cert.pem"
+    key = tmp_path / "data" / "rtmps" / "key.pem"
+    assert cert.exists()
+    assert key.stat().st_mode & 0o077 == 0  # the key is the owner's alone
+    served = ssl.get_server_certificate(("127.0.0.1", stack.ports["rtmps"]), timeout=5)
+    assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(cert.read_text())

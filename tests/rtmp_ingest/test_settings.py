@@ -101,3 +101,15 @@ def test_media_caps_are_read_from_the_environment_as_long_and_short_sides() -> N
     ).media_limits()
     assert (portrait.max_long_side, portrait.max_short_side, portrait.max_fps) == (1920, 1080, 30.0)
     assert (portrait.max_kbps, portrait.max_kbps_seconds) == (8000, 3)
+
+
+def test_rtmps_is_off_without_a_certificate_and_needs_both_files() -> None:
+    defaults = IngestSettings.from_env(BASE)
+    assert (defaults.rtmps_enabled, defaults.rtmps_port) == (False, 1936)
+    settings = IngestSettings.from_env(
+        BASE | {"RTMPS_PORT": "4443", "RTMPS_CERT_FILE": "/tls/cert.pem", "RTMPS_KEY_FILE": "/tls/key.pem"}
+    )
+    assert settings.rtmps_enabled
+    assert (settings.rtmps_port, str(settings.rtmps_cert_file)) == (4443, "/tls/cert.pem")
+    with pytest.raises(SettingsError, match="both"):
+        IngestSettings.from_env(BASE | {"RTMPS_CERT_FILE": "/tls/cert.pem"})

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from tidecast_common.env import Env
+from tidecast_common.tls import ensure_self_signed_certificate
 
 RESTART_PAUSE_SECONDS = 2.0
 POLL_SECONDS = 0.5
@@ -121,7 +122,18 @@ class Command(BaseCommand):
         env["HLS_REPORT_SECRET"] = settings.HLS_REPORT_SECRET
         env["PLAYBACK_TOKEN_KEY"] = settings.PLAYBACK_TOKEN_KEY
         env.setdefault("PYTHONUNBUFFERED", "1")
+        self._rtmps_certificate(env)
         return env
+
+    def _rtmps_certificate(self, env: dict[str, str]) -> None:
+        """RTMPS on a fresh machine: a self-signed certificate under data/, unless one is configured."""
+        if env.get("RTMPS_CERT_FILE") or env.get("RTMPS_KEY_FILE"):
+            return
+        directory = settings.DATA_DIR / "rtmps"
+        cert, key = directory / "cert.pem", directory / "key.pem"
+        if ensure_self_signed_certificate(cert, key):
+            self.stdout.write(f"[runstack] made a self-signed RTMPS certificate in {directory}")
+        env["RTMPS_CERT_FILE"], env["RTMPS_KEY_FILE"] = str(cert), str(key)
 
     def _start(self, component: Component, env: dict[str, str]) -> None:
         # A session of its own: the terminal's Ctrl-C reaches the supervisor, which stops it.

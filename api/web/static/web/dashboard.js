@@ -1,5 +1,6 @@
 // The streamer's dashboard: channel, stream key (hidden until asked), OBS settings, the next
-// stream, live health with plain warnings, and the profile picture. Everything goes through the API.
+// stream, live health with plain warnings, restreaming destinations with their live status, and the
+// profile picture. Everything goes through the API.
 "use strict";
 
 (() => {
@@ -28,6 +29,7 @@
   const CODE_FIELDS = {
     invalid_name: "name", name_taken: "name", channel_exists: "name",
     invalid_image: "image", unsupported_image: "image", image_too_large: "image", image_too_many_pixels: "image",
+    invalid_destination: "url", too_many_destinations: "url",
   };
 
   function fieldsOf(form) {
@@ -120,6 +122,53 @@
     loadProfile();
   }
 
+  // --- restreaming destinations -------------------------------------------------------------------
+  const DESTINATION_LABELS = { idle: "idle", connecting: "connecting…", live: "live", failed: "failed" };
+
+  function renderDestinations(destinations) {
+    $("destinations-empty").hidden = destinations.length > 0;
+    $("destination-list").replaceChildren(...destinations.map((destination) => {
+      const status = destination.enabled ? destination.status : "off";
+      const toggle = el("button", { type: "button", class: "small", "data-action": "toggle" },
+        destination.enabled ? "Disable" : "Enable");
+      toggle.addEventListener("click", () => changeDestination(destination, "PATCH", { enabled: !destination.enabled }));
+      const remove = el("button", { type: "button", class: "small danger", "data-action": "remove" }, "Remove");
+      remove.addEventListener("click", () => {
+        if (window.confirm("Remove this destination? Your stream stops going there at once.")) {
+          changeDestination(destination, "DELETE");
+        }
+      });
+      const item = el("li", { "data-id": destination.id, "data-status": status },
+        el("span", { class: `pill pill-${status}` }, DESTINATION_LABELS[status] || status), " ",
+        el("code", {}, destination.url), toggle, remove);
+      if (destination.enabled && destination.status === "failed" && destination.last_error) {
+        item.append(el("p", { class: "destination-error" }, destination.last_error));
+      }
+      return item;
+    }));
+  }
+
+  async function loadDestinations() {
+    const result = await Tidecast.api("GET", "/api/user/channel/destinations");
+    if (result.status === 401) return toLogin();
+    if (result.ok) renderDestinations(result.data);
+  }
+
+  async function changeDestination(destination, method, body) {
+    const result = await Tidecast.api(method, `/api/user/channel/destinations/${encodeURIComponent(destination.id)}`, body);
+    if (result.status === 401) return toLogin();
+    await loadDestinations();
+  }
+
+  onSubmit($("destination-form"), async (data) => {
+    const result = await Tidecast.api("POST", "/api/user/channel/destinations", { url: String(data.get("url") || "").trim() });
+    if (result.ok) {
+      $("destination-form").reset(); // the key leaves the page with the form's value
+      loadDestinations();
+    }
+    return result;
+  });
+
   onSubmit($("channel-form"), async (data) => {
     const result = await Tidecast.api("POST", "/api/user/channel", Object.fromEntries(data));
     if (result.ok) showChannel(result.data);
@@ -150,6 +199,7 @@
       $("health-offline").hidden = Boolean(live);
       $("health-live").hidden = !live;
       if (live) await showHealth(live);
+      await loadDestinations(); // their status follows the stream
     }
     healthTimer = setTimeout(loadVideos, HEALTH_POLL_MS);
   }

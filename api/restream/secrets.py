@@ -1,0 +1,62 @@
+"""Destination URLs hold a platform's stream key: stored as AES-GCM ciphertext, shown masked.
+
+The key is derived with HKDF from the stream-key secret (settings.STREAM_KEY_SECRET or SECRET_KEY)
+for this purpose alone; the row's id is the associated data, so a ciphertext opens only on its row.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from api.channels.stream_keys import secret_key_derive
+
+_VERSION = "v1"
+_NONCE_BYTES = 12
+_PURPOSE = b"tidecast restream destination url v1"
+VISIBLE_KEY_CHARACTERS = 4
+MASK = "****"
+
+
+class DestinationDecryptionError(ValueError):
+    """The stored URL cannot be opened (the secret changed, or the row was tampered with)."""
+
+
+def destination_url_encrypt(url: str, *, destination_id: uuid.UUID) -> str:
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = AESGCM(secret_key_derive(_PURPOSE)).encrypt(nonce, url.encode(), str(destination_id).encode())
+    return f"{_VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+
+def destination_url_decrypt(ciphertext: str, *, destination_id: uuid.UUID) -> str:
+    version, _, payload = ciphertext.partition(":")
+    if version != _VERSION:
+        raise DestinationDecryptionError("Unknown destination ciphertext version.")
+    try:
+        raw = base64.urlsafe_b64decode(payload.encode())
+        plain = AESGCM(secret_key_derive(_PURPOSE)).decrypt(
+            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], str(destination_id).encode()
+        )
+    except (InvalidTag, ValueError) as exc:
+        raise DestinationDecryptionError("The stored destination cannot be decrypted.") from exc
+    return plain.decode()
+
+
+def destination_url_mask(url: str) -> str:
+    """The URL with its stream key hidden: the last path segment keeps its first few characters,
+    a query string and any password in the authority are masked whole."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{user}@{host}"
+    head, _, key = parts.path.rpartition("/")
+    shown = key[:VISIBLE_KEY_CHARACTERS] if len(key) > 2 * VISIBLE_KEY_CHARACTERS else ""
+    path = f"{head}/{shown}{MASK}" if key else parts.path
+    return urlunsplit((parts.scheme, netloc, path, MASK if parts.query else "", ""))

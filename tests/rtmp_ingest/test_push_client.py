@@ -1,0 +1,105 @@
+"""The ingest's own RTMP publisher (restreaming's native engine) against the ingest's own server, over
+real sockets: it publishes what it is given, is refused like any publisher, and a destination that
+stops reading is dropped with its buffer bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from rtmp_ingest.push_client import PushError, RtmpPublisher, media_chunks, parse_push_url
+from rtmp_ingest.restream import NativePush, PushStatus, RestreamLimits, RestreamTarget, StreamHeaders
+from tests.rtmp_ingest.test_controller import GOOD_KEY, SpySink, StartHarness
+from tests.rtmp_ingest.test_controller import start_harness as start_harness  # the fixture
+from tests.transcoder.sources import avc_sequence_header, baseline_sps_nal
+from tidecast_common import flv
+
+AVC_HEADER = avc_sequence_header(baseline_sps_nal(640, 360, fps=30.0))
+KEYFRAME = bytes([0x17, 0x01, 0, 0, 0]) + b"k" * 20_000
+INTERFRAME = bytes([0x27, 0x01, 0, 0, 0]) + b"i" * 3_000
+
+
+@dataclass
+class StuckSink(SpySink):
+    """A sink that never takes a frame: the ingest stops reading, TCP pushes back on the publisher."""
+
+    async def feed(self, tag_type: int, timestamp_ms: int, payload: bytes) -> None:
+        await asyncio.Event().wait()
+
+
+def test_push_urls_split_like_obs_server_and_key() -> None:
+    url = parse_push_url("rtmps://live-api-s.facebook.com:443/rtmp/FB-123?s_bl=1&a=b")
+    assert (url.tls, url.host, url.port, url.app) == (True, "live-api-s.facebook.com", 443, "rtmp")
+    assert url.tc_url == "rtmps://live-api-s.facebook.com/rtmp"
+    assert url.stream_name == "FB-123?s_bl=1&a=b"
+    url = parse_push_url("rtmp://127.0.0.1:1940/app/inst/key")
+    assert (url.port, url.app, url.stream_name, url.tc_url) == (
+        1940,
+        "app/inst",
+        "key",
+        "rtmp://127.0.0.1:1940/app/inst",
+    )
+    with pytest.raises(PushError):
+        parse_push_url("rtmp://host/appwithoutkey")
+
+
+async def test_the_publisher_delivers_metadata_headers_and_frames(start_harness: StartHarness) -> None:
+    harness = await start_harness()
+    publisher = RtmpPublisher(f"rtmp://127.0.0.1:{harness.port}/streaming/{GOOD_KEY}")
+    async with asyncio.timeout(5):
+        await publisher.open()
+    publisher.send_metadata({"width": 640.0, "height": 360.0})
+    publisher.write(media_chunks(flv.TAG_VIDEO, 0, AVC_HEADER, stream_id=publisher.stream_id))
+    frames = [KEYFRAME if index % 10 == 0 else INTERFRAME for index in range(30)]
+    for index, frame in enumerate(frames):
+        publisher.write(media_chunks(flv.TAG_VIDEO, 1000 + index * 33, frame, stream_id=publisher.stream_id))
+    async with asyncio.timeout(5):
+        while not harness.sinks or len(harness.sinks[0].fed) < 31:  # noqa: ASYNC110 - polling a spy
+            await asyncio.sleep(0.02)
+    await publisher.close()
+    sink = harness.sinks[0]
+    assert sink.metadata == {"width": 640.0, "height": 360.0}
+    assert sink.fed == [(flv.TAG_VIDEO, 0)] + [(flv.TAG_VIDEO, 1000 + i * 33) for i in range(30)]
+
+
+async def test_a_refused_key_is_a_push_error(start_harness: StartHarness) -> None:
+    harness = await start_harness()
+    publisher = RtmpPublisher(f"rtmp://127.0.0.1:{harness.port}/streaming/tc_wrong-key-0123456789abcdef")
+    with pytest.raises(PushError, match="BadName"):
+        async with asyncio.timeout(5):
+            await publisher.open()
+    publisher.abort()
+
+
+async def test_a_destination_that_stops_reading_is_dropped_within_the_bound(
+    start_harness: StartHarness,
+) -> None:
+    harness = await start_harness(sink=StuckSink, idle_timeout=30.0)
+    limits = RestreamLimits(queue_bytes=1024 * 1024, retry_initial=30, retry_max=30, io_timeout=30)
+    headers = StreamHeaders()
+    headers.observe(flv.TAG_VIDEO, AVC_HEADER)
+    push = NativePush(RestreamTarget(id="d", url=f"rtmp://127.0.0.1:{harness.port}/streaming/{GOOD_KEY}"),
+                      headers=headers, limits=limits)  # fmt: skip
+    push.start()
+    async with asyncio.timeout(5):
+        while push.status is not PushStatus.LIVE:  # noqa: ASYNC110 - polling a status
+            await asyncio.sleep(0.02)
+    longest = 0.0
+    deadline = time.monotonic() + 20
+    index = 0
+    while push.status is PushStatus.LIVE and time.monotonic() < deadline:
+        data = media_chunks(flv.TAG_VIDEO, index * 33, KEYFRAME, stream_id=push.stream_id)
+        started = time.perf_counter()
+        push.offer(data, keyframe=True, timestamp_ms=index * 33)
+        longest = max(longest, time.perf_counter() - started)
+        assert push.queued_bytes <= limits.queue_bytes
+        index += 1
+        await asyncio.sleep(0)
+    assert push.status is PushStatus.FAILED
+    assert push.last_error.startswith("dropped: the destination fell")
+    assert push.drops == 1
+    assert longest < 0.05  # offering never waited on the destination
+    await push.stop()

@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/", include("api.profiles.urls")),
     path("api/", include("api.channels.urls")),
     path("api/", include("api.videos.urls")),
+    path("api/", include("api.uploads.urls")),
     path("api/internal/", include("api.ingest_hooks.urls")),
     path("metrics", metrics_view, name="metrics"),
     path("", include("api.web.urls")),

@@ -14,6 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings.local")
 from api.core.tasks import celery_app as app
 
 app.autodiscover_tasks(["workers"])
+app.autodiscover_tasks(["workers"], related_name="upload_tasks")
 
 # Connects the task-metric signal handlers in every worker process (before the pool forks).
 from workers import metrics  # noqa: E402, F401

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "api.profiles",
     "api.channels",
     "api.videos",
+    "api.uploads",
     "api.ingest_hooks",
     "api.web",
 ]
@@ -215,6 +216,19 @@ IMAGE_UPLOAD_MAX_PIXELS = env.int("IMAGE_UPLOAD_MAX_PIXELS", default=40_000_000)
 IMAGE_REQUEST_DECODE_MAX_PIXELS = env.int("IMAGE_REQUEST_DECODE_MAX_PIXELS", default=4_000_000)
 # Uploads that are not public yet (raw profile pictures, metadata included): never served.
 PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(DATA_DIR / "private")))
+# Uploaded videos (tus at /api/uploads/): originals and their processing below UPLOAD_ROOT.
+UPLOAD_ROOT = Path(env.str("UPLOAD_ROOT", default=str(DATA_DIR / "uploads")))
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=8 * 1024**3)
+STORAGE_QUOTA_BYTES = env.int("STORAGE_QUOTA_BYTES", default=10 * 1024**3)
+# An upload left unfinished this long (since its last PATCH) is removed with its bytes.
+UPLOAD_EXPIRY_HOURS = env.float("UPLOAD_EXPIRY_HOURS", default=24.0)
+# A PATCH body is read this many bytes at a time; a read waits at most this long for a byte.
+UPLOAD_READ_BYTES = env.int("UPLOAD_READ_BYTES", default=1024 * 1024)
+UPLOAD_READ_TIMEOUT_SECONDS = env.float("UPLOAD_READ_TIMEOUT_SECONDS", default=30.0)
+# One PATCH is cut (what arrived is kept; the client resumes) after this long.
+UPLOAD_PATCH_MAX_SECONDS = env.float("UPLOAD_PATCH_MAX_SECONDS", default=3600.0)
+# Media longer than this is refused by the processing.
+UPLOAD_MAX_SECONDS = env.float("UPLOAD_MAX_SECONDS", default=4 * 3600.0)
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -244,6 +258,11 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="tideca
 CELERY_BEAT_SCHEDULE = {
     # A live video whose ingest died ends within LIVE_HEARTBEAT_TIMEOUT_SECONDS plus this (one query).
     "end-stale-live-videos": {"task": "videos.end_stale_live", "schedule": 5.0},
+    # Unfinished uploads past UPLOAD_EXPIRY_HOURS lose their bytes within this many seconds.
+    "expire-uploads": {
+        "task": "uploads.expire",
+        "schedule": env.float("UPLOAD_EXPIRE_EVERY_SECONDS", default=600.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Test suite only: every picture task sleeps this long first, so a worker can be killed mid-task.

@@ -51,11 +51,18 @@ class QueueUnavailable(DomainError):
     code = "queue_unavailable"
 
 
-def task_enqueue(name: str, *, kwargs: dict[str, Any], expires: float | None = None) -> None:
-    """Publish one task message now; ids only in `kwargs` (JSON)."""
+def task_enqueue(
+    name: str, *, kwargs: dict[str, Any], expires: float | None = None, queue: str | None = None
+) -> None:
+    """Publish one task message now; ids only in `kwargs` (JSON). `queue`: another than the default."""
     try:
         celery_app.send_task(
-            name, kwargs=kwargs, expires=expires, retry=True, retry_policy=PUBLISH_RETRY_POLICY
+            name,
+            kwargs=kwargs,
+            expires=expires,
+            queue=queue,
+            retry=True,
+            retry_policy=PUBLISH_RETRY_POLICY,
         )
     except (OperationalError, OSError) as exc:
         logger.warning("could not queue %s: %s", name, exc)
@@ -74,16 +81,19 @@ class PendingTask:
     name: str
     kwargs: dict[str, Any]
     expires: float | None = None
+    queue: str | None = None
     error: QueueUnavailable | None = field(default=None, init=False)
 
     def send(self) -> None:
         try:
-            task_enqueue(self.name, kwargs=self.kwargs, expires=self.expires)
+            task_enqueue(self.name, kwargs=self.kwargs, expires=self.expires, queue=self.queue)
         except QueueUnavailable as exc:
             self.error = exc
 
 
-def task_enqueue_on_commit(name: str, *, kwargs: dict[str, Any], expires: float | None = None) -> PendingTask:
-    pending = PendingTask(name=name, kwargs=kwargs, expires=expires)
+def task_enqueue_on_commit(
+    name: str, *, kwargs: dict[str, Any], expires: float | None = None, queue: str | None = None
+) -> PendingTask:
+    pending = PendingTask(name=name, kwargs=kwargs, expires=expires, queue=queue)
     transaction.on_commit(pending.send)
     return pending

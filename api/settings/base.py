@@ -229,6 +229,27 @@ UPLOAD_READ_TIMEOUT_SECONDS = env.float("UPLOAD_READ_TIMEOUT_SECONDS", default=3
 UPLOAD_PATCH_MAX_SECONDS = env.float("UPLOAD_PATCH_MAX_SECONDS", default=3600.0)
 # Media longer than this is refused by the processing.
 UPLOAD_MAX_SECONDS = env.float("UPLOAD_MAX_SECONDS", default=4 * 3600.0)
+# The largest picture and frame rate processed: the ingest's caps (tidecast_common.media_caps).
+UPLOAD_MAX_WIDTH = env.int("INGEST_MAX_WIDTH", default=3840)
+UPLOAD_MAX_HEIGHT = env.int("INGEST_MAX_HEIGHT", default=2160)
+UPLOAD_MAX_FPS = env.float("INGEST_MAX_FPS", default=60.0)
+FFMPEG = env.str("FFMPEG", default="ffmpeg")
+FFPROBE = env.str("FFPROBE", default="ffprobe")
+# Processing (api.uploads.processing): its own queue, served by `celery worker -Q <queue>` with
+# UPLOAD_TRANSCODE_CONCURRENCY processes, its ffmpegs at `nice` UPLOAD_NICE (live ffmpegs: 0).
+UPLOAD_QUEUE = env.str("UPLOAD_QUEUE", default="uploads")
+UPLOAD_TRANSCODE_CONCURRENCY = env.int("UPLOAD_TRANSCODE_CONCURRENCY", default=1)
+UPLOAD_NICE = env.int("UPLOAD_NICE", default=10)
+UPLOAD_PIECE_SECONDS = env.float("UPLOAD_PIECE_SECONDS", default=60.0)
+UPLOAD_FIRST_PIECE_SECONDS = env.float("UPLOAD_FIRST_PIECE_SECONDS", default=10.0)
+UPLOAD_X264_PRESET = env.str("UPLOAD_X264_PRESET", default="veryfast")
+UPLOAD_FFMPEG_THREADS = env.int("UPLOAD_FFMPEG_THREADS", default=1)
+UPLOAD_PROBE_TIMEOUT_SECONDS = env.float("UPLOAD_PROBE_TIMEOUT_SECONDS", default=60.0)
+UPLOAD_SPLIT_TIMEOUT_SECONDS = env.float("UPLOAD_SPLIT_TIMEOUT_SECONDS", default=1800.0)
+UPLOAD_PIECE_TIMEOUT_SECONDS = env.float("UPLOAD_PIECE_TIMEOUT_SECONDS", default=1800.0)
+UPLOAD_HEARTBEAT_SECONDS = env.float("UPLOAD_HEARTBEAT_SECONDS", default=2.0)
+UPLOAD_STALE_SECONDS = env.float("UPLOAD_STALE_SECONDS", default=30.0)
+UPLOAD_PIECE_RETRIES = env.int("UPLOAD_PIECE_RETRIES", default=2)
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -259,6 +280,8 @@ CELERY_BEAT_SCHEDULE = {
     # A live video whose ingest died ends within LIVE_HEARTBEAT_TIMEOUT_SECONDS plus this (one query).
     "end-stale-live-videos": {"task": "videos.end_stale_live", "schedule": 5.0},
     # Unfinished uploads past UPLOAD_EXPIRY_HOURS lose their bytes within this many seconds.
+    # A piece whose worker died is queued again within UPLOAD_STALE_SECONDS plus this.
+    "requeue-stale-upload-pieces": {"task": "uploads.requeue_stale", "schedule": 10.0},
     "expire-uploads": {
         "task": "uploads.expire",
         "schedule": env.float("UPLOAD_EXPIRE_EVERY_SECONDS", default=600.0),

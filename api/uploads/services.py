@@ -194,7 +194,9 @@ def _record_offset(*, upload: Upload, received: int, complete: bool) -> None:
         Upload.objects.filter(pk=upload.pk).update(completed_at=now)
         upload.completed_at = now
         if updated:
-            task_enqueue_on_commit(UPLOAD_PROCESS_TASK, kwargs={"video_id": upload.video_id})
+            task_enqueue_on_commit(
+                UPLOAD_PROCESS_TASK, kwargs={"video_id": upload.video_id}, queue=settings.UPLOAD_QUEUE
+            )
             logger.info("upload %s complete: video %s goes to processing", upload.id, upload.video_id)
 
 

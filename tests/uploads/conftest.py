@@ -24,7 +24,7 @@ def sent(monkeypatch) -> Sent:
     monkeypatch.setattr(
         services,
         "task_enqueue_on_commit",
-        lambda name, *, kwargs, expires=None: record.tasks.append((name, kwargs)),
+        lambda name, *, kwargs, expires=None, queue=None: record.tasks.append((name, kwargs)),
     )
     return record
 

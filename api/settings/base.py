@@ -116,8 +116,11 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
-# hls.js comes from npm (`npm ci`, package-lock.json) and is served as /static/vendor/hls/.
-STATICFILES_DIRS = [("vendor/hls", BASE_DIR / "node_modules" / "hls.js" / "dist")]
+# hls.js and tus-js-client come from npm (`npm ci`, package-lock.json), served as /static/vendor/.
+STATICFILES_DIRS = [
+    ("vendor/hls", BASE_DIR / "node_modules" / "hls.js" / "dist"),
+    ("vendor/tus", BASE_DIR / "node_modules" / "tus-js-client" / "dist"),
+]
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 STORAGES = {

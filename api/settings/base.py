@@ -229,6 +229,8 @@ UPLOAD_EXPIRY_HOURS = env.float("UPLOAD_EXPIRY_HOURS", default=24.0)
 UPLOAD_READ_BYTES = env.int("UPLOAD_READ_BYTES", default=1024 * 1024)
 UPLOAD_READ_TIMEOUT_SECONDS = env.float("UPLOAD_READ_TIMEOUT_SECONDS", default=30.0)
 # One PATCH is cut (what arrived is kept; the client resumes) after this long.
+# The upload page sends PATCHes of this size (a dropped one is resent from its start).
+UPLOAD_BROWSER_CHUNK_BYTES = env.int("UPLOAD_BROWSER_CHUNK_BYTES", default=8 * 1024 * 1024)
 UPLOAD_PATCH_MAX_SECONDS = env.float("UPLOAD_PATCH_MAX_SECONDS", default=3600.0)
 # Media longer than this is refused by the processing.
 UPLOAD_MAX_SECONDS = env.float("UPLOAD_MAX_SECONDS", default=4 * 3600.0)

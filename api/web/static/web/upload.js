@@ -15,7 +15,7 @@
   const state = document.getElementById("upload-state");
   const pause = document.getElementById("upload-pause");
   const progress = document.getElementById("upload-progress");
-  const CHUNK_BYTES = 8 * 1024 * 1024;
+  const CHUNK_BYTES = Tidecast.config("dashboard-config").uploadChunkBytes || 8 * 1024 * 1024;
   const VIDEO_KEY = "tidecast-upload-video:"; // upload URL -> video url, for uploads resumed after a reload
   let file = null;
   let current = null;

@@ -16,6 +16,7 @@ import requests
 from django.conf import settings
 from tusclient import client as tus_client
 
+from api.uploads import processing
 from api.uploads.files import original_path, work_folder
 from api.uploads.models import PieceStatus, Upload, UploadPiece
 from api.videos.models import Video, VideoStatus
@@ -73,6 +74,7 @@ def vod(vod_env, settings, live_server) -> Iterator[dict[str, str]]:
     settings.UPLOAD_ROOT = Path(vod_env["UPLOAD_ROOT"])
     settings.HLS_ROOT = Path(vod_env["HLS_ROOT"])
     settings.MEDIA_ROOT = vod_env["MEDIA_ROOT"]
+    settings.UPLOAD_STALE_SECONDS = float(vod_env["UPLOAD_STALE_SECONDS"])
     previous = celery_app.conf.task_default_queue
     _use_queue(vod_env["UPLOAD_QUEUE"])  # the files of a deleted video are removed by these workers too
     try:
@@ -291,6 +293,13 @@ def test_a_worker_killed_mid_piece_only_that_piece_is_redone(vod, start_workers,
     time.sleep(0.5)
     first.kill()
     start_workers(1, UPLOAD_X264_PRESET="slow", UPLOAD_PIECE_SECONDS="6")
+
+    def ready_or_requeued() -> bool:
+        # The beat's job (uploads.requeue_stale): a RabbitMQ redelivery may also have done it.
+        processing.upload_requeue_stale()
+        return Video.objects.get(pk=video.pk).status != VideoStatus.PROCESSING
+
+    wait_until(ready_or_requeued, timeout=DEADLINE, message="the killed piece redone")
     check_ready(wait_done(video), source)
     victim.refresh_from_db()
     assert victim.attempts >= 2, "the killed piece was not run again"

@@ -18,19 +18,25 @@ def channel():
 
 
 def uploaded(channel, status: str, title: str):
-    return VideoFactory(channel=channel, source=VideoSource.UPLOAD, status=status, title=title, playable=status == "ready")
+    return VideoFactory(
+        channel=channel, source=VideoSource.UPLOAD, status=status, title=title, playable=status == "ready"
+    )
 
 
 def test_ready_uploads_are_listed_with_recordings_and_others_are_not(api_client, channel):
     ready = uploaded(channel, VideoStatus.READY, "Coral timelapse")
     recording = VideoFactory(channel=channel, status=VideoStatus.ENDED, title="Coral live")
-    hidden = [uploaded(channel, status, f"Coral {status}") for status in ("uploading", "processing", "failed")]
+    hidden = [
+        uploaded(channel, status, f"Coral {status}") for status in ("uploading", "processing", "failed")
+    ]
     listed = {video["url"]: video for video in api_client.get("/api/videos/").json()["results"]}
     assert ready.url in listed
     assert recording.url in listed
     assert listed[ready.url]["source"] == "upload"
     assert not {video.url for video in hidden} & set(listed)
-    found = [video["url"] for video in api_client.get("/api/videos/", {"search": "timelapse"}).json()["results"]]
+    found = [
+        video["url"] for video in api_client.get("/api/videos/", {"search": "timelapse"}).json()["results"]
+    ]
     assert found == [ready.url]
 
     home = Client().get("/").content.decode()

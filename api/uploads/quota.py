@@ -13,6 +13,7 @@ from django.db.models import Sum
 
 from api.uploads.models import Upload
 from api.users.models import User
+from api.videos.models import VideoStatus
 from tidecast_common.layout import HlsLayout
 
 
@@ -24,7 +25,8 @@ def _folder_bytes(folder: Path) -> int:
 
 def storage_remaining_bytes(*, user: User) -> int:
     quota: int = settings.STORAGE_QUOTA_BYTES
-    uploads = Upload.objects.filter(owner=user)
+    # A failed upload keeps no files.
+    uploads = Upload.objects.filter(owner=user).exclude(video__status=VideoStatus.FAILED)
     originals = uploads.aggregate(total=Sum("length"))["total"] or 0
     layout = HlsLayout(Path(settings.HLS_ROOT))
     outputs = sum(

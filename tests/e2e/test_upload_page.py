@@ -71,7 +71,7 @@ def test_upload_resumes_after_a_drop_and_a_reload_then_plays(stack, page, upload
     assert [video["title"] for video in videos] == ["Road trip"]  # one upload, resumed, not restarted
     page.wait_for_function(
         "() => ['playable', 'ready'].includes(document.getElementById('upload-state').dataset.status)",
-        timeout=180_000,
+        timeout=60_000,
     )
     page.wait_for_function(
         "() => document.getElementById('upload-state').dataset.status === 'ready'", timeout=180_000

@@ -16,7 +16,7 @@
   const pause = document.getElementById("upload-pause");
   const progress = document.getElementById("upload-progress");
   const CHUNK_BYTES = Tidecast.config("dashboard-config").uploadChunkBytes || 8 * 1024 * 1024;
-  const VIDEO_KEY = "tidecast-upload-video:"; // upload URL -> video url, for uploads resumed after a reload
+  const VIDEO_KEY = "tidecast-upload-video:"; // file -> video url, for uploads resumed after a reload
   let file = null;
   let current = null;
 
@@ -69,6 +69,7 @@
     if (!file) { showErrors(form, { detail: "Pick a video file first." }); return; }
     if (!form.elements.title.value.trim()) { showErrors(form, { errors: { title: ["A title is needed."] } }); return; }
     const measure = meter();
+    const fileKey = `${VIDEO_KEY}${file.name}:${file.size}:${file.lastModified}`;
     let videoUrl = "";
     const upload = new tus.Upload(file, {
       endpoint: "/api/uploads/",
@@ -79,9 +80,9 @@
       headers: { "X-CSRFToken": cookie("csrftoken") },
       onAfterResponse(request, response) {
         const header = response.getHeader("Video-Url");
-        if (header && upload.url) {
+        if (header) {
           videoUrl = header;
-          localStorage.setItem(VIDEO_KEY + upload.url, header);
+          localStorage.setItem(fileKey, header);
         }
       },
       onShouldRetry(error, attempt, options) {
@@ -108,8 +109,8 @@
         pause.hidden = true;
         bar.value = 100;
         stats.textContent = "Uploaded.";
-        const url = videoUrl || localStorage.getItem(VIDEO_KEY + upload.url) || "";
-        localStorage.removeItem(VIDEO_KEY + upload.url);
+        const url = videoUrl || localStorage.getItem(fileKey) || "";
+        localStorage.removeItem(fileKey);
         if (url) watchProcessing(url);
       },
     });

@@ -199,11 +199,11 @@ def plain_ffmpeg(source: Path, work: Path) -> tuple[float, float]:
     probe: Probe = parse_probe(result.stdout, returncode=0, stderr="")
     renditions = list(renditions_for(probe, variants=DEFAULT_VARIANTS, segment_seconds=2))
     encoded = sorted((r for r in renditions if not r.copy_video), key=lambda r: r.height, reverse=True)
-    chain, previous = [], "[0:v]format=yuv420p"
+    chain, previous = [], "[0:v]format=yuv420p,"
     for index, rendition in enumerate(encoded):
         last = index == len(encoded) - 1
         chain.append(
-            f"{previous},scale={rendition.width}:{rendition.height}"
+            f"{previous}scale={rendition.width}:{rendition.height}"
             + (f"[v{index}]" if last else f",split=2[v{index}][n{index}]")
         )
         previous = f"[n{index}]"
@@ -290,7 +290,9 @@ def main() -> None:
             ]
             call(base, "POST", "/api/user/channel", {"name": "bench", "title": "Bench"}, token=token)
             one = upload_and_process(base, token, source, env, 1, args.chunk_mb, log_dir)
+            print(f"1 worker: {one}; nginx PUT {nginx_seconds:.2f} s", flush=True)
             two = upload_and_process(base, token, source, env, 2, args.chunk_mb, log_dir)
+            print(f"2 workers: {two}", flush=True)
         finally:
             api.send_signal(signal.SIGTERM)
             api.wait(timeout=30)

@@ -120,7 +120,7 @@ class UploadCollectionApi(TusApiView):
         parameters=[
             TUS_RESUMABLE_HEADER,
             OpenApiParameter(
-                "Upload-Length", str, OpenApiParameter.HEADER, required=True, pattern="^[0-9]{1,19}$"
+                "Upload-Length", str, OpenApiParameter.HEADER, required=True, pattern="^[1-9][0-9]{0,18}$"
             ),
             OpenApiParameter("Upload-Metadata", str, OpenApiParameter.HEADER),
         ],

@@ -189,12 +189,12 @@ def test_schemathesis_finds_nothing(live_api: LiveApi, tmp_path: Path) -> None:
     )
     report = result.stdout[-20000:] + result.stderr[-5000:]
     assert result.returncode == 0, report
-    # Every operation of the schema was reached, not skipped.
+    # Every operation of the schema was reached, not skipped (but the tus PATCH, disabled above).
     selected = re.search(r"Selected: (\d+)/(\d+)", result.stdout)
     tested = re.search(r"Tested: (\d+)", result.stdout)
     assert selected is not None, report
     assert tested is not None, report
-    assert selected.group(1) == selected.group(2) == tested.group(1), report
+    assert int(selected.group(1)) == int(selected.group(2)) - 1 == int(tested.group(1)), report
 
 
 def test_generated_client_signs_up_and_in(live_api: LiveApi, tmp_path: Path) -> None:

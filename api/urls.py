@@ -40,6 +40,7 @@ urlpatterns = [
     path("api/", include("api.usage.urls")),
     path("api/", include("api.comments.urls")),
     path("api/", include("api.restream.urls")),
+    path("api/", include("api.uploads.urls")),
     path("api/internal/", include("api.ingest_hooks.urls")),
     path("api/internal/", include("api.usage.internal_urls")),
     path("metrics", metrics_view, name="metrics"),

@@ -4,6 +4,7 @@
 #   ingest  the RTMP ingest and its transcoders
 #   hls     the HLS server, counting viewers behind nginx
 #   worker  the Celery worker (CELERY_CONCURRENCY, default 2)
+#   uploads the upload transcoding worker (queue UPLOAD_QUEUE, UPLOAD_TRANSCODE_CONCURRENCY)
 #   beat    the Celery beat scheduler (periodic jobs; run exactly one)
 #   manage  a Django management command, e.g. `manage createsuperuser`
 # Anything else is run as is.
@@ -36,6 +37,10 @@ case "$role" in
     worker)
         exec celery -A workers worker --loglevel "${LOG_LEVEL:-INFO}" \
             --concurrency "${CELERY_CONCURRENCY:-2}" "$@"
+        ;;
+    uploads)
+        exec celery -A workers worker --loglevel "${LOG_LEVEL:-INFO}" -n "uploads@%h" \
+            -Q "${UPLOAD_QUEUE:-uploads}" --concurrency "${UPLOAD_TRANSCODE_CONCURRENCY:-1}" "$@"
         ;;
     beat)
         exec celery -A workers beat --loglevel "${LOG_LEVEL:-INFO}" "$@"

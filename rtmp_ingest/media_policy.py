@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tidecast_common.flv import CODEC_AVC, SOUND_AAC, TAG_AUDIO, TAG_VIDEO, FlvError
+from tidecast_common.media_caps import FrameCaps
 from transcoder.codecs import AVC_SEQUENCE_HEADER, parse_sps, sps_from_avc_sequence_header
 
 __all__ = ["MediaGate", "MediaLimits", "MediaRefusal"]
@@ -101,8 +102,8 @@ class MediaGate:
         except (FlvError, ValueError, IndexError):
             return MediaRefusal("bad_sequence_header", "Unreadable H.264 sequence header (SPS)")
         limits = self.limits
-        long_side, short_side = max(sps.width, sps.height), min(sps.width, sps.height)
-        if long_side > limits.max_long_side or short_side > limits.max_short_side:
+        caps = FrameCaps(limits.max_long_side, limits.max_short_side, limits.max_fps)
+        if caps.too_large(sps.width, sps.height):
             return MediaRefusal(
                 "frame_size",
                 f"Frame size {sps.width}x{sps.height} above {limits.max_long_side}x{limits.max_short_side}",

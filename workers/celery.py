@@ -15,6 +15,7 @@ from api.core.tasks import celery_app as app
 
 app.autodiscover_tasks(["workers"])
 app.autodiscover_tasks(["workers"], related_name="usage_tasks")  # workers/usage_tasks.py
+app.autodiscover_tasks(["workers"], related_name="upload_tasks")
 
 # Connects the task-metric signal handlers in every worker process (before the pool forks).
 from workers import metrics  # noqa: E402, F401

@@ -52,15 +52,22 @@ class QueueUnavailable(DomainError):
 
 
 def task_enqueue(
-    name: str, *, kwargs: dict[str, Any], expires: float | None = None, countdown: float | None = None
+    name: str,
+    *,
+    kwargs: dict[str, Any],
+    expires: float | None = None,
+    countdown: float | None = None,
+    queue: str | None = None,
 ) -> None:
-    """Publish one task message now (to run `countdown` seconds later); ids only in `kwargs` (JSON)."""
+    """Publish one task message now (to run `countdown` seconds later); ids only in `kwargs`
+    (JSON). `queue`: another than the default."""
     try:
         celery_app.send_task(
             name,
             kwargs=kwargs,
             expires=expires,
             countdown=countdown,
+            queue=queue,
             retry=True,
             retry_policy=PUBLISH_RETRY_POLICY,
         )
@@ -82,18 +89,30 @@ class PendingTask:
     kwargs: dict[str, Any]
     expires: float | None = None
     countdown: float | None = None
+    queue: str | None = None
     error: QueueUnavailable | None = field(default=None, init=False)
 
     def send(self) -> None:
         try:
-            task_enqueue(self.name, kwargs=self.kwargs, expires=self.expires, countdown=self.countdown)
+            task_enqueue(
+                self.name,
+                kwargs=self.kwargs,
+                expires=self.expires,
+                countdown=self.countdown,
+                queue=self.queue,
+            )
         except QueueUnavailable as exc:
             self.error = exc
 
 
 def task_enqueue_on_commit(
-    name: str, *, kwargs: dict[str, Any], expires: float | None = None, countdown: float | None = None
+    name: str,
+    *,
+    kwargs: dict[str, Any],
+    expires: float | None = None,
+    countdown: float | None = None,
+    queue: str | None = None,
 ) -> PendingTask:
-    pending = PendingTask(name=name, kwargs=kwargs, expires=expires, countdown=countdown)
+    pending = PendingTask(name=name, kwargs=kwargs, expires=expires, countdown=countdown, queue=queue)
     transaction.on_commit(pending.send)
     return pending

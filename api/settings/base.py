@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "api.profiles",
     "api.channels",
     "api.videos",
+    "api.uploads",
     "api.ingest_hooks",
     "api.activity",
     "api.webhooks",
@@ -121,8 +122,11 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
-# hls.js comes from npm (`npm ci`, package-lock.json) and is served as /static/vendor/hls/.
-STATICFILES_DIRS = [("vendor/hls", BASE_DIR / "node_modules" / "hls.js" / "dist")]
+# hls.js and tus-js-client come from npm (`npm ci`, package-lock.json), served as /static/vendor/.
+STATICFILES_DIRS = [
+    ("vendor/hls", BASE_DIR / "node_modules" / "hls.js" / "dist"),
+    ("vendor/tus", BASE_DIR / "node_modules" / "tus-js-client" / "dist"),
+]
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 STORAGES = {
@@ -268,6 +272,42 @@ IMAGE_UPLOAD_MAX_PIXELS = env.int("IMAGE_UPLOAD_MAX_PIXELS", default=40_000_000)
 IMAGE_REQUEST_DECODE_MAX_PIXELS = env.int("IMAGE_REQUEST_DECODE_MAX_PIXELS", default=4_000_000)
 # Uploads that are not public yet (raw profile pictures, metadata included): never served.
 PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(DATA_DIR / "private")))
+# Uploaded videos (tus at /api/uploads/): originals and their processing below UPLOAD_ROOT.
+UPLOAD_ROOT = Path(env.str("UPLOAD_ROOT", default=str(DATA_DIR / "uploads")))
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=8 * 1024**3)
+STORAGE_QUOTA_BYTES = env.int("STORAGE_QUOTA_BYTES", default=10 * 1024**3)
+# An upload left unfinished this long (since its last PATCH) is removed with its bytes.
+UPLOAD_EXPIRY_HOURS = env.float("UPLOAD_EXPIRY_HOURS", default=24.0)
+# A PATCH body is read this many bytes at a time; a read waits at most this long for a byte.
+UPLOAD_READ_BYTES = env.int("UPLOAD_READ_BYTES", default=1024 * 1024)
+UPLOAD_READ_TIMEOUT_SECONDS = env.float("UPLOAD_READ_TIMEOUT_SECONDS", default=30.0)
+# One PATCH is cut (what arrived is kept; the client resumes) after this long.
+# The upload page sends PATCHes of this size (a dropped one is resent from its start).
+UPLOAD_BROWSER_CHUNK_BYTES = env.int("UPLOAD_BROWSER_CHUNK_BYTES", default=8 * 1024 * 1024)
+UPLOAD_PATCH_MAX_SECONDS = env.float("UPLOAD_PATCH_MAX_SECONDS", default=3600.0)
+# Media longer than this is refused by the processing.
+UPLOAD_MAX_SECONDS = env.float("UPLOAD_MAX_SECONDS", default=4 * 3600.0)
+# The largest picture and frame rate processed: the ingest's caps (tidecast_common.media_caps).
+UPLOAD_MAX_WIDTH = env.int("INGEST_MAX_WIDTH", default=3840)
+UPLOAD_MAX_HEIGHT = env.int("INGEST_MAX_HEIGHT", default=2160)
+UPLOAD_MAX_FPS = env.float("INGEST_MAX_FPS", default=60.0)
+FFMPEG = env.str("FFMPEG", default="ffmpeg")
+FFPROBE = env.str("FFPROBE", default="ffprobe")
+# Processing (api.uploads.processing): its own queue, served by `celery worker -Q <queue>` with
+# UPLOAD_TRANSCODE_CONCURRENCY processes, its ffmpegs at `nice` UPLOAD_NICE (live ffmpegs: 0).
+UPLOAD_QUEUE = env.str("UPLOAD_QUEUE", default="uploads")
+UPLOAD_TRANSCODE_CONCURRENCY = env.int("UPLOAD_TRANSCODE_CONCURRENCY", default=1)
+UPLOAD_NICE = env.int("UPLOAD_NICE", default=10)
+UPLOAD_PIECE_SECONDS = env.float("UPLOAD_PIECE_SECONDS", default=60.0)
+UPLOAD_FIRST_PIECE_SECONDS = env.float("UPLOAD_FIRST_PIECE_SECONDS", default=10.0)
+UPLOAD_X264_PRESET = env.str("UPLOAD_X264_PRESET", default="veryfast")
+UPLOAD_FFMPEG_THREADS = env.int("UPLOAD_FFMPEG_THREADS", default=1)
+UPLOAD_PROBE_TIMEOUT_SECONDS = env.float("UPLOAD_PROBE_TIMEOUT_SECONDS", default=60.0)
+UPLOAD_SPLIT_TIMEOUT_SECONDS = env.float("UPLOAD_SPLIT_TIMEOUT_SECONDS", default=1800.0)
+UPLOAD_PIECE_TIMEOUT_SECONDS = env.float("UPLOAD_PIECE_TIMEOUT_SECONDS", default=1800.0)
+UPLOAD_HEARTBEAT_SECONDS = env.float("UPLOAD_HEARTBEAT_SECONDS", default=2.0)
+UPLOAD_STALE_SECONDS = env.float("UPLOAD_STALE_SECONDS", default=30.0)
+UPLOAD_PIECE_RETRIES = env.int("UPLOAD_PIECE_RETRIES", default=2)
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -306,6 +346,13 @@ CELERY_BEAT_SCHEDULE = {
     "report-orphaned-objects": {"task": "usage.report_orphans", "schedule": 6 * 3600.0},
     # Private videos' markers in their HLS folders (hls_out/tokens.py) agree with the database.
     "reconcile-private-markers": {"task": "videos.reconcile_private_markers", "schedule": 60.0},
+    # Unfinished uploads past UPLOAD_EXPIRY_HOURS lose their bytes within this many seconds.
+    # A piece whose worker died is queued again within UPLOAD_STALE_SECONDS plus this.
+    "requeue-stale-upload-pieces": {"task": "uploads.requeue_stale", "schedule": 10.0},
+    "expire-uploads": {
+        "task": "uploads.expire",
+        "schedule": env.float("UPLOAD_EXPIRE_EVERY_SECONDS", default=600.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Test suite only: every picture task sleeps this long first, so a worker can be killed mid-task.

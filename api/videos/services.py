@@ -30,6 +30,7 @@ from api.channels.selectors import channel_get_by_stream_key
 from api.core.errors import Conflict, NotFound, PermissionDenied
 from api.core.images import validate_image_upload
 from api.core.tasks import task_enqueue_on_commit
+from api.uploads.files import upload_folder
 from api.usage.objects import video_objects_remove
 from api.videos.models import Video, VideoStatus, VideoVisibility
 from api.videos.playback import video_private_marker_sync
@@ -138,8 +139,8 @@ def video_delete(*, video: Video, client_ip: str | None = None) -> None:
 
 
 def video_files_remove(*, video_url: str, media_names: list[str]) -> int:
-    """Remove a deleted video's HLS folder, master playlist and pictures. Idempotent; returns
-    the number of files removed."""
+    """Remove a deleted video's HLS folder, master playlist, pictures and uploaded original (with
+    the pieces of its processing). Idempotent; returns the number of files removed."""
     if not is_video_url(video_url) or Video.objects.filter(url=video_url).exists():
         return 0  # never a path built from something else, nor the files of a video that exists
     layout = HlsLayout(Path(settings.HLS_ROOT))
@@ -152,6 +153,10 @@ def video_files_remove(*, video_url: str, media_names: list[str]) -> int:
     if master.exists():
         master.unlink(missing_ok=True)
         removed += 1
+    uploaded = upload_folder(video_url)
+    if uploaded.is_dir():
+        removed += sum(1 for entry in uploaded.rglob("*") if entry.is_file())
+        shutil.rmtree(uploaded, ignore_errors=True)
     for name in media_names:
         if default_storage.exists(name):
             default_storage.delete(name)

@@ -95,6 +95,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "loginUrl": reverse("web:login"),
         "healthLimits": limits.as_dict(),
         "ladder": [rung["name"] for rung in settings.TRANSCODE_LADDER],
+        "uploadChunkBytes": settings.UPLOAD_BROWSER_CHUNK_BYTES,
     }
     return render(
         request,

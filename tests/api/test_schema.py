@@ -51,6 +51,9 @@ EXPECTED_STATUSES = {
     ("post", "/api/user/channel/destinations"): {"201", "400", "401", "403", "404", "409", "415"},
     ("patch", "/api/user/channel/destinations/{destination_id}"): {"200", "400", "401", "403", "404", "415"},
     ("delete", "/api/user/channel/destinations/{destination_id}"): {"204", "401", "403", "404"},
+    ("post", "/api/uploads/"): {"201", "400", "401", "403", "409", "412", "413"},
+    ("patch", "/api/uploads/{id}"): {"204", "400", "401", "403", "404", "409", "410", "411", "412", "415"},
+    ("delete", "/api/uploads/{id}"): {"204", "401", "403", "404", "409", "412"},
 }
 
 

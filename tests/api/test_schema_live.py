@@ -163,6 +163,19 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 [[operations]]
 include-name-regex = "^(PUT /api/user/profile/picture|POST /api/user/channel/videos)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404"]
+
+# tus: another Tus-Resumable is 412, as the protocol says (not 400); a length over the limits is 413.
+[[operations]]
+include-path-regex = "^/api/uploads/"
+checks.negative_data_rejection.expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "411", "412", "413", "415", "422", "428", "429"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "410", "413"]
+checks.missing_required_header.expected-statuses = ["400", "401", "403", "404", "405", "406", "412", "422", "428"]
+
+# A PATCH body is raw bytes (application/offset+octet-stream), which schemathesis cannot generate:
+# tests/uploads/test_tus_http.py sends them with tuspy and by hand.
+[[operations]]
+include-name = "PATCH /api/uploads/{{id}}"
+enabled = false
 """
 
 
@@ -182,12 +195,12 @@ def test_schemathesis_finds_nothing(live_api: LiveApi, tmp_path: Path) -> None:
     )
     report = result.stdout[-20000:] + result.stderr[-5000:]
     assert result.returncode == 0, report
-    # Every operation of the schema was reached, not skipped.
+    # Every operation of the schema was reached, not skipped (but the tus PATCH, disabled above).
     selected = re.search(r"Selected: (\d+)/(\d+)", result.stdout)
     tested = re.search(r"Tested: (\d+)", result.stdout)
     assert selected is not None, report
     assert tested is not None, report
-    assert selected.group(1) == selected.group(2) == tested.group(1), report
+    assert int(selected.group(1)) == int(selected.group(2)) - 1 == int(tested.group(1)), report
 
 
 def test_generated_client_signs_up_and_in(live_api: LiveApi, tmp_path: Path) -> None:

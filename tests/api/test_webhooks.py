@@ -406,7 +406,7 @@ def test_the_periodic_schedule_runs_the_sweep_and_the_pruning(settings):
 )
 def test_private_targets_are_off_in_production_and_on_in_local_settings(tmp_path, module, env, allowed):
     code = "import django; django.setup(); from django.conf import settings as s; print(s.WEBHOOK_ALLOW_PRIVATE_TARGETS)"
-    secrets = {"SECRET_KEY": "s" * 40, "INGEST_SHARED_SECRET": "i" * 40}
+    secrets = {"SECRET_KEY": "s" * 40, "INGEST_SHARED_SECRET": "i" * 40, "PLAYBACK_TOKEN_KEY": "p" * 40}
     environment = {k: v for k, v in os.environ.items() if k != "WEBHOOK_ALLOW_PRIVATE_TARGETS"}
     result = subprocess.run(
         [sys.executable, "-c", code],

@@ -175,6 +175,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "HLS_PORT": str(hls_port),
         "TRANSCODE_LADDER": json.dumps(E2E_LADDER),
         "THROTTLE_SIGNUP": "1000/hour",
+        "UPLOAD_BROWSER_CHUNK_BYTES": str(256 * 1024),  # many PATCHes: one can be cut, a reload resumes
         "PYTHONUNBUFFERED": "1",
     }
     python = sys.executable

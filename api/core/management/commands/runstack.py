@@ -65,6 +65,15 @@ def stack_components(*, api_bind: str, worker_concurrency: int) -> list[Componen
                 "--beat", f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
             ],
         ),
+        # Uploads transcode on their own queue and concurrency, never in the worker above.
+        Component(
+            "uploads",
+            [
+                python, "-m", "celery", "-A", "workers", "worker", "-n", "uploads@%h",
+                "--loglevel=INFO", "-Q", settings.UPLOAD_QUEUE,
+                f"--concurrency={settings.UPLOAD_TRANSCODE_CONCURRENCY}",
+            ],
+        ),
     ]  # fmt: skip
 
 

@@ -1,0 +1,318 @@
+"""Uploaded videos: upload throughput, time to playable, transcode CPU and the speed-up of a second
+worker, against plain tools on the same machine.
+
+1. A 1080p30 H.264 + AAC file of `--seconds` (default 600) is made with ffmpeg.
+2. Upload: tuspy to the API under gunicorn on loopback (tus PATCHes of `--chunk-mb`), against
+   `curl -T` PUT of the same file to a loopback nginx (WebDAV PUT module). MB/s for each.
+3. Processing with 1 upload worker, then another upload of the same file with 2: the time from the
+   last byte to `playable` and to `ready`, and the CPU the workers used (all their processes,
+   ffmpeg included), against one plain ffmpeg command producing the same renditions in one process.
+4. The speed-up from 1 to 2 workers (time from the last byte to ready).
+
+Targets: upload >= 0.5x nginx; playable <= 15 s after the last byte; CPU <= 1.15x the plain
+command; >= 1.7x faster with 2 workers. Needs nginx (`make deploy-deps`) and curl. Run it under
+`flock /tmp/tidecast-heavy.lock`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.netutil import free_port, wait_listening  # noqa: E402
+
+PASSWORD = "bench-correct-horse-battery"  # noqa: S105 - a throwaway account
+
+
+def cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def make_source(path: Path, seconds: int) -> None:
+    subprocess.run(
+        [
+            "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+            "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-b:v", "6000k",
+            "-maxrate", "6600k", "-bufsize", "12000k", "-g", "60", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(path),
+        ],
+        check=True,
+        timeout=max(600, seconds * 4),
+    )  # fmt: skip
+
+
+def nginx_put_seconds(source: Path, work: Path) -> float:
+    port = free_port()
+    (work / "nginx" / "put").mkdir(parents=True)
+    (work / "nginx" / "put").chmod(0o777)
+    (work / "nginx" / "body").mkdir()
+    (work / "nginx" / "body").chmod(0o777)
+    config = work / "nginx" / "nginx.conf"
+    config.write_text(
+        f"""worker_processes 1;
+error_log {work}/nginx/error.log;
+pid {work}/nginx/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/nginx/body;
+    server {{
+        listen 127.0.0.1:{port};
+        location /put/ {{
+            root {work}/nginx;
+            dav_methods PUT;
+            create_full_put_path on;
+            client_max_body_size 0;
+        }}
+    }}
+}}
+"""
+    )
+    nginx = subprocess.Popen(["nginx", "-c", str(config), "-p", str(work / "nginx"), "-g", "daemon off;"])
+    try:
+        wait_listening(port, timeout=60)
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "-f",
+                "-o",
+                "/dev/null",
+                "-T",
+                str(source),
+                f"http://127.0.0.1:{port}/put/file.mp4",
+            ],
+            check=True,
+            timeout=3600,
+        )
+        return time.perf_counter() - started
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        nginx.wait(timeout=30)
+
+
+def call(base: str, method: str, path: str, body: dict | None = None, token: str = "") -> dict:
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        base + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+        raw = response.read()
+    return json.loads(raw) if raw else {}
+
+
+def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", env["UPLOAD_QUEUE"],
+             f"--concurrency={concurrency}", "-n", f"bench-{secrets.token_hex(3)}@%h", "--loglevel=INFO",
+             "--without-mingle", "--without-gossip", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=out, stderr=out,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while " ready." not in log.read_text(errors="replace"):
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit(f"upload worker did not start; see {log}")
+        time.sleep(0.2)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def upload_and_process(base: str, token: str, source: Path, env: dict[str, str], workers: int, chunk_mb: int,
+                       log_dir: Path) -> dict[str, float]:  # fmt: skip
+    from tusclient import client as tus_client
+
+    cpu_before = cpu_children()
+    worker = start_worker(env, workers, log_dir / f"worker-{workers}.log")
+    uploader = tus_client.TusClient(
+        f"{base}/api/uploads/", headers={"Authorization": f"Bearer {token}"}
+    ).uploader(
+        file_path=str(source),
+        chunk_size=chunk_mb * 1024 * 1024,
+        metadata={"filename": source.name, "title": "Bench"},
+    )
+    started = time.perf_counter()
+    uploader.upload()
+    last_byte = time.perf_counter()
+    videos = call(base, "GET", "/api/user/channel/videos", token=token)["results"]
+    url = videos[0]["url"]
+    playable_at = ready_at = 0.0
+    deadline = time.monotonic() + 7200
+    while time.monotonic() < deadline:
+        video = call(base, "GET", f"/api/user/channel/videos/{url}", token=token)
+        now = time.perf_counter()
+        if video["playable"] and not playable_at:
+            playable_at = now
+        if video["status"] == "ready":
+            ready_at = now
+            break
+        if video["status"] == "failed":
+            raise SystemExit(f"processing failed: {video['error']}")
+        time.sleep(0.25)
+    stop(worker)  # its processes (and their ffmpegs) are waited for: their CPU counts below
+    return {
+        "upload_seconds": last_byte - started,
+        "playable_after": playable_at - last_byte,
+        "ready_after": ready_at - last_byte,
+        "cpu": cpu_children() - cpu_before,
+    }
+
+
+def plain_ffmpeg(source: Path, work: Path) -> tuple[float, float]:
+    """One ffmpeg command producing the same renditions (the live ladder below 1080p, the source
+    copied), as the live transcoder would: decode once, scale each from the one above."""
+    from tidecast_common.ladder import DEFAULT_VARIANTS
+    from transcoder.vod import Probe, parse_probe, probe_command, renditions_for
+
+    result = subprocess.run(probe_command(source), capture_output=True, timeout=60, check=True)
+    probe: Probe = parse_probe(result.stdout, returncode=0, stderr="")
+    renditions = list(renditions_for(probe, variants=DEFAULT_VARIANTS, segment_seconds=2))
+    encoded = sorted((r for r in renditions if not r.copy_video), key=lambda r: r.height, reverse=True)
+    chain, previous = [], "[0:v]format=yuv420p,"
+    for index, rendition in enumerate(encoded):
+        last = index == len(encoded) - 1
+        chain.append(
+            f"{previous}scale={rendition.width}:{rendition.height}"
+            + (f"[v{index}]" if last else f",split=2[v{index}][n{index}]")
+        )
+        previous = f"[n{index}]"
+    argv = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source),
+            "-filter_complex", ";".join(chain)]  # fmt: skip
+    out = work / "plain"
+    out.mkdir()
+    for index, rendition in enumerate(encoded):
+        argv += ["-map", f"[v{index}]", "-map", "0:a:0", "-c:v", "libx264", "-preset", "veryfast",
+                 "-profile:v", rendition.profile, "-b:v", f"{rendition.video_kbps}k",
+                 "-maxrate", f"{rendition.maxrate_kbps}k", "-bufsize", f"{rendition.bufsize_kbps}k",
+                 "-g", str(rendition.gop), "-sc_threshold", "0", "-c:a", "aac", "-b:a", f"{rendition.audio_kbps}k",
+                 "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod",
+                 "-hls_segment_filename", str(out / f"{rendition.name}_%05d.ts"), str(out / f"{rendition.name}.m3u8")]  # fmt: skip
+    argv += ["-map", "0:v:0", "-map", "0:a:0", "-c", "copy", "-f", "hls", "-hls_time", "2",
+             "-hls_playlist_type", "vod", "-hls_segment_filename", str(out / "source_%05d.ts"), str(out / "source.m3u8")]  # fmt: skip
+    cpu_before = cpu_children()
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, timeout=7200)
+    return time.perf_counter() - started, cpu_children() - cpu_before
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=600, help="length of the 1080p30 file (default 600)")
+    parser.add_argument("--chunk-mb", type=int, default=64, help="tus PATCH size")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    for tool in ("ffmpeg", "nginx", "curl"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed")
+    work = Path(tempfile.mkdtemp(prefix="bench-upload-"))
+    work.chmod(0o755)
+    try:
+        source = work / "source.mp4"
+        print(f"making a {args.seconds} s 1080p30 file ...", flush=True)
+        make_source(source, args.seconds)
+        size_mb = source.stat().st_size / 1e6
+        nginx_seconds = nginx_put_seconds(source, work)
+
+        port = free_port()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "api.settings.local",
+            "DJANGO_DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
+            "TIDECAST_DATA_DIR": str(work / "data"),
+            "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "filesystem://"),
+            "UPLOAD_QUEUE": f"bench-uploads-{secrets.token_hex(4)}",
+            "THROTTLE_SIGNUP": "1000/hour",
+            "UPLOAD_MAX_BYTES": str(64 * 1024**3),
+            "STORAGE_QUOTA_BYTES": str(64 * 1024**3),
+            "PYTHONUNBUFFERED": "1",
+        }
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=300,
+        )
+        log_dir = work / "logs"
+        log_dir.mkdir()
+        with (log_dir / "api.log").open("ab") as log:
+            api = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "api.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                 "--workers", "2", "--threads", "4", "--timeout", "600"],
+                cwd=ROOT, env=env, stdout=log, stderr=log,
+            )  # fmt: skip
+        try:
+            wait_listening(port, timeout=60)
+            base = f"http://127.0.0.1:{port}"
+            call(
+                base,
+                "POST",
+                "/api/auth/signup",
+                {"username": "bench", "email": "b@example.com", "password": PASSWORD},
+            )
+            token = call(base, "POST", "/api/auth/login", {"username": "bench", "password": PASSWORD})[
+                "access"
+            ]
+            call(base, "POST", "/api/user/channel", {"name": "bench", "title": "Bench"}, token=token)
+            one = upload_and_process(base, token, source, env, 1, args.chunk_mb, log_dir)
+            print(f"1 worker: {one}; nginx PUT {nginx_seconds:.2f} s", flush=True)
+            two = upload_and_process(base, token, source, env, 2, args.chunk_mb, log_dir)
+            print(f"2 workers: {two}", flush=True)
+        finally:
+            api.send_signal(signal.SIGTERM)
+            api.wait(timeout=30)
+        plain_seconds, plain_cpu = plain_ffmpeg(source, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    upload_rate = size_mb / one["upload_seconds"]
+    nginx_rate = size_mb / nginx_seconds
+    print(f"\nfile: {args.seconds} s 1080p30, {size_mb:.0f} MB")
+    print(f"upload (tus, {args.chunk_mb} MiB PATCHes): {upload_rate:.0f} MB/s; nginx PUT: {nginx_rate:.0f} MB/s; "
+          f"ratio {upload_rate / nginx_rate:.2f} (target >= 0.5)")  # fmt: skip
+    for label, run in (("1 worker", one), ("2 workers", two)):
+        print(f"{label}: playable {run['playable_after']:.1f} s after the last byte (target <= 15), ready after "
+              f"{run['ready_after']:.1f} s, CPU {run['cpu']:.0f} s")  # fmt: skip
+    print(f"plain ffmpeg, one process: {plain_seconds:.1f} s, CPU {plain_cpu:.0f} s")
+    print(f"CPU ratio (1 worker / plain): {one['cpu'] / plain_cpu:.2f} (target <= 1.15)")
+    print(f"speed-up 1 -> 2 workers: {one['ready_after'] / two['ready_after']:.2f}x (target >= 1.7)")
+
+
+if __name__ == "__main__":
+    main()

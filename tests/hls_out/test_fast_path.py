@@ -289,3 +289,18 @@ def test_the_date_is_formatted_once_a_second(monkeypatch: pytest.MonkeyPatch) ->
     assert date.tail() is first
     monkeypatch.setattr("hls_out.fast_path.time.time", lambda: 1_700_000_001.0)
     assert date.tail().startswith(b"Date: Tue, 14 Nov 2023 22:13:21 GMT\r\n")
+
+
+@pytest.mark.parametrize("path", [PLAYLIST, SEGMENT_PATH])
+async def test_a_cached_file_of_a_video_made_private_is_refused(
+    server: HlsServer, answers: Answers, root: Path, path: str
+) -> None:
+    from tidecast_common.playback_tokens import PRIVATE_MARKER
+
+    await cache(server, path)
+    (root / URL / PRIVATE_MARKER).write_text("")
+    await asyncio.sleep(1.1)  # past the gate's marker cache (HLS_PRIVATE_CHECK_SECONDS)
+    refused = await exchange(server, request(path, close=False) + request(MASTER, method="HEAD"))
+    assert refused.startswith(b"HTTP/1.1 404 ")
+    assert answers.count == 0
+    assert SEGMENT not in refused

@@ -8,26 +8,24 @@ usable. Changing that secret invalidates every stored key: owners then rotate th
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
 import secrets
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from api.core.sealing import SealError, seal, unseal
 
 KEY_PREFIX = "live_"
 # token_urlsafe(32): 32 random bytes, 256 bits, as 43 characters of [A-Za-z0-9_-].
 _KEY_BYTES = 32
 _KEY_PATTERN = re.compile(r"live_[A-Za-z0-9_-]{43}")
 DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 4
-_CIPHERTEXT_VERSION = "v1"
-_NONCE_BYTES = 12
+_ENCRYPTION_PURPOSE = b"tidecast stream-key encryption v1"
 
 
 class StreamKeyDecryptionError(ValueError):
@@ -74,28 +72,11 @@ def stream_key_display_prefix(key: str) -> str:
 
 def stream_key_encrypt(key: str, *, key_hash: str) -> str:
     """AES-GCM with the lookup hash as associated data: a ciphertext only opens on its own row."""
-    nonce = secrets.token_bytes(_NONCE_BYTES)
-    sealed = AESGCM(_derive(b"tidecast stream-key encryption v1")).encrypt(
-        nonce, key.encode(), key_hash.encode()
-    )
-    return f"{_CIPHERTEXT_VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+    return seal(key, key=_derive(_ENCRYPTION_PURPOSE), bound_to=key_hash)
 
 
 def stream_key_decrypt(ciphertext: str, *, key_hash: str) -> str:
-    version, _, payload = ciphertext.partition(":")
-    if version != _CIPHERTEXT_VERSION:
-        raise StreamKeyDecryptionError("Unknown stream key ciphertext version.")
     try:
-        raw = base64.urlsafe_b64decode(payload.encode())
-        nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
-        plain = AESGCM(_derive(b"tidecast stream-key encryption v1")).decrypt(
-            nonce, sealed, key_hash.encode()
-        )
-    except (InvalidTag, ValueError) as exc:
+        return unseal(ciphertext, key=_derive(_ENCRYPTION_PURPOSE), bound_to=key_hash)
+    except SealError as exc:
         raise StreamKeyDecryptionError("The stored stream key cannot be decrypted.") from exc
-    return plain.decode()
-
-
-def secret_key_derive(purpose: bytes) -> bytes:
-    """A 32-byte key for `purpose`, from the same secret as the stream keys (other stored secrets use it)."""
-    return _derive(purpose)

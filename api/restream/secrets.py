@@ -6,18 +6,12 @@ for this purpose alone; the row's id is the associated data, so a ciphertext ope
 
 from __future__ import annotations
 
-import base64
-import secrets
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from api.channels.stream_keys import derived_key
+from api.core.sealing import SealError, seal, unseal
 
-from api.channels.stream_keys import secret_key_derive
-
-_VERSION = "v1"
-_NONCE_BYTES = 12
 _PURPOSE = b"tidecast restream destination url v1"
 VISIBLE_KEY_CHARACTERS = 4
 MASK = "****"
@@ -28,23 +22,14 @@ class DestinationDecryptionError(ValueError):
 
 
 def destination_url_encrypt(url: str, *, destination_id: uuid.UUID) -> str:
-    nonce = secrets.token_bytes(_NONCE_BYTES)
-    sealed = AESGCM(secret_key_derive(_PURPOSE)).encrypt(nonce, url.encode(), str(destination_id).encode())
-    return f"{_VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+    return seal(url, key=derived_key(_PURPOSE), bound_to=str(destination_id))
 
 
 def destination_url_decrypt(ciphertext: str, *, destination_id: uuid.UUID) -> str:
-    version, _, payload = ciphertext.partition(":")
-    if version != _VERSION:
-        raise DestinationDecryptionError("Unknown destination ciphertext version.")
     try:
-        raw = base64.urlsafe_b64decode(payload.encode())
-        plain = AESGCM(secret_key_derive(_PURPOSE)).decrypt(
-            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], str(destination_id).encode()
-        )
-    except (InvalidTag, ValueError) as exc:
+        return unseal(ciphertext, key=derived_key(_PURPOSE), bound_to=str(destination_id))
+    except SealError as exc:
         raise DestinationDecryptionError("The stored destination cannot be decrypted.") from exc
-    return plain.decode()
 
 
 def destination_url_mask(url: str) -> str:

@@ -10,15 +10,11 @@ from __future__ import annotations
 import base64
 import secrets
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from api.channels.stream_keys import derived_key
+from api.core.sealing import SealError, seal, unseal
 
 PREFIX = "whsec_"
 _SECRET_BYTES = 24
-_NONCE_BYTES = 12
-_VERSION = "v1"
 _PURPOSE = b"tidecast webhook-secret encryption v1"
 
 
@@ -36,20 +32,11 @@ def webhook_secret_key(secret: str) -> bytes:
 
 
 def webhook_secret_seal(secret: str, *, owner_id: int) -> str:
-    nonce = secrets.token_bytes(_NONCE_BYTES)
-    sealed = AESGCM(derived_key(_PURPOSE)).encrypt(nonce, secret.encode(), str(owner_id).encode())
-    return f"{_VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+    return seal(secret, key=derived_key(_PURPOSE), bound_to=str(owner_id))
 
 
 def webhook_secret_open(ciphertext: str, *, owner_id: int) -> str:
-    version, _, payload = ciphertext.partition(":")
-    if version != _VERSION:
-        raise WebhookSecretError("Unknown webhook secret ciphertext version.")
     try:
-        raw = base64.urlsafe_b64decode(payload.encode())
-        plain = AESGCM(derived_key(_PURPOSE)).decrypt(
-            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], str(owner_id).encode()
-        )
-    except (InvalidTag, ValueError) as exc:
+        return unseal(ciphertext, key=derived_key(_PURPOSE), bound_to=str(owner_id))
+    except SealError as exc:
         raise WebhookSecretError("The stored webhook secret cannot be opened.") from exc
-    return plain.decode()

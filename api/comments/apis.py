@@ -105,10 +105,14 @@ class VideoCommentsApi(_ReadOpenWriteSignedIn):
         tags=["comments"],
         parameters=[
             VIDEO_URL_PARAMETER,
-            OpenApiParameter("after", int, description="Only comments with a greater id (for polling)."),
+            OpenApiParameter(
+                "after",
+                {"type": "integer", "minimum": 0, "maximum": 2**62},
+                description="Only comments with a greater id (for polling).",
+            ),
             OpenApiParameter(
                 "last",
-                int,
+                {"type": "integer", "minimum": 0, "maximum": 1000},
                 description="Only the newest this many (still oldest first), e.g. to open a chat.",
             ),
         ],

@@ -23,3 +23,13 @@ class StrictCharField(StringOnlyMixin, serializers.CharField):
 
 class StrictRegexField(StringOnlyMixin, serializers.RegexField):
     pass
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false, and only that: DRF's BooleanField would take 0, 1, "yes" and "on",
+    which the schema (`type: boolean`) says are invalid."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from api.channels.apis import NO_CHANNEL, signed_in_user
 from api.channels.selectors import channel_get_for_owner
-from api.core.fields import StrictRegexField
+from api.core.fields import StrictBooleanField, StrictRegexField
 from api.core.schema import error_response
 from api.restream.models import Destination, DestinationStatus
 from api.restream.selectors import NoSuchDestination, destination_get, destination_list, destination_status
@@ -21,7 +21,9 @@ from api.restream.services import MAX_URL_LENGTH, destination_create, destinatio
 
 # What the schema promises is accepted (the service checks the same and more: private addresses).
 DESTINATION_URL_PATTERN = (
-    r"^[Rr][Tt][Mm][Pp][Ss]?://[A-Za-z0-9.-]+(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+){2,}$"
+    r"^[Rr][Tt][Mm][Pp][Ss]?://[A-Za-z0-9.-]+"
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?"
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+){2,}$"
 )
 NO_DESTINATION = error_response("Your channel has no destination with that id (code `no_destination`).")
 ID_PARAMETER = OpenApiParameter(
@@ -106,7 +108,7 @@ class UserDestinationDetailApi(APIView):
         class Meta:
             ref_name = "DestinationUpdateInput"
 
-        enabled = serializers.BooleanField(required=False)
+        enabled = StrictBooleanField(required=False)
 
     @extend_schema(
         tags=["restream"],

@@ -14,7 +14,7 @@ from api.channels.apis import NO_CHANNEL
 from api.channels.selectors import channel_get_for_owner
 from api.core.authentication import OptionalJWTAuthentication
 from api.core.errors import NotFound
-from api.core.fields import StrictCharField
+from api.core.fields import StrictBooleanField, StrictCharField
 from api.core.pagination import PageNumberPagination
 from api.core.schema import NO_NUL_PATTERN, error_response
 from api.core.throttling import client_ip
@@ -100,7 +100,7 @@ class UserChannelVideoDetailApi(APIView):
         title = StrictCharField(max_length=120, required=False)
         description = StrictCharField(max_length=5000, required=False, allow_blank=True)
         visibility = serializers.ChoiceField(choices=VideoVisibility.choices, required=False)
-        comments_enabled = serializers.BooleanField(required=False)
+        comments_enabled = StrictBooleanField(required=False)
 
     @extend_schema(
         tags=["videos"],

@@ -110,7 +110,9 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
         with log.open("ab") as sink:
             server = subprocess.Popen(
                 [str(BIN / "gunicorn"), "api.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                 "--workers", "2", "--timeout", "30", "--graceful-timeout", "5"],
+                 "--workers", "2", "--timeout", "30", "--graceful-timeout", "5",
+                 # As nginx's 8 KiB header buffers in front of it in production (gunicorn: 4 KiB).
+                 "--limit-request-line", "8190"],
                 cwd=ROOT, env=env, stdout=sink, stderr=sink,
             )  # fmt: skip
         wait_listening(port, server, log)

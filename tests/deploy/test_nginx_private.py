@@ -70,7 +70,7 @@ def test_a_private_video_is_refused_without_a_token(site: PrivateSite, server: s
     for path in (
         f"/hls-live/{PRIVATE}.m3u8",
         f"/hls-live/{PRIVATE}/source/index.m3u8",
-        f"/hls-live/{PRIVATE}/source/seg_00000.ts",
+        f"/hls-live/{PRIVATE}/source/seg_00000.m4s",
     ):
         answer = request(running, "GET", path)
         assert answer.status == 404, (server, path)
@@ -94,7 +94,7 @@ def test_tampered_expired_and_foreign_tokens_are_403(site: PrivateSite, server: 
     expired = site.token(seconds=-1)
     foreign = site.token(video_url=URL)
     for token in (tampered, longer, expired, foreign):
-        for path in (f"{PRIVATE}.m3u8", f"{PRIVATE}/source/index.m3u8", f"{PRIVATE}/source/seg_00000.ts"):
+        for path in (f"{PRIVATE}.m3u8", f"{PRIVATE}/source/index.m3u8", f"{PRIVATE}/source/seg_00000.m4s"):
             answer = request(running, "GET", f"/hls-live/t/{token}/{path}")
             assert answer.status == 403, (server, token, path)
             assert answer.header("Access-Control-Allow-Origin") == "*"
@@ -106,7 +106,7 @@ def test_a_token_expires_behind_nginx_and_its_segments_get_the_grace(site: Priva
     segment of a playlist fetched in time still comes within the grace."""
     token = site.token(seconds=2, grace=30)
     playlist = f"/hls-live/t/{token}/{PRIVATE}/source/index.m3u8"
-    segment = f"/hls-live/t/{token}/{PRIVATE}/source/seg_00000.ts"
+    segment = f"/hls-live/t/{token}/{PRIVATE}/source/seg_00000.m4s"
     assert request(site.nginx, "GET", playlist).status == 200
     assert request(site.nginx, "GET", segment).status == 200
     time.sleep(3.1)
@@ -118,7 +118,7 @@ def test_nginx_asks_hls_out_once_per_token_and_kind(site: PrivateSite) -> None:
     """The verdict is cached: every segment with one token shares one entry, playlists another."""
     token = site.token()
     for number in range(3):
-        path = f"/hls-live/t/{token}/{PRIVATE}/source/seg_0000{number}.ts"
+        path = f"/hls-live/t/{token}/{PRIVATE}/source/seg_0000{number}.m4s"
         assert request(site.nginx, "GET", path).status in (200, 404)
     assert request(site.nginx, "GET", f"/hls-live/t/{token}/{PRIVATE}/source/index.m3u8").status == 200
     assert request(site.nginx, "GET", f"/hls-live/t/{token}/{PRIVATE}.m3u8").status == 200

@@ -40,13 +40,15 @@ def steady_publisher(
 def assert_kept_flowing(
     ingest: RunningIngest, publisher: Publisher, video_url: str, started: float, ended: float
 ) -> None:
-    """The publisher finished cleanly, and its media kept arriving with no gap of 0.25 s or more."""
+    """The publisher finished cleanly, and its media kept arriving with no gap of 0.75 s or more."""
     code, _ = publisher.wait(20)
     assert code == 0, publisher.stderr()
     during = [t for t in ingest.arrivals[video_url] if started - 0.2 <= t <= ended + 0.2]
     gaps = [b - a for a, b in itertools.pairwise(during)]
     assert during, "no media arrived meanwhile"
-    assert max(gaps, default=0) < 0.25, f"the publisher stalled for {max(gaps):.3f} s"
+    # Loose for a loaded CI machine (ffmpeg, the packager and the tests share 2 cores); real-time
+    # media arrives every 33 ms, so a stall the abuse caused would show as seconds.
+    assert max(gaps, default=0) < 0.75, f"the publisher stalled for {max(gaps):.3f} s"
 
 
 def test_stalled_handshake_is_dropped_after_the_timeout(

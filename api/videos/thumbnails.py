@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import subprocess
 import time
 from enum import StrEnum
@@ -29,7 +30,6 @@ from api.core.imaging import OUTPUT_EXTENSION, ImageDecodeError, fit_renditions
 from api.core.tasks import QueueUnavailable, task_enqueue, task_enqueue_on_commit
 from api.videos.models import Video, VideoStatus
 from tidecast_common.layout import (
-    INIT_SEGMENT,
     MEDIA_SEGMENT_SUFFIXES,
     VARIANT_PLAYLIST,
     HlsLayout,
@@ -162,6 +162,13 @@ def _lowest_rendition_folder(video_folder: Path) -> Path | None:
     )
 
 
+def _playlist_lines(folder: Path) -> list[str]:
+    playlist = folder / VARIANT_PLAYLIST
+    if not playlist.is_file():
+        return []
+    return [line.strip() for line in playlist.read_text(errors="replace").splitlines()]
+
+
 def live_segment_newest(*, video_url: str) -> Path | None:
     """The newest complete segment of the lowest rendition: the last one the playlist lists, else
     the newest segment file on disk."""
@@ -170,27 +177,39 @@ def live_segment_newest(*, video_url: str) -> Path | None:
     folder = _lowest_rendition_folder(HlsLayout(Path(settings.HLS_ROOT)).video_dir(video_url))
     if folder is None:
         return None
-    playlist = folder / VARIANT_PLAYLIST
-    if playlist.is_file():
-        entries = [line.strip() for line in playlist.read_text(errors="replace").splitlines()]
-        listed = [
-            line
-            for line in entries
-            if line and not line.startswith("#") and line.endswith(MEDIA_SEGMENT_SUFFIXES)
-        ]
-        if listed and "/" not in listed[-1] and (folder / listed[-1]).is_file():
-            return folder / listed[-1]
+    listed = [
+        line
+        for line in _playlist_lines(folder)
+        if line and not line.startswith("#") and line.endswith(MEDIA_SEGMENT_SUFFIXES)
+    ]
+    if listed and "/" not in listed[-1] and (folder / listed[-1]).is_file():
+        return folder / listed[-1]
     segments = [path for path in folder.iterdir() if path.suffix in MEDIA_SEGMENT_SUFFIXES and path.is_file()]
     return max(segments, key=lambda path: path.stat().st_mtime_ns, default=None)
 
 
-def live_frame_grab_command(*, segment: Path, ffmpeg: str = "ffmpeg") -> list[str]:
-    """ffmpeg argv writing one JPEG frame of `segment` to stdout (an fMP4 segment needs its init
-    segment first: it is read through the concat protocol)."""
-    source = str(segment)
-    init = segment.parent / INIT_SEGMENT
-    if segment.suffix == ".m4s" and init.is_file():
-        source = f"concat:{init}|{segment}"
+_MAP_URI = re.compile(r'#EXT-X-MAP:.*?URI="([^"/]+)"')
+
+
+def segment_init(segment: Path) -> Path | None:
+    """The init segment an fMP4 segment needs: the `EXT-X-MAP` in force where its playlist lists it
+    (a transcoder restart starts `init_<run>.mp4`), else the newest init segment beside it."""
+    if segment.suffix != ".m4s":
+        return None
+    current: str | None = None
+    for line in _playlist_lines(segment.parent):
+        if found := _MAP_URI.match(line):
+            current = found[1]
+        elif line == segment.name:
+            return segment.parent / current if current else None
+    inits = [path for path in segment.parent.glob("init*.mp4") if path.is_file()]
+    return max(inits, key=lambda path: path.stat().st_mtime_ns, default=None)
+
+
+def live_frame_grab_command(*, segment: Path, init: Path | None = None, ffmpeg: str = "ffmpeg") -> list[str]:
+    """ffmpeg argv writing one JPEG frame of `segment` to stdout (an fMP4 segment is read after its
+    `init` segment through the concat protocol)."""
+    source = f"concat:{init}|{segment}" if init is not None else str(segment)
     return [
         ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
         "-i", source,
@@ -209,7 +228,7 @@ def video_live_thumbnail_capture(*, video_id: int) -> ThumbnailOutcome:
         return ThumbnailOutcome.SKIPPED
     try:
         result = subprocess.run(  # noqa: S603 - fixed argv, no shell
-            live_frame_grab_command(segment=segment),
+            live_frame_grab_command(segment=segment, init=segment_init(segment)),
             capture_output=True,
             timeout=FFMPEG_TIMEOUT_SECONDS,
             check=False,

@@ -102,8 +102,29 @@ class RunningServer:
         return f"http://{self.host}:{self.port}"
 
 
-def write_access_lists(directory: Path, *, admin_allow_from: str, trusted_proxies: str) -> None:
-    """What the nginx image does first: docker/nginx/tidecast-access.sh writes the address lists."""
+@dataclass(frozen=True)
+class TlsListener:
+    """HTTPS for nginx (TIDECAST_TLS_*): a certificate chain, its key and the address to listen on."""
+
+    cert_file: Path
+    key_file: Path
+    port: int
+
+
+def write_access_lists(
+    directory: Path, *, admin_allow_from: str, trusted_proxies: str, tls: TlsListener | None = None
+) -> None:
+    """What the nginx image does first: docker/nginx/tidecast-access.sh writes the address lists
+    and the TLS listener."""
+    tls_environment = (
+        {
+            "TIDECAST_TLS_CERT_FILE": str(tls.cert_file),
+            "TIDECAST_TLS_KEY_FILE": str(tls.key_file),
+            "TIDECAST_TLS_LISTEN": f"127.0.0.1:{tls.port}",
+        }
+        if tls
+        else {}
+    )
     subprocess.run(
         ["sh", str(ACCESS_SCRIPT)],
         env={
@@ -111,6 +132,7 @@ def write_access_lists(directory: Path, *, admin_allow_from: str, trusted_proxie
             "TIDECAST_ACCESS_DIR": str(directory),
             "TIDECAST_ADMIN_ALLOW_FROM": admin_allow_from,
             "TIDECAST_TRUSTED_PROXIES": trusted_proxies,
+            **tls_environment,
         },
         check=True,
         timeout=10,
@@ -126,12 +148,13 @@ def start_nginx(
     hls_port: int,
     admin_allow_from: str = "",
     trusted_proxies: str = "",
+    tls: TlsListener | None = None,
 ) -> RunningServer:
     """`hls_port` is where viewer counting is mirrored to: hls_out's port, or a closed one."""
     (prefix / "temp").mkdir(parents=True, exist_ok=True)
     (prefix / "cache").mkdir(exist_ok=True)
     access = prefix / "access"
-    write_access_lists(access, admin_allow_from=admin_allow_from, trusted_proxies=trusted_proxies)
+    write_access_lists(access, admin_allow_from=admin_allow_from, trusted_proxies=trusted_proxies, tls=tls)
     port = free_port()
     site = prefix / "tidecast.conf"
     site.write_text(
@@ -154,6 +177,8 @@ def start_nginx(
     argv = [nginx_binary(), "-p", str(prefix), "-c", str(config), "-e", str(error_log), "-g", "daemon off;"]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_listening(port, process, error_log, timeout=START_TIMEOUT_SECONDS)
+    if tls is not None:
+        wait_listening(tls.port, process, error_log, timeout=START_TIMEOUT_SECONDS)
     return RunningServer(name="nginx", port=port, process=process)
 
 

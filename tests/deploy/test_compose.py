@@ -168,13 +168,13 @@ def test_the_example_holds_no_secret(rendered: dict[str, Any]) -> None:
     assert "api" in example["ALLOWED_HOSTS"].split(",")  # the ingest and the health check call it so
 
 
-def test_ports_80_and_1935_are_published(rendered: dict[str, Any]) -> None:
+def test_ports_80_443_1935_and_1936_are_published(rendered: dict[str, Any]) -> None:
     services = rendered["services"]
 
     def published(service: dict[str, Any]) -> set[tuple[int, int]]:
         return {(int(port["published"]), int(port["target"])) for port in service.get("ports", [])}
 
-    assert published(services["nginx"]) == {(80, 80)}
+    assert published(services["nginx"]) == {(80, 80), (443, 443)}
     assert published(services["ingest"]) == {(1935, 1935), (1936, 1936)}
     for name in SERVICES - {"nginx", "ingest"}:
         assert published(services[name]) == set(), name
@@ -227,7 +227,11 @@ def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -
 def test_nginx_gets_the_project_config_with_every_template_name(rendered: dict[str, Any]) -> None:
     nginx = rendered["services"]["nginx"]
     mounts = volume_mounts(nginx)
-    binds = {Path(source): target for source, target, _ in mounts if source.startswith("/")}
+    binds = {
+        Path(source): target
+        for source, target, _ in mounts
+        if source.startswith("/") and target != "/etc/nginx/tls"
+    }
     assert binds == {
         NGINX_TEMPLATE: "/etc/nginx/templates/default.conf.template",
         # The image's entrypoint runs it (it must be executable) before rendering the template.
@@ -293,3 +297,15 @@ def test_the_ingest_documents_rtmps_with_a_real_certificate_mounted_read_only(
     assert ingest["environment"]["RTMPS_CERT_FILE"] == ingest["environment"]["RTMPS_KEY_FILE"] == ""
     mounts = {target: read_only for _, target, read_only in volume_mounts(ingest)}
     assert mounts["/etc/tidecast/tls"] is True
+
+
+def test_nginx_gets_its_certificate_only_from_the_operator(rendered: dict[str, Any]) -> None:
+    nginx = rendered["services"]["nginx"]
+    environment = nginx["environment"]
+    example = env_example()
+    assert (environment["TIDECAST_TLS_CERT_FILE"], environment["TIDECAST_TLS_KEY_FILE"]) == (
+        example["HTTPS_CERT_FILE"],
+        example["HTTPS_KEY_FILE"],
+    )
+    mounts = {target: read_only for _, target, read_only in volume_mounts(nginx)}
+    assert mounts["/etc/nginx/tls"] is True

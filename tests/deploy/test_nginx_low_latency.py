@@ -1,10 +1,12 @@
 """Low-Latency HLS behind nginx: blocking reloads and the preload-hinted part reach a real
-`python -m hls_out` and come back unbuffered; parts that exist are nginx's own static files."""
+`python -m hls_out` and come back unbuffered; parts that exist are nginx's own static files.
+With a certificate, nginx serves the same over HTTPS and HTTP/2 (real curl, ALPN)."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -13,10 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.servers import RunningServer, start_fake_api, start_hls_out, start_nginx, stop_process
+from tests.deploy.servers import (
+    RunningServer,
+    TlsListener,
+    start_fake_api,
+    start_hls_out,
+    start_nginx,
+    stop_process,
+)
 from tests.deploy.test_hls_parity import Answer, request
 from tests.hls_out.test_blocking import Packager
+from tests.netutil import free_port
 from tidecast_common.llhls import playlist_state
+from tidecast_common.tls import write_self_signed_certificate
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +40,7 @@ class Site:
     nginx: RunningServer
     hls_out: RunningServer
     packager: Packager
+    tls: TlsListener
 
 
 @pytest.fixture
@@ -57,11 +69,18 @@ def _site(tmp_path: Path) -> Iterator[Site]:
     )
     prefix = tmp_path / "nginx"
     prefix.mkdir(mode=0o755)
+    tls = TlsListener(cert_file=prefix / "cert.pem", key_file=prefix / "key.pem", port=free_port())
+    write_self_signed_certificate(tls.cert_file, tls.key_file, hostnames=("localhost", "127.0.0.1"))
     nginx = start_nginx(
-        prefix=prefix, hls_root=root, media_root=tmp_path / "media", api_port=api.port, hls_port=hls_out.port
+        prefix=prefix,
+        hls_root=root,
+        media_root=tmp_path / "media",
+        api_port=api.port,
+        hls_port=hls_out.port,
+        tls=tls,
     )
     try:
-        yield Site(nginx=nginx, hls_out=hls_out, packager=packager)
+        yield Site(nginx=nginx, hls_out=hls_out, packager=packager, tls=tls)
     finally:
         stop_process(nginx.process)
         stop_process(hls_out.process)
@@ -106,3 +125,36 @@ def test_the_hinted_part_through_nginx_is_held_then_sent_and_others_are_404(site
     assert missing.status == 404
     assert missing.header("Access-Control-Allow-Origin") == "*"
     assert request(site.nginx, "GET", f"/hls-live/{URL}/360p/seg_00099.m4s").status == 404
+
+
+def curl_h2(site: Site, path: str) -> tuple[str, bytes]:
+    """GET `path` over HTTPS with real curl asking for HTTP/2 (ALPN), trusting the site's own
+    certificate: the HTTP version spoken and the body."""
+    answer = subprocess.run(
+        [
+            "curl", "--silent", "--show-error", "--http2", "--max-time", "10",
+            "--cacert", str(site.tls.cert_file),
+            "--write-out", "\n%{http_version} %{http_code}",
+            f"https://localhost:{site.tls.port}{path}",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=15,
+    )  # fmt: skip
+    body, _, status_line = answer.stdout.rpartition(b"\n")
+    version, code = status_line.decode().split()
+    assert code == "200", (path, code, body[:200])
+    return version, body
+
+
+def test_over_https_nginx_speaks_http2_for_blocking_reloads_and_parts(site: Site) -> None:
+    version, body = curl_h2(site, f"/hls-live/{URL}/360p/part_000000.m4s")
+    assert (version, body) == ("2", b"fragment 0")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(curl_h2, site, f"{VARIANT}?_HLS_msn=1&_HLS_part=1")
+        time.sleep(0.6)
+        assert not pending.done()  # held by hls_out behind nginx, over HTTP/2 too
+        site.packager.fragment()
+        version, body = pending.result(timeout=10)
+    assert version == "2"
+    assert playlist_state(body.decode()).has(1, 1)

@@ -170,6 +170,16 @@ def transcoder_pids(*, ingest_pid: int, video_url: str) -> list[int]:
     ]
 
 
+def ffmpeg_pids(*, ingest_pid: int, video_url: str) -> list[int]:
+    """The ffmpeg processes encoding `video_url`: each packager's own child."""
+    packagers = set(transcoder_pids(ingest_pid=ingest_pid, video_url=video_url))
+    return [
+        info.pid
+        for info in process_table()
+        if info.parent in packagers and info.state != "Z" and Path(info.argv[0]).name == "ffmpeg"
+    ]
+
+
 # --- HTTP ------------------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from tests.integration.llhls_rules import check_aligned, check_live, check_vod
 from tests.integration.stack import (
     Service,
     VariantEntry,
+    ffmpeg_pids,
     hls_environment,
     http_get,
     http_json,
@@ -269,17 +270,21 @@ def test_killed_transcoder_is_restarted_and_the_stream_goes_on_after_a_discontin
     assert resolutions(variants) == {"source": (640, 360), "240p": (426, 240)}
     pipeline.wait_playlists(variants, lambda text: len(segment_uris(text)) >= 2, timeout=15)
 
-    [first] = transcoder_pids(ingest_pid=pipeline.ingest.pid, video_url=video_url)
+    # ffmpeg itself dies (the OOM killer, a crash): its packager ends with it and the ingest's
+    # supervisor starts the pair again.
+    [packager] = transcoder_pids(ingest_pid=pipeline.ingest.pid, video_url=video_url)
+    [first] = ffmpeg_pids(ingest_pid=pipeline.ingest.pid, video_url=video_url)
     before_kill = {entry.name: pipeline.playlist(entry) for entry in variants}
     os.kill(first, signal.SIGKILL)
     restarted: list[int] = []
 
     def restarted_ffmpeg() -> bool:
-        restarted[:] = transcoder_pids(ingest_pid=pipeline.ingest.pid, video_url=video_url)
+        restarted[:] = ffmpeg_pids(ingest_pid=pipeline.ingest.pid, video_url=video_url)
         return bool(restarted) and first not in restarted
 
     assert wait_until(restarted_ffmpeg, timeout=2.0, interval=0.05), pipeline.logs()
     assert len(restarted) == 1
+    assert packager not in transcoder_pids(ingest_pid=pipeline.ingest.pid, video_url=video_url)
     assert not zombie_children(pipeline.ingest.pid)
 
     # The same playlists go on: a discontinuity, then new segments under new names.

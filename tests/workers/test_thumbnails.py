@@ -97,6 +97,52 @@ def test_frame_grab_argv_is_a_fixed_list():
     assert argv[-1] == "pipe:1"
 
 
+def make_fmp4_run(folder: Path, *, init: str, segment: str, size: str, color: str) -> None:
+    """One transcoder run's init segment and first fMP4 segment, as ffmpeg's HLS muxer writes them."""
+    scratch = folder / f"run-{init}"
+    scratch.mkdir(parents=True)
+    subprocess.run(
+        [
+            "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", f"color=c={color}:size={size}:rate=25",
+            "-t", "0.4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            "-f", "hls", "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
+            "-hls_segment_filename", str(scratch / "seg_%d.m4s"), str(scratch / "index.m3u8"),
+        ],
+        check=True,
+        timeout=30,
+    )  # fmt: skip
+    (scratch / "init.mp4").rename(folder / init)
+    (scratch / "seg_0.m4s").rename(folder / segment)
+
+
+def test_a_segment_after_a_transcoder_restart_is_read_with_its_own_init_segment(video, folders):
+    folder = folders / "hls" / VIDEO_URL / "360p"
+    make_fmp4_run(folder, init="init.mp4", segment="seg_00000.m4s", size="640x360", color="green")
+    make_fmp4_run(folder, init="init_1.mp4", segment="seg_00001.m4s", size="320x180", color="blue")
+    (folder / "index.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n"
+        '#EXT-X-MAP:URI="init.mp4"\n#EXTINF:0.4,\nseg_00000.m4s\n'
+        '#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="init_1.mp4"\n#EXTINF:0.4,\nseg_00001.m4s\n'
+    )
+    assert thumbnails.segment_init(folder / "seg_00000.m4s") == folder / "init.mp4"
+    assert thumbnails.segment_init(folder / "seg_00001.m4s") == folder / "init_1.mp4"
+
+    assert thumbnails.video_live_thumbnail_capture(video_id=video.pk) == ThumbnailOutcome.DONE
+    video.refresh_from_db()
+    with Image.open(folders / "media" / video.live_thumbnail.name) as image:
+        assert image.size == (320, 180)  # the restarted run's picture, decoded with init_1.mp4
+        assert image.convert("RGB").getpixel((160, 90))[2] > 180
+
+
+def test_without_a_playlist_the_newest_init_segment_is_used(folders):
+    folder = folders / "hls" / VIDEO_URL / "360p"
+    make_fmp4_run(folder, init="init.mp4", segment="seg_00000.m4s", size="640x360", color="green")
+    make_fmp4_run(folder, init="init_1.mp4", segment="seg_00001.m4s", size="320x180", color="blue")
+    assert thumbnails.segment_init(folder / "seg_00001.m4s") == folder / "init_1.mp4"
+    assert thumbnails.segment_init(folder / "seg_00001.ts") is None
+
+
 def test_live_capture_stores_a_jpeg_and_replaces_the_previous_one(video, live_hls, folders):
     assert thumbnails.video_live_thumbnail_capture(video_id=video.pk) == ThumbnailOutcome.DONE
     video.refresh_from_db()

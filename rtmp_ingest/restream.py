@@ -5,7 +5,7 @@ platform's key) is pushed without re-encoding by one of two engines (`RestreamLi
 
 - `NativePush` (the default): the ingest's own RTMP publisher (push_client.py) on the event loop; the
   tag is chunked once and the same bytes go onto every connection, gathered for `FLUSH_SECONDS` and
-  written in one send (one send per tag was most of a destination's cost). It costs about what
+  written in one send (one send per tag and destination was much of a destination's cost). It costs about what
   nginx-rtmp's `push` does (bench/bench_restream.py).
 - `DestinationPush`: an ffmpeg `-c copy` per destination under a `SupervisedProcess`, fed from a
   bounded queue of FLV tags (a process and some 60 MB per destination).
@@ -72,8 +72,10 @@ logger = logging.getLogger(__name__)
 MASK = "****"
 ERROR_CHARACTERS = 300
 TAIL_LINES = 20
-# How long the native engine gathers a destination's chunks before one write puts them on the wire.
+# How long the native engine gathers a destination's chunks before one write puts them on the wire
+# (the next tag after that flushes), and the longest anything waits when no tag comes.
 FLUSH_SECONDS = 0.04
+FLUSH_LATEST_SECONDS = 0.25
 # How long ffmpeg probes its input: the sequence headers come first, so little is needed.
 ANALYZE_MICROSECONDS = 500_000
 PROBE_BYTES = 1_000_000
@@ -437,10 +439,10 @@ class DestinationPush(_Push):
 class NativePush(_Push):
     """One destination pushed by the ingest itself (`RtmpPublisher`, the default engine): one RTMP
     connection after another until `stop()`. Offered chunks wait in a list until `flush()` (the
-    restreamer calls it every `FLUSH_SECONDS`, for every destination at once), which puts them on the
-    connection's transport in one write; what the destination has not taken yet, written or not, is
-    bounded by `queue_bytes` (more, and it is dropped), and a transport that takes nothing for
-    `io_timeout` is dropped too."""
+    restreamer calls it for every destination at once, every `FLUSH_SECONDS` or so), which puts
+    them on the connection's transport in one write; what the destination has not taken yet,
+    written or not, is bounded by `queue_bytes` (more, and it is dropped), and a transport that
+    takes nothing for `io_timeout` is dropped too."""
 
     def __init__(
         self, target: RestreamTarget, *, headers: StreamHeaders, limits: RestreamLimits,
@@ -610,6 +612,7 @@ class Restreamer:
         self._pushes: dict[str, DestinationPush | NativePush] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushed_at = 0.0
         self._stopped = False
         self._initial = tuple(targets)
 
@@ -684,13 +687,22 @@ class Restreamer:
                 if tag is None:
                     tag = flv.tag(tag_type, timestamp_ms, payload)
                 push.offer(tag, keyframe=keyframe, timestamp_ms=timestamp_ms)
-        if waiting and self._flush_timer is None:
-            self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush)
+        if waiting:
+            # Flushed by a tag that comes FLUSH_SECONDS after the last flush, on the event loop's
+            # turn that brought it: a few sends a second per destination rather than one per tag,
+            # and no wakeup of its own. The timer only bounds the wait when the publisher pauses.
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._flushed_at >= FLUSH_SECONDS:
+                self._flush()
+            elif self._flush_timer is None:
+                self._flush_timer = loop.call_later(FLUSH_LATEST_SECONDS, self._flush)
 
     def _flush(self) -> None:
-        """Every native connection's waiting chunks in one write each: a few sends a second per
-        destination rather than one per tag, which is most of what a destination costs."""
-        self._flush_timer = None
+        """Every native connection's waiting chunks in one write each."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self._flushed_at = asyncio.get_running_loop().time()
         for push in self._pushes.values():
             if isinstance(push, NativePush):
                 push.flush()

@@ -38,11 +38,12 @@ browser-deps:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 # nginx and docker-compose for the deployment tests (tests/deploy), installed once if missing.
-# nginx is only started by the tests, on loopback; no Docker engine is needed.
+# nginx is only started by the tests, on loopback; no Docker engine is needed. Its stream module
+# terminates TLS in front of an RTMP listener for the rtmps:// restream test.
 deploy-deps:
-	@{ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } && command -v docker-compose >/dev/null || { \
-		echo "Installing nginx and docker-compose with apt-get"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx docker-compose >/dev/null; }
+	@{ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } && command -v docker-compose >/dev/null && [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || { \
+		echo "Installing nginx, its stream module and docker-compose with apt-get"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx libnginx-mod-stream docker-compose >/dev/null; }
 
 # nginx with nginx-rtmp, the reference the ingest benches (bench/bench_ingest.py,
 # bench/bench_restream.py) measure against, installed once if missing.

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
@@ -44,10 +43,10 @@ from pathlib import Path
 
 from aiohttp import web
 from netutil import free_port, wait_listening
+from nginx_rtmp import start_nginx_rtmp
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 SECRET = "bench-ingest-secret"  # noqa: S105 - a throwaway secret for a local fake API
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -87,27 +86,6 @@ async def main():
 import logging
 logging.disable(logging.CRITICAL)
 asyncio.run(main())
-"""
-
-NGINX_CONF = """
-load_module {module};
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-daemon off;
-master_process on;
-worker_processes 1;
-events {{ worker_connections 1024; }}
-rtmp {{
-    server {{
-        listen 127.0.0.1:{port};
-        chunk_size 4096;
-        application streaming {{
-            live on;
-            record all;
-            record_path {prefix}/recordings;
-        }}
-    }}
-}}
 """
 
 
@@ -251,15 +229,7 @@ def start_pyrtmp(work_dir: Path) -> Server:
 
 
 def start_nginx(work_dir: Path) -> Server:
-    if shutil.which("nginx") is None or not NGINX_RTMP_MODULE.exists():
-        raise SystemExit("nginx-rtmp is not installed: apt-get install nginx libnginx-mod-rtmp")
-    port = free_port()
-    (work_dir / "recordings").mkdir()
-    (work_dir / "logs").mkdir()
-    conf = work_dir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(module=NGINX_RTMP_MODULE, prefix=work_dir, port=port))
-    process = subprocess.Popen(["nginx", "-p", str(work_dir), "-c", str(conf)])
-    wait_listening(port)
+    process, port = start_nginx_rtmp(work_dir, {"streaming": []})
     return Server("nginx-rtmp", process, port, work_dir)
 
 

@@ -9,16 +9,20 @@ publish and not counted. Both servers also record the stream to disk (Tidecast's
 nginx-rtmp's `record all`), as in bench_ingest.py, so the 0-destination figure is the same baseline.
 
 - Tidecast: `python -m rtmp_ingest` with `INGEST_SINK=record`; a local stand-in API grants each
-  publish with N destinations in the grant. The ingest pushes with one `ffmpeg -c copy` child per
-  destination: their CPU is counted with the ingest's.
-- nginx-rtmp: one application per N, each with N `push rtmp://127.0.0.1:<port>/app/<key>;` lines,
-  a master and one worker process.
+  publish with N destinations in the grant. The ingest pushes with its default engine (its own RTMP
+  publisher on the event loop; `RESTREAM_ENGINE=ffmpeg` in the environment benches the
+  `ffmpeg -c copy` children instead, whose CPU is counted with the ingest's).
+- nginx-rtmp (nginx_rtmp.py): one application per N, each with N `push
+  rtmp://127.0.0.1:<port>/app/<key>;` lines, a master and one worker process.
 
 CPU: the scheduler's run time of every thread of the server's process tree
 (/proc/<pid>/task/*/schedstat), sampled every 0.1 s so that children which exit at the end of the
 stream are counted up to their last sample, per media second. Memory: the peak of the tree's summed
 RSS during the publish. Per destination: (figure with N - figure with 0) / N, from the medians of the
-rounds; the servers take turns round after round so a slow spell of the shared machine hits both.
+rounds, and the slope of a least-squares line through every publish's (N, CPU): the figure that
+uses all rounds at once, so one noisy 0-destination publish moves it least (the target's figure).
+The servers take turns round after round so a slow spell of the shared machine hits both; one
+publish each with the most destinations comes first, unmeasured (imports, first connections).
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
@@ -39,37 +42,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
-from bench_ingest import NGINX_RTMP_MODULE, make_source, publish
+from bench_ingest import make_source, publish
 from netutil import free_port, wait_listening
+from nginx_rtmp import start_nginx_rtmp
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SECRET = "bench-restream-secret"  # noqa: S105 - a throwaway secret for a local fake API
 SAMPLE_SECONDS = 0.1
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-NGINX_CONF = """
-load_module {module};
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-daemon off;
-master_process on;
-worker_processes 1;
-events {{ worker_connections 1024; }}
-rtmp {{
-    server {{
-        listen 127.0.0.1:{port};
-        chunk_size 4096;
-{applications}
-    }}
-}}
-"""
-NGINX_APPLICATION = """        application streaming{count} {{
-            live on;
-            record all;
-            record_path {prefix}/recordings;
-{pushes}
-        }}"""
 
 
 def destination_url(port: int, index: int) -> str:
@@ -207,7 +188,7 @@ class Server:
             self.process.wait()
 
 
-def start_tidecast(work_dir: Path, api: FakeApi) -> Server:
+def start_tidecast(work_dir: Path, api: FakeApi, root: Path = ROOT) -> Server:
     port = free_port()
     env = dict(os.environ)
     env.update(
@@ -215,33 +196,19 @@ def start_tidecast(work_dir: Path, api: FakeApi) -> Server:
         INGEST_SINK="record", TIDECAST_DATA_DIR=str(work_dir), LOG_LEVEL="WARNING",
         INGEST_METRICS_PORT="0", INGEST_MAX_STREAMS="8",
     )  # fmt: skip
-    process = subprocess.Popen([PYTHON, "-m", "rtmp_ingest"], cwd=ROOT, env=env)
+    process = subprocess.Popen([PYTHON, "-m", "rtmp_ingest"], cwd=root, env=env)
     wait_listening(port)
     return Server("tidecast", process, port)
 
 
 def start_nginx(work_dir: Path, counts: list[int], ports: list[int]) -> Server:
-    if shutil.which("nginx") is None or not NGINX_RTMP_MODULE.exists():
-        raise SystemExit("nginx-rtmp is not installed: `make bench-deps` (nginx, libnginx-mod-rtmp)")
-    port = free_port()
-    (work_dir / "recordings").mkdir()
-    (work_dir / "logs").mkdir()
-    applications = "\n".join(
-        NGINX_APPLICATION.format(
-            count=count,
-            prefix=work_dir,
-            pushes="\n".join(
-                f"            push {destination_url(p, index)};" for index, p in enumerate(ports[:count])
-            ),
-        )
-        for count in counts
+    process, port = start_nginx_rtmp(
+        work_dir,
+        {
+            f"streaming{count}": [destination_url(p, index) for index, p in enumerate(ports[:count])]
+            for count in counts
+        },
     )
-    conf = work_dir / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(module=NGINX_RTMP_MODULE, prefix=work_dir, port=port, applications=applications)
-    )
-    process = subprocess.Popen(["nginx", "-p", str(work_dir), "-c", str(conf)])
-    wait_listening(port)
     return Server("nginx-rtmp", process, port)
 
 
@@ -290,6 +257,11 @@ class Figures:
     def rss(self, count: int) -> float:
         return statistics.median(r.rss_mb for r in self.rounds[count])
 
+    def slope(self) -> float:
+        """CPU per destination: least squares through every publish's (destinations, CPU)."""
+        points = [(count, r.cpu) for count, rounds in self.rounds.items() for r in rounds]
+        return statistics.linear_regression([float(n) for n, _ in points], [cpu for _, cpu in points]).slope
+
 
 def one_publish(
     server: Server, source: Path, media_seconds: float, count: int, ports: list[int], key: str
@@ -316,6 +288,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--destinations", type=int, nargs="+", default=[0, 1, 3])
     parser.add_argument("--only", choices=["tidecast", "nginx-rtmp"], action="append")
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="the Tidecast checkout to run (another branch's)"
+    )
     args = parser.parse_args()
     counts = sorted({0, *args.destinations})
     ports = [free_port() for _ in range(max(counts))]
@@ -335,11 +310,14 @@ def main() -> None:
                 work_dir = tmp_dir / name
                 work_dir.mkdir()
                 servers[name] = (
-                    start_tidecast(work_dir, api)
+                    start_tidecast(work_dir, api, args.root)
                     if name == "tidecast"
                     else start_nginx(work_dir, counts, ports)
                 )
                 results[name] = Figures()
+            for name, server in servers.items():
+                print(f"warm-up: {name}, {max(counts)} destinations...", flush=True)
+                one_publish(server, source, float(args.seconds), max(counts), ports, "warmup")
             for round_number in range(args.rounds):
                 for count in counts:
                     for name, server in servers.items():
@@ -371,8 +349,13 @@ def main() -> None:
                 f"{name:<11} {count:>4} {fig.cpu(count):>14.4f} {per_cpu:>9.4f} {fig.rss(count):>12.1f} "
                 f"{per_rss:>12.1f} {received:>6}/{count}"
             )
+    for name, fig in results.items():
+        print(f"{name}: CPU per destination, fit through every publish: {fig.slope():.4f}")
     if len(results) == 2:
         tidecast, nginx = results["tidecast"], results["nginx-rtmp"]
+        ours, theirs = tidecast.slope(), nginx.slope()
+        ratio = f"{ours / theirs:.2f}x" if theirs > 0 else "n/a"
+        print(f"CPU per destination (fit): tidecast {ours:.4f} vs nginx-rtmp {theirs:.4f} = {ratio}")
         for count in counts:
             if count:
                 ours = (tidecast.cpu(count) - tidecast.cpu(0)) / count

@@ -212,10 +212,14 @@ class RtmpPublisher:
         self._send(encode_message(chunk_stream_id=COMMAND_CSID, msg_type_id=MSG_AMF0_COMMAND,
                                   msg_stream_id=stream_id, timestamp=0, payload=payload, chunk_size=CHUNK_SIZE))  # fmt: skip
 
-    def send_metadata(self, metadata: dict[str, object]) -> None:
+    def metadata_chunks(self, metadata: dict[str, object]) -> bytes:
+        """The `@setDataFrame onMetaData` message for this connection's stream, chunked (for `write`)."""
         payload = encode_values("@setDataFrame", "onMetaData") + encode_ecma_array(metadata)
-        self._send(encode_message(chunk_stream_id=DATA_CSID, msg_type_id=MSG_AMF0_DATA,
-                                  msg_stream_id=self.stream_id, timestamp=0, payload=payload, chunk_size=CHUNK_SIZE))  # fmt: skip
+        return encode_message(chunk_stream_id=DATA_CSID, msg_type_id=MSG_AMF0_DATA,
+                              msg_stream_id=self.stream_id, timestamp=0, payload=payload, chunk_size=CHUNK_SIZE)  # fmt: skip
+
+    def send_metadata(self, metadata: dict[str, object]) -> None:
+        self._send(self.metadata_chunks(metadata))
 
     def write(self, chunks: bytes) -> None:
         """Already chunked media (`media_chunks` with this stream id); never waits."""

@@ -4,16 +4,17 @@ Each destination (YouTube, Twitch, another server: an `rtmp://` or `rtmps://` UR
 platform's key) is pushed without re-encoding by one of two engines (`RestreamLimits.engine`):
 
 - `NativePush` (the default): the ingest's own RTMP publisher (push_client.py) on the event loop; the
-  tag is chunked once and the same bytes go onto every connection. It costs about what nginx-rtmp's
-  `push` does (bench/bench_restream.py).
+  tag is chunked once and the same bytes go onto every connection, gathered for `FLUSH_SECONDS` and
+  written in one send (one send per tag and destination was much of a destination's cost). It costs about what
+  nginx-rtmp's `push` does (bench/bench_restream.py).
 - `DestinationPush`: an ffmpeg `-c copy` per destination under a `SupervisedProcess`, fed from a
   bounded queue of FLV tags (a process and some 60 MB per destination).
 
 Both keep the same rules:
 
 - `Restreamer.offer()` never waits: the tag is encoded once and every destination takes a reference.
-  A destination that would fall more than `queue_bytes` behind (it reads slower than the publisher
-  sends, or not at all) is dropped at once and its buffer freed: the transcoder and the other
+  A destination that would fall more than `queue_bytes` behind (gathered and unsent bytes together:
+  it reads slower than the publisher sends, or not at all) is dropped at once and its buffer freed: the transcoder and the other
   destinations never wait on it, and its memory stays within the bound.
 - A dropped or dead destination (refused, unreachable, closed, ffmpeg exited) is `failed` with a
   `last_error` and tried again after a pause that doubles from `retry_initial` up to `retry_max`;
@@ -71,6 +72,10 @@ logger = logging.getLogger(__name__)
 MASK = "****"
 ERROR_CHARACTERS = 300
 TAIL_LINES = 20
+# How long the native engine gathers a destination's chunks before one write puts them on the wire
+# (the next tag after that flushes), and the longest anything waits when no tag comes.
+FLUSH_SECONDS = 0.04
+FLUSH_LATEST_SECONDS = 0.25
 # How long ffmpeg probes its input: the sequence headers come first, so little is needed.
 ANALYZE_MICROSECONDS = 500_000
 PROBE_BYTES = 1_000_000
@@ -197,11 +202,73 @@ class StreamHeaders:
         return data
 
 
-class DestinationPush:
+class _Push:
+    """What both engines share: the status, and runs one after another until `stop()`, a failed
+    one followed by a pause (`retry_pause`) that starts again from the shortest after a stable run."""
+
+    def __init__(
+        self, target: RestreamTarget, *, headers: StreamHeaders, limits: RestreamLimits, name: str
+    ) -> None:
+        self.target = target
+        self._headers = headers
+        self._limits = limits
+        self._name = f"restream {name or '?'} -> {target.id}"
+        self.status = PushStatus.CONNECTING
+        self.last_error = ""
+        self.runs = 0
+        self.drops = 0  # times dropped for falling behind
+        self.live_since: float | None = None
+        self._accepting = False  # a run is up and takes tags
+        self._primed = False  # that run has had its headers and a keyframe
+        self._failure: str | None = None  # why the current run ends
+        self._stopped = False
+        self._stop_requested = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
+
+    def report(self) -> dict[str, str]:
+        return {"id": self.target.id, "status": str(self.status), "error": self.last_error}
+
+    def _set_live(self) -> None:
+        self.status = PushStatus.LIVE
+        self.last_error = ""
+        self.live_since = time.monotonic()
+        logger.info("%s: live", self._name)
+
+    async def _one_run(self) -> None:
+        """Connect, push until the run ends (`_failure` says why, None when stopped)."""
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopped:
+            self._failure = None
+            self.status = PushStatus.CONNECTING
+            self.live_since = None
+            self.runs += 1
+            await self._one_run()
+            if self._stopped:
+                return
+            stable = (
+                self.live_since is not None
+                and time.monotonic() - self.live_since >= self._limits.stable_after
+            )
+            failures = 1 if stable else failures + 1
+            self.status = PushStatus.FAILED
+            self.last_error = (self._failure or "ended")[:ERROR_CHARACTERS]
+            pause = retry_pause(failures, self._limits)
+            logger.warning("%s: failed (%s); trying again in %.1f s", self._name, self.last_error, pause)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause):
+                    await self._stop_requested.wait()
+
+
+class DestinationPush(_Push):
     """One destination pushed through ffmpeg (`RESTREAM_ENGINE=ffmpeg`): its ffmpeg runs one after
     another, fed from a bounded queue, until `stop()`."""
-
-    engine = "ffmpeg"
 
     def __init__(
         self,
@@ -213,35 +280,17 @@ class DestinationPush:
         environment: Mapping[str, str],
         name: str = "",
     ) -> None:
-        self.target = target
-        self._headers = headers
-        self._limits = limits
+        super().__init__(target, headers=headers, limits=limits, name=name)
         self._ffmpeg = ffmpeg_binary
         self._environment = dict(environment)
-        self._name = f"restream {name or '?'} -> {target.id}"
-        self.status = PushStatus.CONNECTING
-        self.last_error = ""
-        self.runs = 0
-        self.drops = 0  # times dropped for falling behind
         self.bytes_sent = 0
         self._queue: deque[bytes] = deque()
         self._queued_bytes = 0
-        self._accepting = False  # a run is up and takes tags
-        self._primed = False  # that run has had its headers and a keyframe
         self._wakeup = asyncio.Event()
-        self._failure: str | None = None  # why the current run ends
         self._pump: asyncio.Task[None] | None = None
-        self._stop_requested = asyncio.Event()
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
-        self._stopped = False
-        self._task: asyncio.Task[None] | None = None
-        self.live_since: float | None = None
 
     # --- the ingest's side -------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
 
     def offer(self, data: bytes, *, keyframe: bool, timestamp_ms: int) -> None:
         """Queue one FLV tag; never waits. Before the run's first keyframe, tags are dropped."""
@@ -253,9 +302,6 @@ class DestinationPush:
             self._primed = True
             self._enqueue(self._headers.priming(timestamp_ms))
         self._enqueue(data)
-
-    def report(self) -> dict[str, str]:
-        return {"id": self.target.id, "status": str(self.status), "error": self.last_error}
 
     async def stop(self) -> None:
         """End the push: the current ffmpeg finishes what it has (bounded by the stop timeouts)."""
@@ -316,12 +362,6 @@ class DestinationPush:
         if self.status is PushStatus.CONNECTING:
             self._set_live()
 
-    def _set_live(self) -> None:
-        self.status = PushStatus.LIVE
-        self.last_error = ""
-        self.live_since = time.monotonic()
-        logger.info("%s: live", self._name)
-
     def _on_exit(self, process_exit: ProcessExit) -> None:
         if process_exit.outcome is ExitOutcome.STOPPED:
             return
@@ -330,63 +370,43 @@ class DestinationPush:
         reason = f"ffmpeg exited with {code}" if code is not None else "ffmpeg could not be started"
         self._end_run(f"{reason}: {detail}" if detail else reason)
 
-    async def _run(self) -> None:
-        failures = 0
+    async def _one_run(self) -> None:
         loop = asyncio.get_running_loop()
-        while not self._stopped:
-            self._failure = None
-            self._tail.clear()
-            self.live_since = None
-            self.status = PushStatus.CONNECTING
-            argv: list[str] = build_push_command(
-                url=self.target.url, ffmpeg_binary=self._ffmpeg, io_timeout=self._limits.io_timeout
-            )
-            process = SupervisedProcess(
-                name=self._name,
-                command=_fixed(argv),
-                environment=self._environment,
-                limits=ProcessLimits(
-                    max_restarts=0,
-                    write_timeout_seconds=self._limits.io_timeout,
-                    finish_timeout_seconds=self._limits.stop_timeout,
-                    terminate_timeout_seconds=self._limits.stop_timeout,
-                ),
-                on_exit=self._on_exit,
-                on_stderr=self._on_stderr,
-            )
-            self.runs += 1
-            try:
-                if await process.start():
-                    self._primed = False
-                    self._accepting = True
-                    self._pump = loop.create_task(self._feed(process))
-                    await asyncio.wait({self._pump})
-                elif self._failure is None:
-                    self._failure = "ffmpeg could not be started"
-            finally:
-                self._accepting = False
-                self._clear()
-                self._pump = None
-                if self._failure is not None and not self._stopped and process.pid is not None:
-                    # A failed run has nothing worth finishing: it goes at once, with what it holds.
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(process.pid, signal.SIGKILL)
-                # Otherwise stopped in order (stdin closed, then signals), bounded by the stop timeouts.
-                await process.stop()
-            if self._stopped:
-                return
-            stable = (
-                self.live_since is not None
-                and time.monotonic() - self.live_since >= self._limits.stable_after
-            )
-            failures = 1 if stable else failures + 1
-            self.status = PushStatus.FAILED
-            self.last_error = (self._failure or "ended")[:ERROR_CHARACTERS]
-            pause = retry_pause(failures, self._limits)
-            logger.warning("%s: failed (%s); trying again in %.1f s", self._name, self.last_error, pause)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(pause):
-                    await self._stop_requested.wait()
+        self._tail.clear()
+        argv: list[str] = build_push_command(
+            url=self.target.url, ffmpeg_binary=self._ffmpeg, io_timeout=self._limits.io_timeout
+        )
+        process = SupervisedProcess(
+            name=self._name,
+            command=_fixed(argv),
+            environment=self._environment,
+            limits=ProcessLimits(
+                max_restarts=0,
+                write_timeout_seconds=self._limits.io_timeout,
+                finish_timeout_seconds=self._limits.stop_timeout,
+                terminate_timeout_seconds=self._limits.stop_timeout,
+            ),
+            on_exit=self._on_exit,
+            on_stderr=self._on_stderr,
+        )
+        try:
+            if await process.start():
+                self._primed = False
+                self._accepting = True
+                self._pump = loop.create_task(self._feed(process))
+                await asyncio.wait({self._pump})
+            elif self._failure is None:
+                self._failure = "ffmpeg could not be started"
+        finally:
+            self._accepting = False
+            self._clear()
+            self._pump = None
+            if self._failure is not None and not self._stopped and process.pid is not None:
+                # A failed run has nothing worth finishing: it goes at once, with what it holds.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+            # Otherwise stopped in order (stdin closed, then signals), bounded by the stop timeouts.
+            await process.stop()
 
     async def _feed(self, process: SupervisedProcess) -> None:
         """Write what is queued to ffmpeg's stdin until the run fails (it is cancelled then)."""
@@ -416,70 +436,70 @@ class DestinationPush:
                     await self._wakeup.wait()
 
 
-class NativePush:
+class NativePush(_Push):
     """One destination pushed by the ingest itself (`RtmpPublisher`, the default engine): one RTMP
-    connection after another until `stop()`. Tags go straight onto the connection's transport; what
-    the destination has not taken yet is bounded by `queue_bytes` (more, and it is dropped), and a
-    transport that takes nothing for `io_timeout` is dropped too."""
-
-    engine = "native"
+    connection after another until `stop()`. Offered chunks wait in a list until `flush()` (the
+    restreamer calls it for every destination at once, every `FLUSH_SECONDS` or so), which puts
+    them on the connection's transport in one write; what the destination has not taken yet,
+    written or not, is bounded by `queue_bytes` (more, and it is dropped), and a transport that
+    takes nothing for `io_timeout` is dropped too."""
 
     def __init__(
         self, target: RestreamTarget, *, headers: StreamHeaders, limits: RestreamLimits,
         ca_file: str | None = None, name: str = "",
     ) -> None:  # fmt: skip
-        self.target = target
-        self._headers = headers
-        self._limits = limits
+        super().__init__(target, headers=headers, limits=limits, name=name)
         self._ca_file = ca_file
-        self._name = f"restream {name or '?'} -> {target.id}"
-        self.status = PushStatus.CONNECTING
-        self.last_error = ""
-        self.runs = 0
-        self.drops = 0
         self.stream_id = 0  # of the open connection; 0 while there is none
-        self.live_since: float | None = None
         self._publisher: RtmpPublisher | None = None
-        self._accepting = False
-        self._primed = False
-        self._failure: str | None = None
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._ended = asyncio.Event()
-        self._stopped = False
         self._opening = False
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
-
-    def offer(self, data: bytes, *, keyframe: bool, timestamp_ms: int) -> None:
-        """Chunked media for this connection's stream id; never waits."""
+    def offer(self, data: bytes, *, keyframe: bool, timestamp_ms: int) -> bool:
+        """Chunked media for this connection's stream id, kept for the next `flush()`; never waits.
+        True when something waits to be flushed."""
         publisher = self._publisher
         if not self._accepting or publisher is None:
-            return
+            return False
         if not self._primed:
             if not keyframe:
-                return
+                return False
             self._primed = True
-            publisher.send_metadata(self._headers.metadata)
+            self._pending.append(publisher.metadata_chunks(self._headers.metadata))
             for tag_type, header in self._headers.sequence_headers():
-                publisher.write(media_chunks(tag_type, timestamp_ms, header, stream_id=self.stream_id))
-        if publisher.buffered + len(data) > self._limits.queue_bytes:
+                self._pending.append(media_chunks(tag_type, timestamp_ms, header, stream_id=self.stream_id))
+        behind = publisher.buffered + self._pending_bytes
+        if behind + len(data) > self._limits.queue_bytes:
             self.drops += 1
-            self._end_run(f"dropped: the destination fell {publisher.buffered // 1024} KiB behind")
+            self._end_run(f"dropped: the destination fell {behind // 1024} KiB behind")
+            return False
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        return True
+
+    def flush(self) -> None:
+        """What was offered since the last flush onto the connection, in one write."""
+        pending = self._pending
+        if not pending:
             return
-        publisher.write(data)
+        self._pending = []
+        self._pending_bytes = 0
+        publisher = self._publisher
+        if publisher is not None and self._failure is None:
+            publisher.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     @property
     def queued_bytes(self) -> int:
-        return self._publisher.buffered if self._publisher is not None else 0
-
-    def report(self) -> dict[str, str]:
-        return {"id": self.target.id, "status": str(self.status), "error": self.last_error}
+        publisher = self._publisher
+        return self._pending_bytes + (publisher.buffered if publisher is not None else 0)
 
     async def stop(self) -> None:
+        self.flush()  # the stream's last moments, then an orderly unpublish
         self._stopped = True
         self._accepting = False
+        self._stop_requested.set()
         self._ended.set()
         if self._task is not None:
             if self._opening:
@@ -493,64 +513,42 @@ class NativePush:
                 self.status = PushStatus.FAILED
                 self.last_error = self._failure[:ERROR_CHARACTERS]
         self._accepting = False
+        self._pending = []
+        self._pending_bytes = 0
         self._ended.set()
 
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopped:
-            self._failure = None
-            self._ended.clear()
-            self.status = PushStatus.CONNECTING
-            self.live_since = None
-            self.runs += 1
-            publisher = RtmpPublisher(self.target.url, ca_file=self._ca_file, on_closed=self._end_run)
-            self._publisher = publisher
+    async def _one_run(self) -> None:
+        self._ended.clear()
+        publisher = RtmpPublisher(self.target.url, ca_file=self._ca_file, on_closed=self._end_run)
+        self._publisher = publisher
+        try:
+            self._opening = True
             try:
-                self._opening = True
-                try:
-                    async with asyncio.timeout(self._limits.connect_timeout):
-                        await publisher.open()
-                finally:
-                    self._opening = False
-            except TimeoutError:
-                self._end_run(f"no connection within {self._limits.connect_timeout:g} s")
-            except (PushError, OSError, ssl.SSLError, asyncio.IncompleteReadError, ProtocolError) as error:
-                self._end_run(_describe_push_error(error))
-            except asyncio.CancelledError:
-                publisher.abort()
-                raise
-            else:
-                self.stream_id = publisher.stream_id
-                self._primed = False
-                self._accepting = not self._stopped
-                self.status = PushStatus.LIVE
-                self.last_error = ""
-                self.live_since = time.monotonic()
-                logger.info("%s: live", self._name)
-                await self._watch(publisher)
-            self._accepting = False
-            self.stream_id = 0
-            if self._failure is not None and not self._stopped:
-                publisher.abort()
-            else:
-                await publisher.close()
+                async with asyncio.timeout(self._limits.connect_timeout):
+                    await publisher.open()
+            finally:
+                self._opening = False
+        except TimeoutError:
+            self._end_run(f"no connection within {self._limits.connect_timeout:g} s")
+        except (PushError, OSError, ssl.SSLError, asyncio.IncompleteReadError, ProtocolError) as error:
+            self._end_run(_describe_push_error(error))
+        except asyncio.CancelledError:
+            publisher.abort()
             self._publisher = None
-            if self._stopped:
-                return
-            stable = (
-                self.live_since is not None
-                and time.monotonic() - self.live_since >= self._limits.stable_after
-            )
-            failures = 1 if stable else failures + 1
-            self.status = PushStatus.FAILED
-            self.last_error = (self._failure or "ended")[:ERROR_CHARACTERS]
-            pause = retry_pause(failures, self._limits)
-            logger.warning("%s: failed (%s); trying again in %.1f s", self._name, self.last_error, pause)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(pause):
-                    while not self._stopped:
-                        self._ended.clear()
-                        await self._ended.wait()
+            raise
+        else:
+            self.stream_id = publisher.stream_id
+            self._primed = False
+            self._accepting = not self._stopped
+            self._set_live()
+            await self._watch(publisher)
+        self._accepting = False
+        self.stream_id = 0
+        if self._failure is not None and not self._stopped:
+            publisher.abort()
+        else:
+            await publisher.close()
+        self._publisher = None
 
     async def _watch(self, publisher: RtmpPublisher) -> None:
         """Until the run ends; a transport that holds bytes and takes none for `io_timeout` ends it."""
@@ -613,6 +611,8 @@ class Restreamer:
         self.headers = StreamHeaders()
         self._pushes: dict[str, DestinationPush | NativePush] = {}
         self._stopping: set[asyncio.Task[None]] = set()
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushed_at = 0.0
         self._stopped = False
         self._initial = tuple(targets)
 
@@ -671,9 +671,10 @@ class Restreamer:
         # same stream id (servers answer createStream with 1, as a rule).
         tag: bytes | None = None
         chunked: dict[int, bytes] = {}
+        waiting = False
         for push in self._pushes.values():
-            if push.engine == "native":
-                stream_id = push.stream_id  # type: ignore[union-attr]
+            if isinstance(push, NativePush):
+                stream_id = push.stream_id
                 if not stream_id:
                     continue
                 data = chunked.get(stream_id)
@@ -681,11 +682,30 @@ class Restreamer:
                     data = chunked[stream_id] = media_chunks(
                         tag_type, timestamp_ms, payload, stream_id=stream_id
                     )
+                waiting |= push.offer(data, keyframe=keyframe, timestamp_ms=timestamp_ms)
             else:
                 if tag is None:
                     tag = flv.tag(tag_type, timestamp_ms, payload)
-                data = tag
-            push.offer(data, keyframe=keyframe, timestamp_ms=timestamp_ms)
+                push.offer(tag, keyframe=keyframe, timestamp_ms=timestamp_ms)
+        if waiting:
+            # Flushed by a tag that comes FLUSH_SECONDS after the last flush, on the event loop's
+            # turn that brought it: a few sends a second per destination rather than one per tag,
+            # and no wakeup of its own. The timer only bounds the wait when the publisher pauses.
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._flushed_at >= FLUSH_SECONDS:
+                self._flush()
+            elif self._flush_timer is None:
+                self._flush_timer = loop.call_later(FLUSH_LATEST_SECONDS, self._flush)
+
+    def _flush(self) -> None:
+        """Every native connection's waiting chunks in one write each."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self._flushed_at = asyncio.get_running_loop().time()
+        for push in self._pushes.values():
+            if isinstance(push, NativePush):
+                push.flush()
 
     def observe_only(self, tag_type: int, payload: bytes) -> None:
         """Keep the headers while no destination is pushed to, so one added later can start."""
@@ -705,6 +725,9 @@ class Restreamer:
 
     async def stop(self) -> None:
         self._stopped = True
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         pushes, self._pushes = list(self._pushes.values()), {}
         await asyncio.gather(*(push.stop() for push in pushes), *self._stopping, return_exceptions=True)
 

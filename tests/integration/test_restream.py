@@ -2,6 +2,11 @@
 from `python -m hls_out`), and the ingest pushes the stream on to local ffmpeg RTMP listeners
 (`ffmpeg -listen 1 ... -c copy out.flv`) standing in for YouTube and Twitch, beside destinations
 that are dead (nothing listens) or stop reading mid-stream.
+
+ffmpeg cannot listen on rtmps, so the `rtmps://` destination is what the platforms run: TLS
+terminated by nginx's stream module (`ssl`, a certificate for 127.0.0.1) in front of a plain ffmpeg
+RTMP listener. The ingest trusts that certificate only through `RESTREAM_CA_FILE`; a second TLS port
+with a certificate nobody vouches for must fail verification.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from pytest_django.fixtures import Settings as DjangoSettings
 
 from api.restream.models import Destination
 from api.restream.services import destination_create, destination_update
+from tests.deploy.servers import nginx_binary, stop_process
 from tests.integration.conftest import Publisher, Streamer, ffmpeg_publish
 from tests.integration.stack import (
     Service,
@@ -32,11 +39,33 @@ from tests.integration.stack import (
     segment_uris,
 )
 from tests.integration.test_pipeline import Pipeline, hls_root, start_service  # noqa: F401 - fixtures
-from tests.netutil import free_port, wait_until
+from tests.netutil import free_port, wait_listening, wait_until
 from tidecast_common.tls import write_self_signed_certificate
 
 PUBLISH_SECONDS = 10
 QUEUE_BYTES = 512 * 1024
+STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
+TLS_FRONT_CONF = """
+load_module {module};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+worker_processes 1;
+events {{ worker_connections 64; }}
+stream {{
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        proxy_pass 127.0.0.1:{upstream};
+    }}
+    server {{
+        listen 127.0.0.1:{untrusted_port} ssl;
+        ssl_certificate {untrusted_cert};
+        ssl_certificate_key {untrusted_key};
+        proxy_pass 127.0.0.1:{closed};
+    }}
+}}
+"""
 
 
 @dataclass
@@ -62,13 +91,10 @@ class Listener:
 def listeners(tmp_path: Path) -> Iterator[Callable[..., Listener]]:
     started: list[Listener] = []
 
-    def start(name: str, tls: tuple[Path, Path] | None = None) -> Listener:
-        port = free_port()
-        scheme = "rtmps" if tls else "rtmp"
-        url = f"{scheme}://127.0.0.1:{port}/app/{name}-secret-key-0123456789"
+    def start(name: str, port: int = 0) -> Listener:
+        url = f"rtmp://127.0.0.1:{port or free_port()}/app/{name}-secret-key-0123456789"
         output = tmp_path / f"{name}.flv"
-        tls_args = ["-cert_file", str(tls[0]), "-key_file", str(tls[1])] if tls else []
-        argv = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-listen", "1", *tls_args,
+        argv = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-listen", "1",
                 "-i", url, "-c", "copy", "-f", "flv", "-y", str(output)]  # fmt: skip
         listener = Listener(
             subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), url, output
@@ -83,6 +109,44 @@ def listeners(tmp_path: Path) -> Iterator[Callable[..., Listener]]:
                 os.kill(listener.process.pid, signal.SIGCONT)
             listener.process.kill()
         listener.process.wait(10)
+
+
+@dataclass
+class TlsFront:
+    """nginx terminating TLS in front of one RTMP port: `port` with the trusted certificate,
+    `untrusted_port` with a self-signed one the ingest was not given (and nothing behind it)."""
+
+    upstream: int
+    port: int
+    untrusted_port: int
+
+    def url(self, name: str, *, trusted: bool = True) -> str:
+        port = self.port if trusted else self.untrusted_port
+        return f"rtmps://127.0.0.1:{port}/app/{name}-secret-key-0123456789"
+
+
+@pytest.fixture
+def tls_front(certificate: tuple[Path, Path], tmp_path: Path) -> Iterator[TlsFront]:
+    prefix = tmp_path / "tls-front"
+    untrusted_cert, untrusted_key = prefix / "untrusted.pem", prefix / "untrusted-key.pem"
+    write_self_signed_certificate(untrusted_cert, untrusted_key, hostnames=("127.0.0.1",))
+    front = TlsFront(upstream=free_port(), port=free_port(), untrusted_port=free_port())
+    config = prefix / "nginx.conf"
+    config.write_text(
+        TLS_FRONT_CONF.format(
+            module=STREAM_MODULE, prefix=prefix, port=front.port, cert=certificate[0], key=certificate[1],
+            upstream=front.upstream, untrusted_port=front.untrusted_port, untrusted_cert=untrusted_cert,
+            untrusted_key=untrusted_key, closed=free_port(),
+        )
+    )  # fmt: skip
+    argv = [nginx_binary(), "-p", str(prefix), "-c", str(config), "-e", str(prefix / "error.log"),
+            "-g", "daemon off;"]  # fmt: skip
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(front.port, process, prefix / "error.log", timeout=10)
+        yield front
+    finally:
+        stop_process(process)
 
 
 @pytest.fixture
@@ -170,17 +234,25 @@ def media_duration(listener: Listener) -> float:
 
 @pytest.mark.parametrize("engine", ["native", "ffmpeg"])
 def test_the_stream_is_pushed_as_received_while_a_dead_destination_disturbs_nothing(
+    engine: str,
+    tls_front: TlsFront,
+    settings: DjangoSettings,
     pipeline: Pipeline,
     make_streamer: Callable[[str], Streamer],
     publishers: list[Publisher],
     listeners: Callable[[str], Listener],
 ) -> None:
+    settings.RESTREAM_MAX_DESTINATIONS = 6  # five pushed (the ingest's default cap), one disabled
     streamer = make_streamer("multi")
-    youtube, twitch = listeners("youtube"), listeners("twitch")
+    # Twitch over rtmps: TLS to nginx, which hands the plain RTMP to the listener.
+    youtube, twitch = listeners("youtube"), listeners("twitch", port=tls_front.upstream)
     time.sleep(0.5)  # the listeners bind
     pushed = [
-        destination_create(channel=streamer.channel, url=listener.url) for listener in (youtube, twitch)
+        destination_create(channel=streamer.channel, url=youtube.url),
+        destination_create(channel=streamer.channel, url=tls_front.url("twitch")),
     ]
+    # The same TLS front with a certificate the ingest was not told to trust (native: verified).
+    untrusted = destination_create(channel=streamer.channel, url=tls_front.url("untrusted", trusted=False))
     dead = destination_create(channel=streamer.channel, url=dead_url())
     silent = silent_server()
     hung = destination_create(
@@ -200,6 +272,9 @@ def test_the_stream_is_pushed_as_received_while_a_dead_destination_disturbs_noth
     # The silent one: ffmpeg's own network timeout or ours, whichever comes first.
     assert wait_until(lambda: status_of(hung.id)[0] == "failed", timeout=15), pipeline.logs()
     assert status_of(hung.id)[1]  # why, in words (ffmpeg's own timeout or ours, whichever came first)
+    if engine == "native":
+        assert wait_until(lambda: status_of(untrusted.id)[0] == "failed", timeout=10), pipeline.logs()
+        assert "CERTIFICATE_VERIFY_FAILED" in status_of(untrusted.id)[1], status_of(untrusted.id)
     # The HLS of the live stream goes on meanwhile.
     assert wait_until(lambda: source_segments(pipeline, video_url) >= 2, timeout=20), pipeline.logs()
 
@@ -223,7 +298,7 @@ def test_the_stream_is_pushed_as_received_while_a_dead_destination_disturbs_noth
     log = pipeline.ingest.log_tail(size=10**7)
     for secret in ("secret-key-0123456789", "hung-key-0123456789"):
         assert secret not in log
-        assert all(secret not in status_of(d.id)[1] for d in (*pushed, dead, hung))
+        assert all(secret not in status_of(d.id)[1] for d in (*pushed, dead, hung, untrusted))
     assert "ffmpeg exited" in log or "failed" in log
     silent.close()
 

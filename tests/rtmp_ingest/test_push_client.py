@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import pytest
 
 from rtmp_ingest.push_client import PushError, RtmpPublisher, media_chunks, parse_push_url
-from rtmp_ingest.restream import NativePush, PushStatus, RestreamLimits, RestreamTarget, StreamHeaders
+from rtmp_ingest.restream import (
+    NativePush,
+    PushStatus,
+    Restreamer,
+    RestreamLimits,
+    RestreamTarget,
+    StreamHeaders,
+)
 from tests.rtmp_ingest.test_controller import GOOD_KEY, SpySink, StartHarness
 from tests.rtmp_ingest.test_controller import start_harness as start_harness  # the fixture
 from tests.transcoder.sources import avc_sequence_header, baseline_sps_nal
@@ -94,6 +101,7 @@ async def test_a_destination_that_stops_reading_is_dropped_within_the_bound(
         data = media_chunks(flv.TAG_VIDEO, index * 33, KEYFRAME, stream_id=push.stream_id)
         started = time.perf_counter()
         push.offer(data, keyframe=True, timestamp_ms=index * 33)
+        push.flush()  # the restreamer's timer: onto the connection, where TCP pushes back
         longest = max(longest, time.perf_counter() - started)
         assert push.queued_bytes <= limits.queue_bytes
         index += 1
@@ -103,3 +111,30 @@ async def test_a_destination_that_stops_reading_is_dropped_within_the_bound(
     assert push.drops == 1
     assert longest < 0.05  # offering never waited on the destination
     await push.stop()
+
+
+async def test_offered_tags_go_out_together_and_the_last_ones_on_stop(start_harness: StartHarness) -> None:
+    harness = await start_harness()
+    url = f"rtmp://127.0.0.1:{harness.port}/streaming/{GOOD_KEY}"
+    restreamer = Restreamer([RestreamTarget(id="d", url=url)], limits=RestreamLimits())
+    restreamer.start()
+    restreamer.on_metadata({"width": 640.0})
+    restreamer.offer(flv.TAG_VIDEO, 0, AVC_HEADER)
+    (push,) = restreamer.pushes
+    async with asyncio.timeout(5):
+        while push.status is not PushStatus.LIVE:  # noqa: ASYNC110 - polling a status
+            await asyncio.sleep(0.02)
+    frames = [KEYFRAME if index % 10 == 0 else INTERFRAME for index in range(20)]
+    for index, frame in enumerate(frames):
+        restreamer.offer(flv.TAG_VIDEO, 1000 + index * 33, frame)
+    # The first went out at once (nothing flushed for a while), the others wait for one write together
+    # (a tag after FLUSH_SECONDS, the timer, or here the stop).
+    assert push.queued_bytes >= sum(len(frame) for frame in frames[1:])
+    await restreamer.stop()
+    async with asyncio.timeout(5):
+        while not harness.sinks or not harness.sinks[0].stopped:  # noqa: ASYNC110 - polling a spy
+            await asyncio.sleep(0.02)
+    sink = harness.sinks[0]
+    assert sink.metadata == {"width": 640.0}
+    # The sequence header first, at the first keyframe's time, then every frame.
+    assert sink.fed == [(flv.TAG_VIDEO, 1000)] + [(flv.TAG_VIDEO, 1000 + i * 33) for i in range(20)]

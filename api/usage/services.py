@@ -66,6 +66,14 @@ def video_recording_stored(*, video_url: str) -> None:
     video_storage_measure_schedule(video=video)
 
 
+def video_ended(*, video_url: str) -> bool:
+    """Whether the video is over (neither scheduled nor live); NotFound without such a video."""
+    status = Video.objects.filter(url=video_url).values_list("status", flat=True).first()
+    if status is None:
+        raise NotFound("No such video.")
+    return status not in (VideoStatus.LIVE, VideoStatus.SCHEDULED)
+
+
 def egress_record(*, counts: Mapping[str, int], day: date | None = None) -> int:
     """Add bytes sent per video url for `day` (today, UTC); unknown urls are ignored. Returns the
     rows touched."""

@@ -90,7 +90,9 @@ async def start_archive(settings: IngestSettings, api: IngestApiClient) -> LiveA
     async def stored(video_url: str) -> bool:
         return await api.recording_stored(video_url=video_url)
 
-    archive = LiveArchiver(settings=settings.archive, hls_root=settings.hls_root, on_stored=stored)
+    archive = LiveArchiver(
+        settings=settings.archive, hls_root=settings.hls_root, on_stored=stored, is_ended=api.video_ended
+    )
     await archive.start()
     return archive
 

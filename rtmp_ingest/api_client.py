@@ -147,7 +147,21 @@ class IngestApiClient:
         except (aiohttp.ClientError, TimeoutError, ApiResponseError) as error:
             logger.warning("storage report for %s failed: %s", video_url, _describe(error))
             return False
-        return status in (200, 404)
+        return status in (200, 204, 404)
+
+    async def video_ended(self, video_url: str) -> bool | None:
+        """Whether the API has the video as ended (True too when it has no such video); None when
+        it could not be asked. The archiver closes a recording a dead transcoder left open then."""
+        try:
+            status, body = await self._post("storage/state", {"video_url": video_url})
+        except (aiohttp.ClientError, TimeoutError, ApiResponseError) as error:
+            logger.warning("storage state of %s failed: %s", video_url, _describe(error))
+            return None
+        if status == 404:
+            return True
+        if status != 200 or not isinstance(body.get("ended"), bool):
+            return None
+        return bool(body["ended"])
 
     def report_end(self, *, publish_id: str) -> asyncio.Task[bool]:
         """Report the end in the background, retrying with backoff; the caller never waits."""

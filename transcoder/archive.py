@@ -18,6 +18,11 @@ then the master. A playlist therefore never reaches the store before its segment
 - On start (after a crash) every stream folder without the marker is caught up the same way: what
   the store already holds is listed, the rest uploaded; a folder whose playlists are all closed is
   finished as a recording, one with the marker is removed after the grace period.
+- A folder left open (the transcoder died with the node: no `#EXT-X-ENDLIST`) is followed until a
+  new publish takes it over, the API says its video has ended (it ends a silent stream after the
+  heartbeat timeout) or nothing in it changed for `STORAGE_UNFINISHED_IDLE_SECONDS`; then it is
+  closed on disk as the transcoder closes a recording (`transcoder.playlists`: every variant
+  playlist ends with `#EXT-X-ENDLIST`, the master lists those that exist) and finished as above.
 
 The HLS layout and the object keys come from `tidecast_common.layout` and
 `tidecast_common.object_store`.
@@ -55,6 +60,7 @@ from tidecast_common.object_store import (
     video_prefix,
 )
 from tidecast_common.playback_tokens import PRIVATE_MARKER
+from transcoder.playlists import atomic_write_text, ensure_endlist
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +69,9 @@ ENDLIST = "#EXT-X-ENDLIST"
 T = TypeVar("T")
 
 StoredCallback = Callable[[str], Awaitable[bool]]
+# Whether the API has the video as ended: True (ended, or no such video), False (live), None
+# (the API could not be asked).
+EndedCheck = Callable[[str], Awaitable[bool | None]]
 
 
 class StreamArchiveHook(Protocol):
@@ -86,6 +95,10 @@ class ArchiveSettings:
     max_playlist_bytes: int = 16 * 1024 * 1024
     # Tries at telling the API a recording is complete in the store.
     report_attempts: int = 5
+    # A folder left open by a dead transcoder is closed once idle this long (or its video ended).
+    unfinished_idle_seconds: float = 900.0
+    # How often such a folder is looked at (and the API asked about its video).
+    unfinished_check_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ArchiveSettings | None:
@@ -99,6 +112,12 @@ class ArchiveSettings:
             local_grace_seconds=env.number("STORAGE_LOCAL_GRACE_SECONDS", 300.0, maximum=30 * 86400.0),
             retry_min_seconds=env.number("STORAGE_RETRY_MIN_SECONDS", 0.5, minimum=0.01, maximum=60.0),
             retry_max_seconds=env.number("STORAGE_RETRY_MAX_SECONDS", 10.0, minimum=0.1, maximum=600.0),
+            unfinished_idle_seconds=env.number(
+                "STORAGE_UNFINISHED_IDLE_SECONDS", 900.0, minimum=1.0, maximum=30 * 86400.0
+            ),
+            unfinished_check_seconds=env.number(
+                "STORAGE_UNFINISHED_CHECK_SECONDS", 10.0, minimum=0.1, maximum=3600.0
+            ),
         )
 
 
@@ -129,6 +148,53 @@ def remove_media_keeping_marker(folder: Path) -> None:
             entry.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()  # empty unless the marker is kept
+
+
+def close_unfinished(layout: HlsLayout, video_url: str) -> list[str]:
+    """Close a recording a dead transcoder left open, as `transcoder.stream_playlists` closes one
+    at the end of a stream: every variant playlist gets #EXT-X-ENDLIST (a low-latency one becomes
+    plain VOD, its parts dropped) and the master keeps only the variants that have a playlist.
+    Returns the renditions closed."""
+    folder = layout.video_dir(video_url)
+    closed: list[str] = []
+    present: set[str] = set()
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        playlist = entry / VARIANT_PLAYLIST
+        if entry.is_dir() and is_rendition_name(entry.name) and playlist.is_file():
+            present.add(entry.name)
+            if ensure_endlist(playlist):
+                closed.append(entry.name)
+    master = layout.master(video_url)
+    try:
+        text = master.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if present:
+            logger.warning("archive: stream %s has no master playlist to store", video_url)
+        return closed
+    kept = master_keeping(text, video_url=video_url, present=present)
+    if kept != text:
+        atomic_write_text(master, kept)
+    return closed
+
+
+def master_keeping(text: str, *, video_url: str, present: set[str]) -> str:
+    """The master without the variants (#EXT-X-STREAM-INF and its URI) that have no playlist."""
+    lines = text.splitlines()
+    kept: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("#EXT-X-STREAM-INF:") and index + 1 < len(lines):
+            uri = lines[index + 1].strip()
+            rendition = uri.removeprefix(f"{video_url}/").split("/", 1)[0]
+            if rendition in present:
+                kept += [line, lines[index + 1]]
+            index += 2
+            continue
+        kept.append(line)
+        index += 1
+    result = "\n".join(kept) + "\n"
+    return result if any(k.startswith("#EXT-X-STREAM-INF:") for k in kept) else text
 
 
 def is_plain_name(name: str) -> bool:
@@ -164,6 +230,8 @@ class StreamState:
     ended: bool = False
     listed: bool = False  # the store's objects of this stream were listed once
     task: asyncio.Task[None] | None = None
+    # Left open by a dead transcoder: closed by `_close_when_over` unless a publish takes it over.
+    closer: asyncio.Task[None] | None = None
 
 
 class LiveArchiver:
@@ -177,11 +245,13 @@ class LiveArchiver:
         store: ObjectStore | None = None,
         on_stored: StoredCallback | None = None,
         on_segment_stored: Callable[[str, float], None] | None = None,
+        is_ended: EndedCheck | None = None,
     ) -> None:
         self._settings = settings
         self._layout = HlsLayout(Path(hls_root))
         self._store = store or ObjectStore(settings.store)
         self._on_stored = on_stored
+        self._is_ended = is_ended
         # Tests and the bench: (key, monotonic time it became readable).
         self._on_segment_stored = on_segment_stored
         self._pool = ThreadPoolExecutor(max_workers=settings.upload_concurrency, thread_name_prefix="archive")
@@ -200,6 +270,9 @@ class LiveArchiver:
             removal.cancel()
         self._layout.video_dir(video_url).joinpath(STORED_MARKER).unlink(missing_ok=True)
         state = self._streams.get(video_url)
+        if state is not None and state.closer is not None:
+            state.closer.cancel()  # a new publish goes on with the folder
+            state.closer = None
         if state is not None and state.task is not None and not state.task.done():
             state.ended = False
             state.dirty.set()
@@ -241,6 +314,8 @@ class LiveArchiver:
             state.ended = self._all_closed(entry.name)
             logger.info("archive: catching up on stream %s", entry.name)
             self._follow(state)
+            if not state.ended:
+                state.closer = asyncio.get_running_loop().create_task(self._close_when_over(state))
 
     async def close(self, *, drain_seconds: float = 10.0) -> None:
         """Let ended streams finish their last pass (bounded), then stop everything."""
@@ -249,6 +324,7 @@ class LiveArchiver:
         if finishing:
             await asyncio.wait(finishing, timeout=drain_seconds)
         tasks = [s.task for s in self._streams.values() if s.task is not None]
+        tasks += [s.closer for s in self._streams.values() if s.closer is not None]
         tasks += list(self._removals.values())
         for task in tasks:
             task.cancel()
@@ -294,6 +370,45 @@ class LiveArchiver:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
         await self._stored(state)
+
+    async def _close_when_over(self, state: StreamState) -> None:
+        """A folder a dead transcoder left open: close it once its video has ended or it has been
+        idle long enough, then let the stream's last pass store it as a recording."""
+        video_url = state.video_url
+        settings = self._settings
+        while True:
+            idle = await asyncio.to_thread(self._idle_seconds, video_url)
+            over = idle >= settings.unfinished_idle_seconds
+            if not over and self._is_ended is not None:
+                with contextlib.suppress(Exception):  # the API is down: ask again later
+                    over = await self._is_ended(video_url) is True
+            if over:
+                break
+            await asyncio.sleep(min(settings.unfinished_check_seconds,
+                                    max(0.1, settings.unfinished_idle_seconds - idle)))  # fmt: skip
+        if state.closer is not asyncio.current_task():
+            return  # taken over by a publish meanwhile
+        closed = await asyncio.to_thread(close_unfinished, self._layout, video_url)
+        logger.info("archive: stream %s was left open (idle %.0f s); closed %s", video_url, idle,
+                    ", ".join(closed) or "nothing")  # fmt: skip
+        state.closer = None
+        state.ended = True
+        state.dirty.set()
+
+    def _idle_seconds(self, video_url: str) -> float:
+        """Seconds since anything of the stream's folder last changed."""
+        folder = self._layout.video_dir(video_url)
+        paths = [folder, self._layout.master(video_url)]
+        with contextlib.suppress(FileNotFoundError):
+            for entry in folder.iterdir():
+                paths.append(entry)
+                if entry.is_dir():
+                    paths += entry.glob(f"*{PLAYLIST_SUFFIX}")
+        newest = 0.0
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                newest = max(newest, path.stat().st_mtime)
+        return max(0.0, time.time() - newest)
 
     async def _watch(self, state: StreamState, folder: Path) -> None:
         def playlists_only(_change: Change, path: str) -> bool:

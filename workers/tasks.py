@@ -23,6 +23,7 @@ from api.core.tasks import QueueUnavailable
 from api.profiles import services as profile_services
 from api.videos import playback, thumbnails
 from api.videos import services as video_services
+from api.videos.models import Video
 from api.webhooks import services as webhook_services
 
 logger = logging.getLogger(__name__)
@@ -61,12 +62,35 @@ def avatar_resize(self: Task[Any, Any], *, profile_id: int, version: int) -> str
             profile_id=profile_id, version=version, reason="The picture took too long to process."
         )
     logger.info("avatar resize finished: profile %s version %s outcome=%s", profile_id, version, outcome)
+    _measure_pictures(profile_id)
     return str(outcome)
+
+
+def _measure_pictures(profile_id: int) -> None:
+    """The owner's storage follows their picture (made, replaced or refused): measured here, in
+    the worker that changed it. A failed measurement is logged; the next change measures again."""
+    from api.profiles.models import Profile
+    from api.usage.services import user_storage_measure
+
+    user_id = Profile.objects.filter(pk=profile_id).values_list("user_id", flat=True).first()
+    if user_id is None:
+        return
+    try:
+        user_storage_measure(user_id=user_id)
+    except (OSError, DatabaseError) as exc:
+        logger.warning("profile %s: pictures not measured: %s", profile_id, exc)
 
 
 @shared_task(name=thumbnails.THUMBNAIL_RESIZE_TASK, soft_time_limit=30, time_limit=60, **_RETRYING)
 def video_thumbnail_resize(*, video_id: int, source: str) -> str:
-    return str(thumbnails.video_thumbnail_resize(video_id=video_id, source=source))
+    outcome = thumbnails.video_thumbnail_resize(video_id=video_id, source=source)
+    if outcome == thumbnails.ThumbnailOutcome.DONE:  # its pictures changed: so did what it stores
+        from api.usage.services import video_storage_measure_schedule
+
+        video = Video.objects.filter(pk=video_id).first()
+        if video is not None:
+            video_storage_measure_schedule(video=video)
+    return str(outcome)
 
 
 # A missed preview is replaced by the next one 30 s later: no retries, no redelivery storms.

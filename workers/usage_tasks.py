@@ -25,3 +25,11 @@ def usage_expire_recordings() -> int:
 @shared_task(name="usage.report_orphans", soft_time_limit=90, time_limit=120)
 def usage_report_orphans() -> int:
     return len(usage_services.storage_orphans_report().videos)
+
+
+@shared_task(
+    name=usage_services.USER_FILES_REMOVE_TASK, soft_time_limit=90, time_limit=120, **_STORE_RETRYING
+)
+def usage_remove_user_files(*, user_id: int) -> int:
+    """Remove a deleted account's own files (its profile picture's); idempotent."""
+    return usage_services.user_files_remove(user_id=user_id)

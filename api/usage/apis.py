@@ -17,7 +17,7 @@ from api.core.schema import error_response
 from api.ingest_hooks.apis import IngestApi
 from api.ingest_hooks.authentication import IsHlsServer, ViewerReportSecretAuthentication
 from api.usage.selectors import usage_get
-from api.usage.services import egress_record, video_recording_stored
+from api.usage.services import egress_record, video_ended, video_recording_stored
 from api.users.models import User
 from tidecast_common.layout import VIDEO_URL_PATTERN
 
@@ -62,6 +62,33 @@ class RecordingStoredApi(IngestApi):
         serializer.is_valid(raise_exception=True)
         video_recording_stored(**serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RecordingStateApi(IngestApi):
+    """Whether a video has ended: the ingest closes a recording its dead transcoder left open."""
+
+    class InputSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "RecordingStateInput"
+
+        video_url = serializers.RegexField(f"^{VIDEO_URL_PATTERN}$")
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "RecordingStateOutput"
+
+        ended = serializers.BooleanField(help_text="The video is no longer live.")
+
+    @extend_schema(
+        tags=["internal"],
+        request=InputSerializer,
+        responses={200: OutputSerializer, 404: error_response("No such video.")},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ended = video_ended(**serializer.validated_data)
+        return Response(self.OutputSerializer({"ended": ended}).data)
 
 
 class EgressApi(APIView):

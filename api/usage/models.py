@@ -36,6 +36,21 @@ class VideoStorage(models.Model):
         return f"{self.video_id}: {self.stored_bytes} bytes"
 
 
+class UserStorage(models.Model):
+    """A user's stored objects that belong to no video (the profile picture: every size, the
+    cleaned original and an upload waiting for the worker), as last measured."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="storage"
+    )
+    stored_bytes = models.PositiveBigIntegerField(default=0)
+    object_count = models.PositiveIntegerField(default=0)
+    measured_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.stored_bytes} bytes"
+
+
 class VideoEgress(models.Model):
     """Bytes sent for one video on one day (UTC), by the HLS server (or nginx's access log)."""
 

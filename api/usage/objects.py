@@ -1,6 +1,10 @@
-"""A video's stored objects, wherever they are: the object store (when STORAGE_S3_* are set) and
-the local HLS root, plus its pictures in Django's default storage. Used by the measurement
-(usage) and by the deletion (`api.videos.services.video_files_remove`)."""
+"""A video's stored objects, wherever they are: the object store (when STORAGE_S3_* are set), the
+local HLS root and upload folder, plus its pictures in Django's default storage. Used by the
+measurement (usage) and by the deletion (`api.videos.services.video_files_remove`).
+
+An object is counted once by its key in the bucket, whether it is there, on local disk not yet
+(or never) copied there, or both: with a store, what a finished video counts is what the bucket
+holds for it."""
 
 from __future__ import annotations
 
@@ -12,8 +16,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from api.uploads.files import ORIGINAL_NAME, original_path
 from tidecast_common.layout import HlsLayout, is_video_url
-from tidecast_common.object_store import ObjectStore, ObjectStoreSettings, hls_key, master_key
+from tidecast_common.object_store import ObjectStore, ObjectStoreSettings, hls_key, master_key, upload_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -56,18 +61,32 @@ def video_hls_files(video_url: str) -> dict[str, int]:
     return found
 
 
+def original_key(video_url: str) -> str:
+    """An upload's original in the bucket."""
+    return upload_prefix(video_url) + ORIGINAL_NAME
+
+
+def video_local_files(video_url: str) -> dict[str, int]:
+    """The video's HLS files and uploaded original on local disk, by object key, with sizes."""
+    found = video_hls_files(video_url)
+    original = original_path(video_url)
+    if original.is_file():
+        found[original_key(video_url)] = original.stat().st_size
+    return found
+
+
 def video_objects_measure(*, video_url: str, media_names: list[str]) -> VideoObjects:
     """Every object of one video, each counted once: in the store, on local disk not yet (or
     never) copied there, and its pictures."""
     if not is_video_url(video_url):
         raise ValueError("not a video url")
-    sizes = video_hls_files(video_url)
+    sizes = video_local_files(video_url)
     store = object_store()
     if store is not None:
         sizes.update({item.key: item.size for item in store.video_objects(video_url)})
     total = sum(sizes.values())
     count = len(sizes)
-    for name in media_names:
+    for name in dict.fromkeys(media_names):  # a thumbnail may be the live thumbnail too
         if name and default_storage.exists(name):
             total += default_storage.size(name)
             count += 1
@@ -77,7 +96,8 @@ def video_objects_measure(*, video_url: str, media_names: list[str]) -> VideoObj
 def video_hls_upload(*, video_url: str) -> int:
     """Copy a video's HLS tree from the local HLS root into the store (for VOD renditions made by
     a worker): segments first, then the variant playlists, the master last, so a player never
-    finds a playlist before its segments. Returns the objects uploaded (0 without a store)."""
+    finds a playlist before its segments; then its uploaded original, which counts against the
+    owner as the renditions do. Returns the objects uploaded (0 without a store)."""
     store = object_store()
     if store is None or not is_video_url(video_url):
         return 0
@@ -89,6 +109,10 @@ def video_hls_upload(*, video_url: str) -> int:
         files.append(layout.master(video_url))
     for entry in files:
         store.put_file(hls_key(str(entry.relative_to(layout.root))), entry)
+    original = original_path(video_url)
+    if original.is_file():  # streamed (multipart above boto3's threshold): an original may be large
+        store.client.upload_file(str(original), store.bucket, original_key(video_url))
+        return len(files) + 1
     return len(files)
 
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
-from api.usage.models import StorageQuota, VideoEgress, VideoStorage
+from api.usage.models import StorageQuota, UserStorage, VideoEgress, VideoStorage
 from api.users.models import User
 from api.videos.models import Video, VideoSource, VideoStatus, VideoVisibility
 from tidecast_common.layout import master_url
@@ -33,10 +33,12 @@ def storage_quota_bytes(*, user: User) -> int:
 
 
 def storage_used_bytes(*, user: User) -> int:
+    """Every stored object of the user: their videos' and their own (profile pictures)."""
     total = VideoStorage.objects.filter(video__channel__owner=user).aggregate(total=Sum("stored_bytes"))[
         "total"
     ]
-    return int(total or 0)
+    own = UserStorage.objects.filter(user=user).values_list("stored_bytes", flat=True).first()
+    return int(total or 0) + int(own or 0)
 
 
 def storage_remaining_bytes(*, user: User) -> int:

@@ -10,28 +10,31 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import Storage, default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from api.core.errors import NotFound
 from api.core.tasks import task_enqueue_on_commit
-from api.usage.models import VideoEgress, VideoStorage
+from api.usage.models import UserStorage, VideoEgress, VideoStorage
 from api.usage.objects import object_store, video_objects_measure
+from api.users.models import User
 from api.videos.models import Video, VideoSource, VideoStatus
+from api.videos.services import video_files
 from tidecast_common.layout import PLAYLIST_SUFFIX, is_video_url
 from tidecast_common.object_store import HLS_PREFIX
 
 logger = logging.getLogger(__name__)
 
 MEASURE_TASK = "usage.measure_video"
+USER_FILES_REMOVE_TASK = "usage.remove_user_files"
 MAX_EGRESS_BYTES_PER_REPORT = 1 << 50  # a sanity bound on one report's figure
 
 
 def video_storage_measure(*, video: Video) -> VideoStorage:
     """Count every stored object of the video now (exact: listed, not estimated)."""
-    pictures = [str(image.name) for image in (video.thumbnail, video.live_thumbnail) if image]
-    measured = video_objects_measure(video_url=video.url, media_names=pictures)
+    measured = video_objects_measure(video_url=video.url, media_names=video_files(video)["media_names"])
     storage, _ = VideoStorage.objects.update_or_create(
         video=video,
         defaults={
@@ -55,6 +58,65 @@ def video_storage_measure_by_id(*, video_id: int) -> int:
     return video_storage_measure(video=video).stored_bytes
 
 
+def _user_picture_files(user_id: int) -> list[tuple[Storage, str]]:
+    """Every file of the user's profile picture, in the public and the private storage."""
+    from api.profiles.services import avatar_folder, upload_storage
+
+    folder = avatar_folder(user_id=user_id)
+    found: list[tuple[Storage, str]] = []
+    for storage in (default_storage, upload_storage()):
+        try:
+            _, files = storage.listdir(folder)
+        except FileNotFoundError:
+            continue
+        found += [(storage, f"{folder}/{name}") for name in files]
+    return found
+
+
+def user_storage_measure(*, user_id: int) -> int:
+    """Count the user's own stored objects now (their profile picture's files); returns bytes.
+    The worker calls it whenever a picture is made, replaced or refused."""
+    total = 0
+    count = 0
+    for storage, name in _user_picture_files(user_id):
+        try:
+            total += storage.size(name)
+        except FileNotFoundError:  # replaced meanwhile: the next measurement sees its successor
+            continue
+        count += 1
+    if not User.objects.filter(pk=user_id).exists():
+        return 0
+    UserStorage.objects.update_or_create(
+        user_id=user_id,
+        defaults={"stored_bytes": total, "object_count": count, "measured_at": timezone.now()},
+    )
+    return total
+
+
+def user_files_remove(*, user_id: int) -> int:
+    """Remove every file a deleted account owned outside its videos (its profile picture's, in
+    the store or on disk). Idempotent; nothing is removed while the account exists."""
+    if User.objects.filter(pk=user_id).exists():
+        return 0
+    removed = 0
+    for storage, name in _user_picture_files(user_id):
+        storage.delete(name)
+        removed += 1
+    if removed:
+        logger.info("account %s: %d picture files removed", user_id, removed)
+    return removed
+
+
+def user_files_remove_schedule(*, user: User) -> None:
+    """When `user` is deleted (any way: the admin, a cascade), remove their videos' files and their
+    own once the deletion is committed."""
+    from api.videos.services import VIDEO_FILES_REMOVE_TASK
+
+    for video in Video.objects.filter(channel__owner=user):
+        task_enqueue_on_commit(VIDEO_FILES_REMOVE_TASK, kwargs=video_files(video))
+    task_enqueue_on_commit(USER_FILES_REMOVE_TASK, kwargs={"user_id": user.pk})
+
+
 @transaction.atomic
 def video_recording_stored(*, video_url: str) -> None:
     """The ingest has the video's recording complete in the object store: it plays from there
@@ -64,6 +126,14 @@ def video_recording_stored(*, video_url: str) -> None:
         raise NotFound("No such video.")
     VideoStorage.objects.update_or_create(video=video, defaults={"in_store": True})
     video_storage_measure_schedule(video=video)
+
+
+def video_ended(*, video_url: str) -> bool:
+    """Whether the video is over (neither scheduled nor live); NotFound without such a video."""
+    status = Video.objects.filter(url=video_url).values_list("status", flat=True).first()
+    if status is None:
+        raise NotFound("No such video.")
+    return status not in (VideoStatus.LIVE, VideoStatus.SCHEDULED)
 
 
 def egress_record(*, counts: Mapping[str, int], day: date | None = None) -> int:

@@ -34,7 +34,11 @@ from api.uploads.files import upload_folder
 from api.usage.objects import video_objects_remove
 from api.videos.models import Video, VideoStatus, VideoVisibility
 from api.videos.playback import video_private_marker_sync
-from api.videos.thumbnails import live_thumbnail_schedule_if_due, video_thumbnail_resize_schedule
+from api.videos.thumbnails import (
+    live_thumbnail_schedule_if_due,
+    video_thumbnail_resize_schedule,
+    video_thumbnail_small_name,
+)
 from api.webhooks.models import WebhookEvent
 from api.webhooks.services import webhook_event_emit
 from tidecast_common.layout import HlsLayout, is_video_url, new_video_url
@@ -112,8 +116,12 @@ def video_update(*, video: Video, **changes: Any) -> Video:
 
 
 def video_files(video: Video) -> dict[str, Any]:
-    """What a video owns outside the database: its HLS folder (by url) and its stored pictures."""
-    pictures = [image.name for image in (video.thumbnail, video.live_thumbnail) if image]
+    """What a video owns outside the database: its HLS folder (by url) and its stored pictures (a
+    processed thumbnail with its small sibling)."""
+    names = [image.name for image in (video.thumbnail, video.live_thumbnail) if image]
+    if video.thumbnail:
+        names.append(video_thumbnail_small_name(name=video.thumbnail.name or ""))
+    pictures = list(dict.fromkeys(name for name in names if name))
     return {"video_url": video.url, "media_names": pictures}
 
 

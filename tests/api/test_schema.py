@@ -150,6 +150,7 @@ def test_the_internal_schema_is_valid_and_holds_only_the_hooks(ingest_client):
         "/api/internal/publish/authorize",
         "/api/internal/publish/end",
         "/api/internal/publish/heartbeat",
+        "/api/internal/storage/state",
         "/api/internal/storage/stored",
         "/api/internal/viewers",
     ]

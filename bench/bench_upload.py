@@ -327,8 +327,8 @@ def phase_reference(source: Path, work: Path) -> dict[str, float]:
     return {"seconds": seconds, "cpu": cpu}
 
 
-def verdict(value: float, ok: bool) -> str:
-    return f"{value:.2f} {'(target met)' if ok else '(target MISSED)'}"
+def verdict(value: float, ok: bool, unit: str = "") -> str:
+    return f"{value:.2f}{unit} {'(target met)' if ok else '(target MISSED)'}"
 
 
 def report(results: dict[str, Any]) -> None:
@@ -340,7 +340,7 @@ def report(results: dict[str, Any]) -> None:
         tus_rate, nginx_rate = size_mb / upload["tus_seconds"], size_mb / upload["nginx_seconds"]
         ratio = tus_rate / nginx_rate
         print(f"upload: tus {tus_rate:.0f} MB/s ({upload['tus_seconds']:.2f} s); nginx PUT (curl -T) "
-              f"{nginx_rate:.0f} MB/s ({upload['nginx_seconds']:.2f} s); ratio {verdict(ratio, ratio >= 0.5)}, "
+              f"{nginx_rate:.0f} MB/s ({upload['nginx_seconds']:.2f} s); ratio {verdict(ratio, ratio >= 0.5)}; "
               "target >= 0.5")  # fmt: skip
     reference = results.get("reference")
     if reference:
@@ -352,7 +352,7 @@ def report(results: dict[str, Any]) -> None:
             continue
         after = run["playable_after"]
         print(f"{label}: tus {size_mb / run['upload_seconds']:.0f} MB/s; playable "
-              f"{verdict(after, after <= 15)} s after the last byte (target <= 15); ready after "
+              f"{verdict(after, after <= 15, ' s')} after the last byte (target <= 15 s); ready after "
               f"{run['ready_after']:.1f} s; CPU {run['cpu']:.1f} s")  # fmt: skip
         if reference:
             ratio = run["cpu"] / reference["cpu"]
@@ -360,7 +360,7 @@ def report(results: dict[str, Any]) -> None:
     if results.get("workers1") and results.get("workers2"):
         speedup = results["workers1"]["ready_after"] / results["workers2"]["ready_after"]
         print(
-            f"speed-up 1 -> 2 workers (last byte to ready): {verdict(speedup, speedup >= 1.7)}x (target >= 1.7)"
+            f"speed-up 1 -> 2 workers (last byte to ready): {verdict(speedup, speedup >= 1.7, 'x')} (target >= 1.7x)"
         )
 
 

@@ -1,7 +1,7 @@
 """Uploaded videos: upload throughput, time to playable, transcode CPU and the speed-up of a second
 worker, against plain tools on the same machine.
 
-1. A 1080p30 H.264 + AAC file of `--seconds` (default 600) is made with ffmpeg.
+1. A 1080p30 H.264 + AAC file of `--minutes` (default 10) is made with ffmpeg.
 2. Upload: tuspy to the API under gunicorn on loopback (tus PATCHes of `--chunk-mb`), against
    `curl -T` PUT of the same file to a loopback nginx (WebDAV PUT module). MB/s for each.
 3. Processing with 1 upload worker, then another upload of the same file with 2: the time from the
@@ -12,11 +12,17 @@ worker, against plain tools on the same machine.
 Targets: upload >= 0.5x nginx; playable <= 15 s after the last byte; CPU <= 1.15x the plain
 command; >= 1.7x faster with 2 workers. Needs nginx (`make deploy-deps`) and curl. Run it under
 `flock /tmp/tidecast-heavy.lock`.
+
+A whole run of the 10-minute file is long: `--phase upload|reference|workers1|workers2` (or several,
+comma separated) runs parts of it in `--work` (the file is made once and kept there, each phase's
+figures go to results.json), so each can take the heavy lock on its own; `--phase report` prints
+the figures gathered so far. Without `--phase` every phase runs, then the report.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -28,7 +34,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -226,92 +234,191 @@ def plain_ffmpeg(source: Path, work: Path) -> tuple[float, float]:
     return time.perf_counter() - started, cpu_children() - cpu_before
 
 
+PHASES = ("upload", "reference", "workers1", "workers2")
+
+
+@contextlib.contextmanager
+def api_server(folder: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """gunicorn on loopback over a fresh database in `folder`; yields its URL, a token and the env."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "api.settings.local",
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{folder / 'db.sqlite3'}"),
+        "TIDECAST_DATA_DIR": str(folder / "data"),
+        "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "filesystem://"),
+        "UPLOAD_QUEUE": f"bench-uploads-{secrets.token_hex(4)}",
+        "THROTTLE_SIGNUP": "1000/hour",
+        "UPLOAD_MAX_BYTES": str(64 * 1024**3),
+        "STORAGE_QUOTA_BYTES": str(64 * 1024**3),
+        "PYTHONUNBUFFERED": "1",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    with (folder / "api.log").open("ab") as log:
+        api = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "api.wsgi:application", "--bind", f"127.0.0.1:{port}",
+             "--workers", "2", "--threads", "4", "--timeout", "600"],
+            cwd=ROOT, env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+    try:
+        wait_listening(port, timeout=60)
+        base = f"http://127.0.0.1:{port}"
+        call(
+            base,
+            "POST",
+            "/api/auth/signup",
+            {"username": "bench", "email": "b@example.com", "password": PASSWORD},
+        )
+        token = call(base, "POST", "/api/auth/login", {"username": "bench", "password": PASSWORD})["access"]
+        call(base, "POST", "/api/user/channel", {"name": "bench", "title": "Bench"}, token=token)
+        yield base, token, env
+    finally:
+        api.send_signal(signal.SIGTERM)
+        api.wait(timeout=30)
+
+
+def tus_upload(base: str, token: str, source: Path, chunk_mb: int) -> float:
+    from tusclient import client as tus_client
+
+    uploader = tus_client.TusClient(
+        f"{base}/api/uploads/", headers={"Authorization": f"Bearer {token}"}
+    ).uploader(
+        file_path=str(source),
+        chunk_size=chunk_mb * 1024 * 1024,
+        metadata={"filename": source.name, "title": "Bench"},
+    )
+    started = time.perf_counter()
+    uploader.upload()
+    return time.perf_counter() - started
+
+
+def phase_upload(source: Path, work: Path, chunk_mb: int) -> dict[str, float]:
+    """tus to the API (no worker running: the upload alone) against curl -T to nginx."""
+    shutil.rmtree(work / "nginx", ignore_errors=True)
+    nginx_seconds = nginx_put_seconds(source, work)
+    shutil.rmtree(work / "nginx", ignore_errors=True)
+    with api_server(work / "upload") as (base, token, _):
+        tus_seconds = tus_upload(base, token, source, chunk_mb)
+    shutil.rmtree(work / "upload", ignore_errors=True)
+    return {"tus_seconds": tus_seconds, "nginx_seconds": nginx_seconds}
+
+
+def phase_workers(source: Path, work: Path, workers: int, chunk_mb: int) -> dict[str, float]:
+    with api_server(work / f"workers{workers}") as (base, token, env):
+        run = upload_and_process(base, token, source, env, workers, chunk_mb, work / f"workers{workers}")
+    shutil.rmtree(work / f"workers{workers}" / "data", ignore_errors=True)
+    return run
+
+
+def phase_reference(source: Path, work: Path) -> dict[str, float]:
+    shutil.rmtree(work / "plain", ignore_errors=True)
+    seconds, cpu = plain_ffmpeg(source, work)
+    shutil.rmtree(work / "plain", ignore_errors=True)
+    return {"seconds": seconds, "cpu": cpu}
+
+
+def verdict(value: float, ok: bool, unit: str = "") -> str:
+    return f"{value:.2f}{unit} {'(target met)' if ok else '(target MISSED)'}"
+
+
+def report(results: dict[str, Any]) -> None:
+    meta = results.get("source", {})
+    size_mb = meta.get("size_mb", 0.0)
+    print(f"\nfile: {meta.get('minutes', '?')} min 1080p30, {size_mb:.0f} MB")
+    if "upload" in results:
+        upload = results["upload"]
+        tus_rate, nginx_rate = size_mb / upload["tus_seconds"], size_mb / upload["nginx_seconds"]
+        ratio = tus_rate / nginx_rate
+        print(f"upload: tus {tus_rate:.0f} MB/s ({upload['tus_seconds']:.2f} s); nginx PUT (curl -T) "
+              f"{nginx_rate:.0f} MB/s ({upload['nginx_seconds']:.2f} s); ratio {verdict(ratio, ratio >= 0.5)}; "
+              "target >= 0.5")  # fmt: skip
+    reference = results.get("reference")
+    if reference:
+        print(f"reference, one plain ffmpeg producing the same renditions: {reference['seconds']:.1f} s wall, "
+              f"CPU {reference['cpu']:.1f} s")  # fmt: skip
+    for name, label in (("workers1", "1 worker"), ("workers2", "2 workers")):
+        run = results.get(name)
+        if not run:
+            continue
+        after = run["playable_after"]
+        print(f"{label}: tus {size_mb / run['upload_seconds']:.0f} MB/s; playable "
+              f"{verdict(after, after <= 15, ' s')} after the last byte (target <= 15 s); ready after "
+              f"{run['ready_after']:.1f} s; CPU {run['cpu']:.1f} s")  # fmt: skip
+        if reference:
+            ratio = run["cpu"] / reference["cpu"]
+            print(f"  CPU / reference: {verdict(ratio, ratio <= 1.15)} (target <= 1.15)")
+    if results.get("workers1") and results.get("workers2"):
+        speedup = results["workers1"]["ready_after"] / results["workers2"]["ready_after"]
+        print(
+            f"speed-up 1 -> 2 workers (last byte to ready): {verdict(speedup, speedup >= 1.7, 'x')} (target >= 1.7x)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=int, default=600, help="length of the 1080p30 file (default 600)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the 1080p30 file (default 10)")
     parser.add_argument("--chunk-mb", type=int, default=64, help="tus PATCH size")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--phase", default="", help=f"comma separated, of {', '.join(PHASES)}, report")
+    parser.add_argument("--work", type=Path, default=None, help="work folder kept across phases")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder of a whole run")
     args = parser.parse_args()
+    phases = [name for name in args.phase.split(",") if name] or [*PHASES, "report"]
+    unknown = set(phases) - {*PHASES, "report"}
+    if unknown:
+        raise SystemExit(f"unknown phase: {', '.join(sorted(unknown))}")
     for tool in ("ffmpeg", "nginx", "curl"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed")
-    work = Path(tempfile.mkdtemp(prefix="bench-upload-"))
+    seconds = round(args.minutes * 60)
+    whole = not args.phase and args.work is None
+    work = args.work or Path(tempfile.gettempdir()) / f"bench-upload-{seconds}s"
+    work.mkdir(parents=True, exist_ok=True)
     work.chmod(0o755)
+    results_file = work / "results.json"
+    results: dict[str, Any] = json.loads(results_file.read_text()) if results_file.exists() else {}
     try:
         source = work / "source.mp4"
-        print(f"making a {args.seconds} s 1080p30 file ...", flush=True)
-        make_source(source, args.seconds)
-        size_mb = source.stat().st_size / 1e6
-        nginx_seconds = nginx_put_seconds(source, work)
-
-        port = free_port()
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "api.settings.local",
-            "DJANGO_DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-            "TIDECAST_DATA_DIR": str(work / "data"),
-            "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "filesystem://"),
-            "UPLOAD_QUEUE": f"bench-uploads-{secrets.token_hex(4)}",
-            "THROTTLE_SIGNUP": "1000/hour",
-            "UPLOAD_MAX_BYTES": str(64 * 1024**3),
-            "STORAGE_QUOTA_BYTES": str(64 * 1024**3),
-            "PYTHONUNBUFFERED": "1",
-        }
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            timeout=300,
-        )
-        log_dir = work / "logs"
-        log_dir.mkdir()
-        with (log_dir / "api.log").open("ab") as log:
-            api = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "api.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                 "--workers", "2", "--threads", "4", "--timeout", "600"],
-                cwd=ROOT, env=env, stdout=log, stderr=log,
-            )  # fmt: skip
-        try:
-            wait_listening(port, timeout=60)
-            base = f"http://127.0.0.1:{port}"
-            call(
-                base,
-                "POST",
-                "/api/auth/signup",
-                {"username": "bench", "email": "b@example.com", "password": PASSWORD},
-            )
-            token = call(base, "POST", "/api/auth/login", {"username": "bench", "password": PASSWORD})[
-                "access"
-            ]
-            call(base, "POST", "/api/user/channel", {"name": "bench", "title": "Bench"}, token=token)
-            one = upload_and_process(base, token, source, env, 1, args.chunk_mb, log_dir)
-            print(f"1 worker: {one}; nginx PUT {nginx_seconds:.2f} s", flush=True)
-            two = upload_and_process(base, token, source, env, 2, args.chunk_mb, log_dir)
-            print(f"2 workers: {two}", flush=True)
-        finally:
-            api.send_signal(signal.SIGTERM)
-            api.wait(timeout=30)
-        plain_seconds, plain_cpu = plain_ffmpeg(source, work)
+        if set(phases) & set(PHASES) and (
+            not source.exists() or results.get("source", {}).get("seconds") != seconds
+        ):
+            print(f"making a {seconds} s 1080p30 file ...", flush=True)
+            make_source(source, seconds)
+            results = {
+                "source": {
+                    "seconds": seconds,
+                    "minutes": args.minutes,
+                    "size_mb": source.stat().st_size / 1e6,
+                }
+            }
+        for phase in phases:
+            if phase == "report":
+                continue
+            print(f"phase {phase} ...", flush=True)
+            if phase == "upload":
+                results[phase] = phase_upload(source, work, args.chunk_mb)
+            elif phase == "reference":
+                results[phase] = phase_reference(source, work)
+            else:
+                results[phase] = phase_workers(source, work, int(phase[-1]), args.chunk_mb)
+            print(f"{phase}: {results[phase]}", flush=True)
+            results_file.write_text(json.dumps(results, indent=2))
+        if "report" in phases:
+            report(results)
     finally:
-        if not args.keep:
+        if whole and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-
-    upload_rate = size_mb / one["upload_seconds"]
-    nginx_rate = size_mb / nginx_seconds
-    print(f"\nfile: {args.seconds} s 1080p30, {size_mb:.0f} MB")
-    print(f"upload (tus, {args.chunk_mb} MiB PATCHes): {upload_rate:.0f} MB/s; nginx PUT: {nginx_rate:.0f} MB/s; "
-          f"ratio {upload_rate / nginx_rate:.2f} (target >= 0.5)")  # fmt: skip
-    for label, run in (("1 worker", one), ("2 workers", two)):
-        print(f"{label}: playable {run['playable_after']:.1f} s after the last byte (target <= 15), ready after "
-              f"{run['ready_after']:.1f} s, CPU {run['cpu']:.0f} s")  # fmt: skip
-    print(f"plain ffmpeg, one process: {plain_seconds:.1f} s, CPU {plain_cpu:.0f} s")
-    print(f"CPU ratio (1 worker / plain): {one['cpu'] / plain_cpu:.2f} (target <= 1.15)")
-    print(f"speed-up 1 -> 2 workers: {one['ready_after'] / two['ready_after']:.2f}x (target >= 1.7)")
 
 
 if __name__ == "__main__":

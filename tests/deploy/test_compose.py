@@ -16,9 +16,9 @@ import yaml
 from tests.deploy.servers import ACCESS_SCRIPT, NGINX_TEMPLATE, REPO, template_names
 
 DOCKER = REPO / "docker"
-SERVICES = {"postgres", "rabbitmq", "seaweedfs", "api", "ingest", "worker", "beat", "hls", "nginx"}
-TIDECAST_SERVICES = {"api", "ingest", "worker", "beat", "hls"}
-DJANGO_SERVICES = {"api", "worker", "beat"}
+SERVICES = {"postgres", "rabbitmq", "seaweedfs", "api", "ingest", "worker", "uploads", "beat", "hls", "nginx"}
+TIDECAST_SERVICES = {"api", "ingest", "worker", "uploads", "beat", "hls"}
+DJANGO_SERVICES = {"api", "worker", "uploads", "beat"}
 SECRETS = (
     "SECRET_KEY",
     "INGEST_SHARED_SECRET",
@@ -193,13 +193,14 @@ def test_health_checks_and_start_order(rendered: dict[str, Any]) -> None:
     healthy = "service_healthy"
     assert waits_for("api") == {"postgres": healthy, "rabbitmq": healthy}
     assert waits_for("worker") == {"postgres": healthy, "rabbitmq": healthy}
+    assert waits_for("uploads") == {"postgres": healthy, "rabbitmq": healthy}
     assert waits_for("ingest") == {"api": healthy, "seaweedfs": healthy}  # it creates the bucket
     assert waits_for("nginx") == {"api": healthy, "hls": "service_started"}
     assert waits_for("beat") == {"rabbitmq": healthy}
 
 
 def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -> None:
-    assert set(rendered["volumes"]) == {"pgdata", "rabbitmq", "hls", "media", "private", "objects"}
+    assert set(rendered["volumes"]) == {"pgdata", "rabbitmq", "hls", "media", "private", "objects", "uploads"}
     services = rendered["services"]
 
     def mounts(name: str) -> dict[str, tuple[str, bool]]:
@@ -210,11 +211,11 @@ def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -
     # The ingest writes HLS; nginx and hls_out serve it; the API writes private videos' markers
     # (hls_out/tokens.py) and the worker removes a deleted video's files.
     assert mounts("ingest")["hls"] == (services["ingest"]["environment"]["HLS_ROOT"], False)
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "uploads"):
         assert mounts(name)["hls"] == (services[name]["environment"]["HLS_ROOT"], False), name
     for name in ("hls", "nginx"):
         assert mounts(name)["hls"][1] is True, name
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "uploads"):
         assert mounts(name)["media"] == (services[name]["environment"]["MEDIA_ROOT"], False)
     assert mounts("nginx")["media"][1] is True
     # Uploads not public yet: the API writes them, the worker reads them, nginx never sees them.
@@ -222,6 +223,12 @@ def test_named_volumes_are_shared_where_they_must_be(rendered: dict[str, Any]) -
         assert mounts(name)["private"] == (services[name]["environment"]["PRIVATE_MEDIA_ROOT"], False)
     for name in SERVICES - {"api", "worker"}:
         assert "private" not in mounts(name), name
+    # tus uploads: the API writes them, the uploads worker transcodes them, the worker removes
+    # expired ones and a deleted video's original; nothing else sees them.
+    for name in ("api", "worker", "uploads"):
+        assert mounts(name)["uploads"] == (services[name]["environment"]["UPLOAD_ROOT"], False), name
+    for name in SERVICES - {"api", "worker", "uploads"}:
+        assert "uploads" not in mounts(name), name
 
 
 def test_nginx_gets_the_project_config_with_every_template_name(rendered: dict[str, Any]) -> None:
@@ -309,3 +316,27 @@ def test_nginx_gets_its_certificate_only_from_the_operator(rendered: dict[str, A
     )
     mounts = {target: read_only for _, target, read_only in volume_mounts(nginx)}
     assert mounts["/etc/nginx/tls"] is True
+
+
+def test_uploads_are_transcoded_by_their_own_worker_at_a_lower_cpu_priority(rendered: dict[str, Any]) -> None:
+    """Its own queue and concurrency (the entrypoint's `uploads` role), a smaller CPU weight than
+    the live pipeline's containers, and a health check naming its own node."""
+    services = rendered["services"]
+    uploads = services["uploads"]
+    assert uploads["command"] == ["uploads"]
+    environment = uploads["environment"]
+    assert environment["UPLOAD_TRANSCODE_CONCURRENCY"] == env_example()["UPLOAD_TRANSCODE_CONCURRENCY"]
+    # The API queues on the queue this worker serves: both read UPLOAD_QUEUE from the env file.
+    assert environment.get("UPLOAD_QUEUE") == services["api"]["environment"].get("UPLOAD_QUEUE")
+    assert 0 < int(uploads["cpu_shares"]) < 1024  # Docker's default weight is 1024
+    for name in ("api", "ingest", "worker", "hls", "nginx"):
+        assert "cpu_shares" not in services[name], name
+    assert "uploads@$$HOSTNAME" in uploads["healthcheck"]["test"][1]
+    entrypoint = (DOCKER / "entrypoint.sh").read_text()
+    role = entrypoint[entrypoint.index("    uploads)") :].split(";;", 1)[0]
+    assert '-n "uploads@%h"' in role
+    assert '-Q "${UPLOAD_QUEUE:-uploads}"' in role
+    assert '--concurrency "${UPLOAD_TRANSCODE_CONCURRENCY:-1}"' in role
+    # The default worker does not serve the uploads queue (no -Q: the default queue only).
+    worker = entrypoint[entrypoint.index("    worker)") :].split(";;", 1)[0]
+    assert "-Q" not in worker

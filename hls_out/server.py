@@ -19,6 +19,7 @@ from hls_out.app import build_handler
 from hls_out.blocking import LowLatency
 from hls_out.connection import HlsConnection
 from hls_out.egress import EgressCounter, report_egress_forever
+from hls_out.egress_log import start_egress_log
 from hls_out.fast_path import FastPath
 from hls_out.file_cache import FileCache
 from hls_out.low_latency import build_low_latency_handler
@@ -91,6 +92,7 @@ class HlsServer:
         self._listener: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.low_latency: LowLatency | None = None
+        self._egress_log: asyncio.DatagramTransport | None = None
 
     @property
     def port(self) -> int:
@@ -162,6 +164,10 @@ class HlsServer:
             reuse_port=reuse_port or None,
             backlog=BACKLOG,
         )
+        if self.settings.egress_log:
+            self._egress_log, _ = await start_egress_log(
+                self.egress, host=self.settings.host, port=self.port, reuse_port=reuse_port
+            )
         if self.viewers is self.tracker:
             self._tasks.extend(start_viewer_reports(self.settings, self.tracker))
         if self.settings.report_secret:  # every process reports the bytes it sent itself
@@ -177,6 +183,8 @@ class HlsServer:
         """Stop accepting, close idle connections, let responses in flight finish, then close."""
         if self._listener is not None:
             self._listener.close()
+        if self._egress_log is not None:
+            self._egress_log.close()
         if self._manager is not None:
             self._manager.pre_shutdown()  # idle keep-alive connections close now
             await self._manager.shutdown(grace_seconds)  # then what is still answering is cancelled

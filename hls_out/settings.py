@@ -53,6 +53,9 @@ class HlsSettings:
     # tokenized request is refused. How long a video's private marker is trusted once read.
     playback_token_key: str = field(default="", repr=False)
     private_check_seconds: float = 1.0
+    # Also count the bytes nginx sent from its own disk: its egress log lines, as syslog over UDP
+    # on the same host and port (`hls_out.egress_log`).
+    egress_log: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> HlsSettings:
@@ -107,6 +110,7 @@ class HlsSettings:
             private_check_seconds=env.number(
                 "HLS_PRIVATE_CHECK_SECONDS", DEFAULTS.private_check_seconds, minimum=0, maximum=60
             ),
+            egress_log=env.flag("HLS_EGRESS_LOG", default=False),
         )
 
 

@@ -18,9 +18,11 @@ holding blocking low-latency viewers.
    (`_HLS_msn`/`_HLS_part`) of one rendition while a stand-in packager publishes a part every
    third of a second; the HLS server's CPU-seconds per second are read from /proc.
 
-Beside the figures: the same stream through Tidecast's standard HLS before Low-Latency HLS (7.9 s
-in Chromium with hls.js 1.7.4, measured for issue 17) and MediaMTX's published LL-HLS figure
-(1-2 s in a browser, single rendition, no transcoding), as references.
+Beside the figures: the same stream in the same run played by hls.js with `lowLatencyMode` off
+(what a player without Low-Latency HLS gets from the same URLs), Tidecast's standard HLS before
+Low-Latency HLS (7.9 s in Chromium with hls.js 1.7.4, measured then), and MediaMTX's published
+LL-HLS figure (1-2 s in a browser, single rendition, no transcoding; it has no package on the
+registries this bench installs from), as references.
 """
 
 from __future__ import annotations
@@ -55,13 +57,13 @@ STREAM_KEY = "bench-stream-key"
 SECRET = "bench-secret"  # noqa: S105 - the stand-in API's, on loopback
 HLS_JS = REPO / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-STANDARD_HLS_SECONDS = 7.9  # issue 17: today's standard HLS, Chromium + hls.js 1.7.4, 720p30
+STANDARD_HLS_SECONDS = 7.9  # before Low-Latency HLS: 2 s MPEG-TS segments, Chromium + hls.js 1.7.4, 720p30
 MEDIAMTX_SECONDS = "1-2"  # MediaMTX's LL-HLS in a browser, as published (one rendition, no transcode)
 PAGE = """<!doctype html><html><body><video id="video" muted autoplay playsinline></video>
 <script src="/hls.min.js"></script><script>
 window.bench = {origin: null, samples: []};
 const video = document.getElementById("video");
-const hls = new Hls({lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 30});
+const hls = new Hls(PLAYER_CONFIG);
 hls.on(Hls.Events.MANIFEST_PARSED, () => {
   const wanted = hls.levels.findIndex((level) => String(level.uri || level.url).includes("/RENDITION/"));
   hls.currentLevel = wanted; hls.nextLevel = wanted; hls.autoLevelCapping = -1;
@@ -73,9 +75,16 @@ window.hls = hls;
 </script></body></html>"""
 
 
+# The watch page's player; and a player without Low-Latency HLS (Safari before 14, older hls.js,
+# any plain HLS client) on the same URLs: it holds back three target durations.
+LOW_LATENCY_PLAYER = '{"lowLatencyMode": true, "maxLiveSyncPlaybackRate": 1.5, "backBufferLength": 30}'
+STANDARD_PLAYER = '{"lowLatencyMode": false, "backBufferLength": 30}'
+
+
 @dataclasses.dataclass
 class Latency:
     rendition: str
+    player: str
     median: float
     maximum: float
     samples: int
@@ -150,10 +159,13 @@ def wait_playable(hls_url: str, started: float, timeout: float = 20.0) -> float:
     raise RuntimeError("no playable playlist")
 
 
-def measure_latency(work: Path, preset: str, rendition: str, seconds: float) -> Latency:
+def measure_latency(
+    work: Path, preset: str, rendition: str, seconds: float, *, low_latency: bool = True
+) -> Latency:
     from playwright.sync_api import sync_playwright
 
-    with stack(work / rendition, preset) as (rtmp_port, hls_url):
+    player = "low-latency" if low_latency else "standard"
+    with stack(work / f"{rendition}-{player}", preset) as (rtmp_port, hls_url):
         started = time.monotonic()
         publisher = publish(f"rtmp://127.0.0.1:{rtmp_port}/streaming/{STREAM_KEY}", seconds + 25)
         try:
@@ -161,7 +173,11 @@ def measure_latency(work: Path, preset: str, rendition: str, seconds: float) -> 
             variant = http_text(f"{hls_url}{VIDEO_URL}/{rendition}/index.m3u8") or ""
             pdt = next(line for line in variant.splitlines() if line.startswith("#EXT-X-PROGRAM-DATE-TIME:"))
             origin = parse_date_time(pdt.partition(":")[2])
-            page_html = PAGE.replace("MASTER", f"{hls_url}{VIDEO_URL}.m3u8").replace("RENDITION", rendition)
+            page_html = (
+                PAGE.replace("MASTER", f"{hls_url}{VIDEO_URL}.m3u8")
+                .replace("RENDITION", rendition)
+                .replace("PLAYER_CONFIG", LOW_LATENCY_PLAYER if low_latency else STANDARD_PLAYER)
+            )
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=CHROMIUM,
@@ -195,8 +211,8 @@ def measure_latency(work: Path, preset: str, rendition: str, seconds: float) -> 
         finally:
             publisher.kill()
             publisher.wait()
-    print(f"  {rendition}: playing {playing}p, {len(samples)} samples")
-    return Latency(rendition, statistics.median(samples), max(samples), len(samples), first_playable)
+    print(f"  {rendition}, {player} player: playing {playing}p, {len(samples)} samples")
+    return Latency(rendition, player, statistics.median(samples), max(samples), len(samples), first_playable)
 
 
 # -- blocking viewers
@@ -284,17 +300,28 @@ def main() -> None:
             for rendition in ("source", "360p"):
                 print(f"latency, {rendition} rendition ({options.seconds:.0f} s)...", flush=True)
                 results.append(measure_latency(work, options.preset, rendition, options.seconds))
+            print(
+                f"latency, source rendition, player without low latency ({options.seconds:.0f} s)...",
+                flush=True,
+            )
+            standard = measure_latency(work, options.preset, "source", options.seconds, low_latency=False)
         print(f"{options.viewers} blocking viewers...", flush=True)
         cpu, answers, errors = blocking_viewers(work, options.viewers, 20.0)
 
     print()
     print(f"Glass-to-glass, 720p30 publish, full ladder at {options.preset}, Chromium + hls.js low-latency:")
     for result in results:
-        print(f"  {result.rendition:>6}: median {result.median:.2f} s, max {result.maximum:.2f} s "
+        print(f"  {result.rendition:>6}, {result.player}: median {result.median:.2f} s, max {result.maximum:.2f} s "
               f"({result.samples} samples); publish to first playable playlist {result.first_playable:.2f} s")  # fmt: skip
+    if not options.skip_browser:
+        print(
+            f"  reference, same stream and run, hls.js with lowLatencyMode off (a player without "
+            f"LL-HLS): median {standard.median:.2f} s, max {standard.maximum:.2f} s ({standard.samples} samples)"
+        )
     print(
-        f"  reference: Tidecast standard HLS before this (issue 17) {STANDARD_HLS_SECONDS:.1f} s; "
-        f"MediaMTX LL-HLS (published) {MEDIAMTX_SECONDS} s, one rendition, no transcoding"
+        f"  reference: Tidecast's standard HLS before Low-Latency HLS {STANDARD_HLS_SECONDS:.1f} s (measured "
+        f"then, 2 s MPEG-TS segments); MediaMTX LL-HLS (published; no package to run here) "
+        f"{MEDIAMTX_SECONDS} s, one rendition, no transcoding"
     )
     print(f"HLS server, {options.viewers} blocking low-latency viewers of one rendition, a part every 1/3 s:")
     print(f"  {cpu:.3f} CPU-seconds per second; {answers} answers in 20 s, {errors} errors")

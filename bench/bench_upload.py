@@ -159,17 +159,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def upload_and_process(base: str, token: str, source: Path, env: dict[str, str], workers: int, chunk_mb: int,
                        log_dir: Path) -> dict[str, float]:  # fmt: skip
-    from tusclient import client as tus_client
-
     cpu_before = cpu_children()
     worker = start_worker(env, workers, log_dir / f"worker-{workers}.log")
-    uploader = tus_client.TusClient(
-        f"{base}/api/uploads/", headers={"Authorization": f"Bearer {token}"}
-    ).uploader(
-        file_path=str(source),
-        chunk_size=chunk_mb * 1024 * 1024,
-        metadata={"filename": source.name, "title": "Bench"},
-    )
+    uploader = tus_uploader(base, token, source, chunk_mb)
     started = time.perf_counter()
     uploader.upload()
     last_byte = time.perf_counter()
@@ -287,16 +279,21 @@ def api_server(folder: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
         api.wait(timeout=30)
 
 
-def tus_upload(base: str, token: str, source: Path, chunk_mb: int) -> float:
+def tus_uploader(base: str, token: str, source: Path, chunk_mb: int) -> Any:
+    """tuspy's uploader of `source` to the API, in chunks of `chunk_mb`."""
     from tusclient import client as tus_client
 
-    uploader = tus_client.TusClient(
+    return tus_client.TusClient(
         f"{base}/api/uploads/", headers={"Authorization": f"Bearer {token}"}
     ).uploader(
         file_path=str(source),
         chunk_size=chunk_mb * 1024 * 1024,
         metadata={"filename": source.name, "title": "Bench"},
     )
+
+
+def tus_upload(base: str, token: str, source: Path, chunk_mb: int) -> float:
+    uploader = tus_uploader(base, token, source, chunk_mb)
     started = time.perf_counter()
     uploader.upload()
     return time.perf_counter() - started

@@ -20,6 +20,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from api.comments.models import COMMENT_MAX_LENGTH, Comment
+from api.comments.polling import nothing_new, remember_watchable
 from api.comments.selectors import comment_list
 from api.comments.services import comment_create, comment_delete
 from api.comments.throttling import CommentPostRateThrottle
@@ -44,7 +45,13 @@ def poll_cache_control(video: Video) -> str:
     """A public or unlisted video's list is the same for everyone: a shared cache (nginx) may keep
     it COMMENTS_CACHE_SECONDS, so a crowd polling one chat costs the API about one request per
     poll URL and second. A private video's is its owner's alone."""
-    if video.visibility == VideoVisibility.PRIVATE or settings.COMMENTS_CACHE_SECONDS <= 0:
+    if video.visibility == VideoVisibility.PRIVATE:
+        return "private, no-store"
+    return public_cache_control()
+
+
+def public_cache_control() -> str:
+    if settings.COMMENTS_CACHE_SECONDS <= 0:
         return "private, no-store"
     return f"public, max-age={settings.COMMENTS_CACHE_SECONDS}"
 
@@ -127,13 +134,13 @@ class VideoCommentsApi(_ReadOpenWriteSignedIn):
         `after` set to the last id for the next ones."""
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        after, last = query.validated_data["after"], query.validated_data["last"]
+        if after and not last and is_video_url(url) and nothing_new(url, after):
+            # Nothing new on a video anyone may watch: the answer a crowd's polls mostly get.
+            return Response([], headers={"Cache-Control": public_cache_control()})
         video = watchable_video(request, url)
-        comments = comment_list(
-            video=video,
-            after=query.validated_data["after"],
-            last=query.validated_data["last"],
-            limit=settings.COMMENTS_PAGE_SIZE,
-        )
+        comments = comment_list(video=video, after=after, last=last, limit=settings.COMMENTS_PAGE_SIZE)
+        remember_watchable(video)
         data = CommentOutputSerializer(comments, many=True).data
         return Response(data, headers={"Cache-Control": poll_cache_control(video)})
 

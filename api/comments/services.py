@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from api.comments.models import COMMENT_MAX_LENGTH, Comment
+from api.comments.polling import comments_changed
 from api.core.errors import DomainError, NotFound, PermissionDenied
 from api.users.models import User
 from api.videos.models import Video
@@ -23,7 +24,9 @@ def comment_create(*, video: Video, author: User, text: str) -> Comment:
     text = text.strip()
     if not text or len(text) > COMMENT_MAX_LENGTH:
         raise DomainError(f"A comment is 1 to {COMMENT_MAX_LENGTH} characters.")
-    return Comment.objects.create(video=video, author=author, text=text)
+    comment = Comment.objects.create(video=video, author=author, text=text)
+    comments_changed(video)
+    return comment
 
 
 def comment_delete(*, video: Video, comment_id: int, user: User) -> None:
@@ -34,4 +37,5 @@ def comment_delete(*, video: Video, comment_id: int, user: User) -> None:
     if comment.author_id != user.pk and video.channel.owner_id != user.pk:
         raise PermissionDenied("Only the author or the video's owner can delete this comment.")
     comment.delete()
+    comments_changed(video)
     logger.info("comment %s on video %s deleted", comment_id, video.url)

@@ -165,3 +165,69 @@ def test_a_public_list_may_be_shared_for_a_second_a_private_one_never(video, own
     video.visibility = VideoVisibility.UNLISTED
     video.save()
     assert APIClient().get(comments(video.url))["Cache-Control"] == "private, no-store"
+
+
+def post_committed(client, url: str, text: str, capture) -> dict:
+    """Post as the API does in production: the latest-id cache is written once the post commits."""
+    with capture(execute=True):
+        response = client.post(comments(url), {"text": text}, format="json")
+    assert response.status_code == 201
+    return response.json()
+
+
+def test_an_empty_poll_is_answered_from_the_cache_and_a_new_comment_is_seen_at_once(
+    video, viewer, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    client = client_for(viewer)
+    first = post_committed(client, video.url, "first", django_capture_on_commit_callbacks)
+    assert [c["id"] for c in APIClient().get(comments(video.url)).json()] == [first["id"]]
+    with django_assert_num_queries(0):  # neither the video nor its comments are read
+        empty = APIClient().get(comments(video.url), {"after": first["id"]})
+    assert empty.status_code == 200
+    assert empty.json() == []
+    assert empty["Cache-Control"] == "public, max-age=1"
+    second = post_committed(client, video.url, "second", django_capture_on_commit_callbacks)
+    assert APIClient().get(comments(video.url), {"after": first["id"]}).json() == [second]
+    with django_assert_num_queries(0):
+        assert APIClient().get(comments(video.url), {"after": second["id"]}).json() == []
+    # Opening a chat (?last=) and the first load (no after) always read the database.
+    assert [c["text"] for c in APIClient().get(comments(video.url), {"last": 1}).json()] == ["second"]
+
+
+def test_a_deleted_comment_is_gone_at_once_and_the_next_one_still_arrives(
+    video, owner, viewer, django_capture_on_commit_callbacks
+):
+    client = client_for(viewer)
+    first = post_committed(client, video.url, "first", django_capture_on_commit_callbacks)
+    second = post_committed(client, video.url, "second", django_capture_on_commit_callbacks)
+    assert len(APIClient().get(comments(video.url)).json()) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(owner).delete(f"{comments(video.url)}/{second['id']}").status_code == 204
+    assert APIClient().get(comments(video.url)).json() == [first]
+    assert APIClient().get(comments(video.url), {"after": first["id"]}).json() == []
+    assert APIClient().get(comments(video.url), {"after": second["id"]}).json() == []
+    third = post_committed(client, video.url, "third", django_capture_on_commit_callbacks)
+    for after in (first["id"], second["id"]):
+        assert APIClient().get(comments(video.url), {"after": after}).json() == [third]
+
+
+def test_a_video_made_private_is_checked_again_at_once_despite_the_cache(
+    video, owner, viewer, django_capture_on_commit_callbacks
+):
+    from api.videos.services import video_update
+
+    latest = post_committed(client_for(viewer), video.url, "hello", django_capture_on_commit_callbacks)
+    assert APIClient().get(comments(video.url)).status_code == 200  # now cached as watchable
+    assert APIClient().get(comments(video.url), {"after": latest["id"]}).json() == []
+    with django_capture_on_commit_callbacks(execute=True):
+        video_update(video=video, visibility=VideoVisibility.PRIVATE)
+    for client in (APIClient(), client_for(viewer)):
+        assert client.get(comments(video.url), {"after": latest["id"]}).status_code == 404
+    own = client_for(owner).get(comments(video.url), {"after": latest["id"]})
+    assert own.status_code == 200
+    assert own["Cache-Control"] == "private, no-store"
+    # The owner's reads never mark a private video as open to all.
+    assert APIClient().get(comments(video.url), {"after": latest["id"]}).status_code == 404
+    video.visibility = VideoVisibility.UNLISTED
+    video.save()
+    assert APIClient().get(comments(video.url), {"after": latest["id"]}).json() == []

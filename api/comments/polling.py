@@ -2,8 +2,8 @@
 `[]` from the cache (one round trip, no comment or video query).
 
 Two entries per video url, read together:
-- the latest comment id, written after every post and delete commits (from the database, so it is
-  never lower than a committed comment), filled on a miss with `add` so a reader's older figure never
+- the latest comment id, written after every post and delete commits (from the database, read
+  again after the write so that a figure gone stale meanwhile is corrected), filled on a miss with `add` so a reader's older figure never
   overwrites a writer's; it lives LATEST_SECONDS, which bounds any drift;
 - that anyone may watch the video, kept WATCHABLE_SECONDS and dropped whenever the video row is
   saved or deleted (a visibility change saves it), so a video made private is checked again at once.
@@ -23,6 +23,7 @@ from api.videos.models import Video, VideoVisibility
 
 LATEST_SECONDS = 30
 WATCHABLE_SECONDS = 2
+WRITE_ATTEMPTS = 3
 
 
 def _latest_key(url: str) -> str:
@@ -59,7 +60,16 @@ def comments_changed(video: Video) -> None:
     url, video_id = video.url, video.pk
 
     def write() -> None:
-        cache.set(_latest_key(url), latest_in_database(video_id), LATEST_SECONDS)
+        # Read again after writing: a writer whose figure went stale while another comment
+        # committed sees it and writes the newer one, so the last word is always the database's.
+        latest = latest_in_database(video_id)
+        for _ in range(WRITE_ATTEMPTS):
+            cache.set(_latest_key(url), latest, LATEST_SECONDS)
+            now = latest_in_database(video_id)
+            if now == latest:
+                return
+            latest = now
+        cache.delete(_latest_key(url))  # still moving: the full path answers until it settles
 
     transaction.on_commit(write)
 

@@ -159,10 +159,12 @@ def build_handler(
 
     async def serve_file(request: web.BaseRequest) -> web.StreamResponse:
         path = request.raw_path.partition("?")[0]
+        tokenized = False
         if gate is not None:  # playback tokens and private videos (hls_out.tokens)
             admission = gate.admit(path)
             if admission.status:
                 return gate_response(admission)
+            tokenized = admission.path != path  # a valid token path, now its plain path
             path = admission.path
         try:
             file_path, info = resolve_hls_file(base, path)
@@ -172,7 +174,7 @@ def build_handler(
             if low_latency is not None and parse_part_name(path.rpartition("/")[2]) is not None:
                 # A preload-hinted part (parts are never in the object store), or 404 there.
                 return count_sent_by(request, path, await low_latency(request, path))
-            stored = await store.get(path) if store is not None else None
+            stored = await store.get(path, tokenized=tokenized) if store is not None else None
             if stored is None:
                 return error_response(error.status, str(error))
             count_viewer(request, path)  # no longer on this disk: from the object store (hls_out.store)

@@ -6,6 +6,10 @@ is looked up in the store by the same key layout (`tidecast_common.object_store`
 read in a small thread pool (boto3 blocks), at most `max_object_bytes` each, and kept in a
 bounded LRU: segments and closed playlists never change; a playlist still growing is kept for
 a second only. Concurrent requests for one object share one read.
+
+A plain path reads the public prefix only: a private video's objects sit below their own prefix,
+so a node that has not (yet) its private marker still refuses them (404). A tokenized path reads
+the private prefix first, then the public one (a visibility change may be moving the objects).
 """
 
 from __future__ import annotations
@@ -57,12 +61,20 @@ class StoreFallback:
     ) -> StoreFallback:
         return cls(ObjectStore(settings), cache_bytes=cache_bytes, max_object_bytes=max_object_bytes)
 
-    async def get(self, request_path: str) -> StoredFile | None:
+    async def get(self, request_path: str, *, tokenized: bool = False) -> StoredFile | None:
         """The object a servable request path names, or None (not a servable path, not stored, or
-        the store unreachable: the caller answers 404)."""
+        the store unreachable: the caller answers 404). `tokenized`: the path came with a valid
+        playback token, so a private video's objects may be read."""
         if not SERVABLE_PATH.fullmatch(request_path):
             return None
-        key = hls_key(request_path[len(URL_PREFIX) :])
+        relative = request_path[len(URL_PREFIX) :]
+        if tokenized:
+            found = await self._get(hls_key(relative, private=True))
+            if found is not None:
+                return found
+        return await self._get(hls_key(relative))
+
+    async def _get(self, key: str) -> StoredFile | None:
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is not None and cached.expires > now:

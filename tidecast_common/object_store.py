@@ -7,6 +7,7 @@ relative variant URIs resolve in the bucket as on disk):
     hls/<url>.m3u8                       master playlist
     hls/<url>/<rendition>/index.m3u8     variant playlist
     hls/<url>/<rendition>/seg_00001.ts   segments
+    private/hls/<url>...                 the same, for a private video (never behind a CDN)
     media/...                            pictures and thumbnails (django-storages, `location`)
     uploads/<url>/...                    upload originals
 
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HLS_PREFIX = "hls/"
+# A private video's HLS objects: a public bucket policy or CDN origin exposes `hls/` and `media/`
+# only, so a private video's objects are never public objects (docs/operations.md).
+PRIVATE_HLS_PREFIX = "private/hls/"
 MEDIA_PREFIX = "media/"
 UPLOADS_PREFIX = "uploads/"
 CONTENT_TYPES = {
@@ -46,18 +50,23 @@ SEGMENT_CACHE = "public, max-age=31536000, immutable"
 DELETE_BATCH = 1000  # S3's DeleteObjects limit
 
 
-def hls_key(relative: str) -> str:
+def hls_prefix(*, private: bool = False) -> str:
+    """The one place deciding where a video's HLS objects live: private videos apart."""
+    return PRIVATE_HLS_PREFIX if private else HLS_PREFIX
+
+
+def hls_key(relative: str, *, private: bool = False) -> str:
     """The key of a file below the HLS root, by its path relative to the root (`<url>/720p/x.ts`)."""
-    return HLS_PREFIX + relative.lstrip("/")
+    return hls_prefix(private=private) + relative.lstrip("/")
 
 
-def master_key(video_url: str) -> str:
-    return hls_key(master_name(video_url))
+def master_key(video_url: str, *, private: bool = False) -> str:
+    return hls_key(master_name(video_url), private=private)
 
 
-def video_prefix(video_url: str) -> str:
+def video_prefix(video_url: str, *, private: bool = False) -> str:
     """Every rendition object of a video is below this prefix (the master sits beside it)."""
-    return f"{HLS_PREFIX}{video_url}/"
+    return f"{hls_prefix(private=private)}{video_url}/"
 
 
 def upload_prefix(video_url: str) -> str:
@@ -198,13 +207,45 @@ class ObjectStore:
             raise ValueError("a prefix to delete names one folder")
         return self.delete_keys([item.key for item in self.list_prefix(prefix)])
 
-    def video_objects(self, video_url: str) -> list[StoredObject]:
-        """Every HLS object and upload original of one video."""
-        found = [*self.list_prefix(video_prefix(video_url)), *self.list_prefix(upload_prefix(video_url))]
-        master_size = self.size(master_key(video_url))
+    def video_hls_objects(self, video_url: str, *, private: bool) -> list[StoredObject]:
+        """A video's HLS objects below one of the two prefixes (public or private)."""
+        found = list(self.list_prefix(video_prefix(video_url, private=private)))
+        master = master_key(video_url, private=private)
+        master_size = self.size(master)
         if master_size is not None:
-            found.append(StoredObject(key=master_key(video_url), size=master_size))
+            found.append(StoredObject(key=master, size=master_size))
         return found
+
+    def video_objects(self, video_url: str) -> list[StoredObject]:
+        """Every HLS object (below either prefix) and upload original of one video."""
+        return [
+            *self.video_hls_objects(video_url, private=False),
+            *self.video_hls_objects(video_url, private=True),
+            *self.list_prefix(upload_prefix(video_url)),
+        ]
+
+    def video_move(self, video_url: str, *, private: bool) -> int:
+        """Move a video's HLS objects to the prefix its visibility names (copy, then delete the
+        source): idempotent, a repeated or interrupted move finishes the job. Segments first and
+        the master last, so the destination never lists what it does not hold yet."""
+        source = self.video_hls_objects(video_url, private=not private)
+        source.sort(
+            key=lambda item: (
+                item.key.endswith(".m3u8"),
+                "/" not in item.key[len(hls_prefix(private=not private)) :],
+                item.key,
+            )
+        )
+        origin, target = hls_prefix(private=not private), hls_prefix(private=private)
+        for item in source:
+            key = target + item.key[len(origin) :]
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": item.key},
+                MetadataDirective="COPY",
+            )
+        return self.delete_keys([item.key for item in source])
 
     def video_delete(self, video_url: str) -> int:
         """Remove every HLS object and upload original of one video; returns how many."""

@@ -228,7 +228,7 @@ class StreamState:
     playlists: dict[str, str] = field(default_factory=dict)  # key -> text last stored
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
     ended: bool = False
-    listed: bool = False  # the store's objects of this stream were listed once
+    listed: bool | None = None  # the prefix (private or not) whose objects were listed, once each
     task: asyncio.Task[None] | None = None
     # Left open by a dead transcoder: closed by `_close_when_over` unless a publish takes it over.
     closer: asyncio.Task[None] | None = None
@@ -427,11 +427,15 @@ class LiveArchiver:
     async def _sync(self, state: StreamState) -> None:
         """One pass: every rendition's new segments, then its playlist; then the master."""
         video_url = state.video_url
-        if not state.listed:
-            keys = await self._call(lambda: [o.key for o in self._store.list_prefix(video_prefix(video_url))])
-            state.uploaded.update(key for key in keys if not key.endswith(PLAYLIST_SUFFIX))
-            state.listed = True
         folder = self._layout.video_dir(video_url)
+        # A private video's objects go below their own prefix (never a public object); the marker
+        # is kept by the API in the folder. A visibility change moves what was stored before.
+        private = await asyncio.to_thread((folder / PRIVATE_MARKER).exists)
+        if state.listed is not private:  # listed once per prefix (False/True), None before
+            prefix = video_prefix(video_url, private=private)
+            keys = await self._call(lambda: [o.key for o in self._store.list_prefix(prefix)])
+            state.uploaded.update(key for key in keys if not key.endswith(PLAYLIST_SUFFIX))
+            state.listed = private
         renditions = await asyncio.to_thread(
             lambda: (
                 sorted(p.name for p in folder.iterdir() if p.is_dir() and is_rendition_name(p.name))
@@ -439,28 +443,29 @@ class LiveArchiver:
                 else []
             )
         )
-        await asyncio.gather(*(self._sync_rendition(state, name) for name in renditions))
+        await asyncio.gather(*(self._sync_rendition(state, name, private=private) for name in renditions))
         master = self._layout.master(video_url)
         text = await asyncio.to_thread(self._read_text, master)
-        key = master_key(video_url)
+        key = master_key(video_url, private=private)
         if text is not None and state.playlists.get(key) != text:
             await self._call(lambda: self._store.put_bytes(key, text.encode()))
             state.playlists[key] = text
 
-    async def _sync_rendition(self, state: StreamState, rendition: str) -> None:
+    async def _sync_rendition(self, state: StreamState, rendition: str, *, private: bool) -> None:
         video_url = state.video_url
         playlist = self._layout.variant_playlist(video_url, rendition)
         text = await asyncio.to_thread(self._read_text, playlist)
         if text is None:
             return
-        playlist_key = hls_key(f"{video_url}/{rendition}/{VARIANT_PLAYLIST}")
+        playlist_key = hls_key(f"{video_url}/{rendition}/{VARIANT_PLAYLIST}", private=private)
         if state.playlists.get(playlist_key) == text:
             return
         folder = self._layout.rendition_dir(video_url, rendition)
         missing = [
-            (hls_key(f"{video_url}/{rendition}/{name}"), folder / name)
+            (hls_key(f"{video_url}/{rendition}/{name}", private=private), folder / name)
             for name in playlist_files(text)
-            if is_plain_name(name) and hls_key(f"{video_url}/{rendition}/{name}") not in state.uploaded
+            if is_plain_name(name)
+            and hls_key(f"{video_url}/{rendition}/{name}", private=private) not in state.uploaded
         ]
         results = await asyncio.gather(
             *(self._upload_segment(state, key, path) for key, path in missing), return_exceptions=True

@@ -118,6 +118,12 @@ def video_files_remove(*, video_url: str, media_names: list[str]) -> int:
     return video_services.video_files_remove(video_url=video_url, media_names=media_names)
 
 
+@shared_task(name=video_services.VIDEO_OBJECTS_MOVE_TASK, soft_time_limit=120, time_limit=150, **_RETRYING)
+def video_objects_move(*, video_url: str) -> int:
+    """Move a video's objects to the prefix of its visibility now (idempotent: the row decides)."""
+    return video_services.video_objects_move(video_url=video_url)
+
+
 @worker_ready.connect
 def _requeue_unfinished_pictures(**_: Any) -> None:
     """Brokers without acknowledgements (the embedded filesystem one) lose a message whose worker

@@ -46,18 +46,26 @@ class VideoObjects:
     object_count: int
 
 
+def video_is_private(video_url: str) -> bool:
+    """Whether the video's HLS objects belong below the private prefix (its visibility)."""
+    from api.videos.models import Video, VideoVisibility
+
+    return Video.objects.filter(url=video_url, visibility=VideoVisibility.PRIVATE).exists()
+
+
 def video_hls_files(video_url: str) -> dict[str, int]:
     """The video's HLS files on local disk, by object key, with their sizes."""
     layout = HlsLayout(Path(settings.HLS_ROOT))
+    private = video_is_private(video_url)
     found: dict[str, int] = {}
     folder = layout.video_dir(video_url)
     if folder.is_dir():
         for entry in folder.rglob("*"):
             if entry.is_file() and not entry.name.startswith("."):
-                found[hls_key(str(entry.relative_to(layout.root)))] = entry.stat().st_size
+                found[hls_key(str(entry.relative_to(layout.root)), private=private)] = entry.stat().st_size
     master = layout.master(video_url)
     if master.is_file():
-        found[master_key(video_url)] = master.stat().st_size
+        found[master_key(video_url, private=private)] = master.stat().st_size
     return found
 
 
@@ -97,23 +105,43 @@ def video_hls_upload(*, video_url: str) -> int:
     """Copy a video's HLS tree from the local HLS root into the store (for VOD renditions made by
     a worker): segments first, then the variant playlists, the master last, so a player never
     finds a playlist before its segments; then its uploaded original, which counts against the
-    owner as the renditions do. Returns the objects uploaded (0 without a store)."""
+    owner as the renditions do. A private video's HLS objects go below the private prefix.
+    Returns the objects uploaded (0 without a store)."""
     store = object_store()
     if store is None or not is_video_url(video_url):
         return 0
     layout = HlsLayout(Path(settings.HLS_ROOT))
+    private = video_is_private(video_url)
     folder = layout.video_dir(video_url)
     files = [entry for entry in folder.rglob("*") if entry.is_file() and not entry.name.startswith(".")]
     files.sort(key=lambda entry: (entry.suffix == ".m3u8", str(entry)))
     if layout.master(video_url).is_file():
         files.append(layout.master(video_url))
     for entry in files:
-        store.put_file(hls_key(str(entry.relative_to(layout.root))), entry)
+        store.put_file(hls_key(str(entry.relative_to(layout.root)), private=private), entry)
     original = original_path(video_url)
     if original.is_file():  # streamed (multipart above boto3's threshold): an original may be large
         store.client.upload_file(str(original), store.bucket, original_key(video_url))
         return len(files) + 1
     return len(files)
+
+
+def video_objects_move(*, video_url: str) -> int:
+    """Move the video's HLS objects to the prefix its visibility names now (after a change of
+    visibility); idempotent. Returns how many objects moved (0 without a store)."""
+    store = object_store()
+    if store is None or not is_video_url(video_url):
+        return 0
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    private = video_is_private(video_url)
+    try:
+        moved = store.video_move(video_url, private=private)
+    except (BotoCoreError, ClientError) as error:  # retried by the task, as storage errors are
+        raise OSError(f"object store: {error}") from error
+    if moved:
+        logger.info("video %s: %d objects moved (private: %s)", video_url, moved, private)
+    return moved
 
 
 def video_objects_remove(*, video_url: str) -> int:

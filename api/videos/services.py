@@ -31,6 +31,7 @@ from api.core.errors import Conflict, NotFound, PermissionDenied
 from api.core.images import validate_image_upload
 from api.core.tasks import task_enqueue_on_commit
 from api.uploads.files import upload_folder
+from api.usage.objects import video_objects_move as stored_objects_move
 from api.usage.objects import video_objects_remove
 from api.videos.models import Video, VideoStatus, VideoVisibility
 from api.videos.playback import video_private_marker_sync
@@ -93,6 +94,7 @@ def video_create(*, channel: Channel, title: str, thumbnail: UploadedFile[bytes]
 
 
 VIDEO_FILES_REMOVE_TASK = "videos.remove_files"
+VIDEO_OBJECTS_MOVE_TASK = "videos.move_objects"
 EDITABLE_FIELDS = ("title", "description", "visibility", "comments_enabled")
 
 
@@ -109,10 +111,21 @@ def video_update(*, video: Video, **changes: Any) -> Video:
     visibility = changes.get("visibility")
     if visibility == VideoVisibility.PRIVATE:  # refused by the HLS server before the row says so
         video_private_marker_sync(video_url=video.url, visibility=visibility)
+    previous = Video.objects.filter(pk=video.pk).values_list("visibility", flat=True).first()
     video.save(update_fields=list(changes))
     if visibility is not None and visibility != VideoVisibility.PRIVATE:  # open once committed
         transaction.on_commit(partial(video_private_marker_sync, video_url=video.url, visibility=visibility))
+    if visibility is not None and (previous == VideoVisibility.PRIVATE) != (
+        visibility == VideoVisibility.PRIVATE
+    ):
+        # Its stored objects follow it to (or from) the private prefix (tidecast_common.object_store).
+        task_enqueue_on_commit(VIDEO_OBJECTS_MOVE_TASK, kwargs={"video_url": video.url})
     return video
+
+
+def video_objects_move(*, video_url: str) -> int:
+    """Move a video's stored objects to the prefix of its visibility (the row's, at run time)."""
+    return stored_objects_move(video_url=video_url)
 
 
 def video_files(video: Video) -> dict[str, Any]:

@@ -451,6 +451,12 @@ def _finish(*, upload: Upload, lowest: Rendition) -> None:
     video = upload.video
     text = _layout().variant_playlist(video.url, lowest.name).read_text()
     duration = round(vod.playlist_duration(text), 3)
+    if Upload.objects.filter(pk=upload.pk, finished_at__isnull=False).exists():
+        return
+    # Into the object store when one is set (segments first, the master last) before the video
+    # turns ready: its playback_url may point at the store. A store error (OSError) leaves it
+    # processing and the piece task tries again.
+    video_hls_upload(video_url=video.url)
     with transaction.atomic():
         if not Upload.objects.filter(pk=upload.pk, finished_at__isnull=True).update(finished_at=now):
             return
@@ -459,8 +465,6 @@ def _finish(*, upload: Upload, lowest: Rendition) -> None:
         ):
             _announce(video.pk, event=WebhookEvent.VIDEO_READY, action=ActivityAction.VIDEO_READY)
     shutil.rmtree(work_folder(video.url) / "pieces", ignore_errors=True)
-    # Into the object store when one is set (segments first, the master last), then counted.
-    video_hls_upload(video_url=video.url)
     video_storage_measure_schedule(video=video)
     logger.info("video %s ready: %.1f s", video.url, duration)
 

@@ -106,10 +106,12 @@ def video_hls_upload(*, video_url: str) -> int:
     a worker): segments first, then the variant playlists, the master last, so a player never
     finds a playlist before its segments; then its uploaded original, which counts against the
     owner as the renditions do. A private video's HLS objects go below the private prefix.
-    Returns the objects uploaded (0 without a store)."""
+    Returns the objects uploaded (0 without a store); a store error is an OSError."""
     store = object_store()
     if store is None or not is_video_url(video_url):
         return 0
+    from botocore.exceptions import BotoCoreError, ClientError
+
     layout = HlsLayout(Path(settings.HLS_ROOT))
     private = video_is_private(video_url)
     folder = layout.video_dir(video_url)
@@ -117,12 +119,15 @@ def video_hls_upload(*, video_url: str) -> int:
     files.sort(key=lambda entry: (entry.suffix == ".m3u8", str(entry)))
     if layout.master(video_url).is_file():
         files.append(layout.master(video_url))
-    for entry in files:
-        store.put_file(hls_key(str(entry.relative_to(layout.root)), private=private), entry)
     original = original_path(video_url)
-    if original.is_file():  # streamed (multipart above boto3's threshold): an original may be large
-        store.client.upload_file(str(original), store.bucket, original_key(video_url))
-        return len(files) + 1
+    try:
+        for entry in files:
+            store.put_file(hls_key(str(entry.relative_to(layout.root)), private=private), entry)
+        if original.is_file():  # streamed (multipart above boto3's threshold): an original may be large
+            store.client.upload_file(str(original), store.bucket, original_key(video_url))
+            return len(files) + 1
+    except (BotoCoreError, ClientError) as error:  # retried by the task, as storage errors are
+        raise OSError(f"object store: {error}") from error
     return len(files)
 
 

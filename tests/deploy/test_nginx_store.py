@@ -54,24 +54,25 @@ class StoreSite:
         return mint(key=KEY.encode(), video_url=video_url, expires=int(time.time()) + 60, grace=0)
 
 
-def upload_copy(stream: Workspace, seaweed: SeaweedServer, video_url: str) -> None:
-    """The stream's playlists and segments, renamed to `video_url`, into the store only."""
+def upload_copy(stream: Workspace, seaweed: SeaweedServer, video_url: str, *, private: bool = False) -> None:
+    """The stream's playlists and segments, renamed to `video_url`, into the store only (below the
+    private prefix for a private video, as the archiver puts them)."""
     store = seaweed.store()
     root = stream.hls_root
     master = (root / f"{URL}.m3u8").read_bytes().replace(URL.encode(), video_url.encode())
-    store.put_bytes(hls_key(f"{video_url}.m3u8"), master)
+    store.put_bytes(hls_key(f"{video_url}.m3u8", private=private), master)
     for rendition in ("source", "180p"):
         for path in sorted((root / URL / rendition).iterdir()):
             if path.is_symlink() or path.name.startswith(".") or path.suffix not in (".m3u8", ".m4s", ".mp4"):
                 continue
-            store.put_file(hls_key(f"{video_url}/{rendition}/{path.name}"), path)
+            store.put_file(hls_key(f"{video_url}/{rendition}/{path.name}", private=private), path)
 
 
 @pytest.fixture(scope="module")
 def site(stream: Workspace, fake_api: FakeApi, seaweed_server: SeaweedServer) -> Iterator[StoreSite]:
     seaweed_server.empty_bucket()
     upload_copy(stream, seaweed_server, STORED)
-    upload_copy(stream, seaweed_server, STORED_PRIVATE)
+    upload_copy(stream, seaweed_server, STORED_PRIVATE, private=True)
     segment = stream.hls_root / URL / "source" / "seg_00001.m4s"
     seaweed_server.store().put_file(hls_key(f"{STORED_EGRESS}/source/seg_00001.m4s"), segment)
     marker_folder = stream.hls_root / STORED_PRIVATE

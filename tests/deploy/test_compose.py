@@ -340,3 +340,19 @@ def test_uploads_are_transcoded_by_their_own_worker_at_a_lower_cpu_priority(rend
     # The default worker does not serve the uploads queue (no -Q: the default queue only).
     worker = entrypoint[entrypoint.index("    worker)") :].split(";;", 1)[0]
     assert "-Q" not in worker
+
+
+def test_both_workers_serve_task_metrics_on_the_compose_network_only(rendered: dict[str, Any]) -> None:
+    """The prefork pools sum their children's figures through a folder of their own, on a port
+    Prometheus reaches on the Compose network and nobody reaches from outside."""
+    services = rendered["services"]
+    for name in ("worker", "uploads"):
+        environment = services[name]["environment"]
+        assert environment["WORKER_METRICS_HOST"] == "0.0.0.0", name  # noqa: S104 - the Compose network
+        port = environment["WORKER_METRICS_PORT"]
+        assert int(port) > 0, name
+        assert environment["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/"), name
+        assert port in [str(exposed) for exposed in services[name]["expose"]], name
+        assert "ports" not in services[name], name
+    operations = (REPO / "docs" / "operations.md").read_text()
+    assert '"uploads:9102"' in operations

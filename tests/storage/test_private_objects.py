@@ -6,6 +6,7 @@ the private marker answers 404 to the plain path), and a change of visibility mo
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 import urllib.error
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from django.core.management import CommandError, call_command
 from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 from pytest_django.fixtures import Settings as DjangoSettings
 
@@ -181,3 +183,48 @@ def test_a_private_video_is_never_a_public_object_and_moves_with_its_visibility(
     with django_capture_on_commit_callbacks() as callbacks:
         video_update(video=video, visibility=VideoVisibility.UNLISTED)
     assert move_tasks(callbacks) == []
+
+
+def test_the_command_moves_what_was_stored_before_private_videos_had_their_prefix(
+    public_bucket: SeaweedServer, settings: DjangoSettings
+) -> None:
+    """Objects of a private video below the public prefix (stored by an earlier release) move
+    below the private one; a public video's stay, and `--all` brings back a public video's strays."""
+    private = VideoFactory(status=VideoStatus.READY, visibility=VideoVisibility.PRIVATE)
+    public = VideoFactory(status=VideoStatus.READY, visibility=VideoVisibility.PUBLIC)
+    store = public_bucket.store()
+    for video, stored_private in ((private, False), (public, True)):
+        store.client.put_object(
+            Bucket=BUCKET, Key=hls_key(f"{video.url}/720p/seg_00001.ts", private=stored_private), Body=SEGMENT
+        )
+        store.client.put_object(
+            Bucket=BUCKET, Key=master_key(video.url, private=stored_private), Body=b"#EXTM3U\n"
+        )
+    kept = VideoFactory(status=VideoStatus.READY, visibility=VideoVisibility.PUBLIC)
+    store.client.put_object(Bucket=BUCKET, Key=master_key(kept.url), Body=b"#EXTM3U\n")
+
+    output = io.StringIO()
+    call_command("move_private_objects", stdout=output)
+    assert output.getvalue().strip() == "1 videos checked, 2 objects moved"
+    assert store.size(hls_key(f"{private.url}/720p/seg_00001.ts", private=True)) == len(SEGMENT)
+    assert store.size(hls_key(f"{private.url}/720p/seg_00001.ts")) is None
+    assert anonymous_get(public_bucket, master_key(private.url)) in {403, 404}
+    assert store.size(master_key(public.url, private=True)) is not None  # not looked at without --all
+
+    output = io.StringIO()
+    call_command("move_private_objects", "--all", stdout=output)
+    assert output.getvalue().strip() == "3 videos checked, 2 objects moved"
+    assert store.size(master_key(public.url)) is not None
+    assert store.size(master_key(public.url, private=True)) is None
+    assert store.size(master_key(kept.url)) is not None
+    call_command("move_private_objects", "--all", stdout=(output := io.StringIO()))
+    assert output.getvalue().strip() == "3 videos checked, 0 objects moved"  # idempotent
+
+
+def test_the_command_says_plainly_when_there_is_no_store(settings: DjangoSettings) -> None:
+    settings.STORAGE_S3_ENDPOINT = ""
+    settings.STORAGE_S3_BUCKET = ""
+    object_store.cache_clear()
+    with pytest.raises(CommandError, match="no object store is configured"):
+        call_command("move_private_objects")
+    object_store.cache_clear()

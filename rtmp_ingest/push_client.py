@@ -35,6 +35,7 @@ from rtmp_ingest.chunks import (
     encode_message,
 )
 from rtmp_ingest.messages import MSG_AMF0_COMMAND, MSG_AMF0_DATA, Command, command_payload, parse_message
+from rtmp_ingest.tls import client_context
 from tidecast_common.amf0 import encode_ecma_array, encode_values
 
 __all__ = ["PushError", "PushUrl", "RtmpPublisher", "media_chunks", "parse_push_url"]
@@ -132,7 +133,7 @@ class RtmpPublisher:
         target = self.target
         context: ssl.SSLContext | None = None
         if target.tls:
-            context = ssl.create_default_context(cafile=self._ca_file)
+            context = client_context(self._ca_file)
         reader, writer = self._reader, self._writer = await asyncio.open_connection(
             target.host, target.port, ssl=context, server_hostname=target.host if context else None,
             limit=READ_BYTES,

@@ -34,6 +34,7 @@ import contextlib
 import enum
 import logging
 import os
+import re
 import signal
 import socket
 import ssl
@@ -48,6 +49,7 @@ import ffmpeg
 from rtmp_ingest.chunks import ProtocolError
 from rtmp_ingest.push_client import PushError, RtmpPublisher, media_chunks
 from rtmp_ingest.sinks import MediaSink, ReportsFailure
+from rtmp_ingest.tls import trust_bundle
 from tidecast_common import flv
 from transcoder.codecs import audio_tag_info, video_tag_info
 from transcoder.progress import PROGRESS_KEYS
@@ -72,6 +74,9 @@ logger = logging.getLogger(__name__)
 MASK = "****"
 ERROR_CHARACTERS = 300
 TAIL_LINES = 20
+# The last lines of ffmpeg's output that say why a run failed, without their "@ 0x55..." addresses.
+FAILURE_LINES = 3
+_FFMPEG_CONTEXT = re.compile(r" @ 0x[0-9a-f]+\]")
 # How long the native engine gathers a destination's chunks before one write puts them on the wire
 # (the next tag after that flushes), and the longest anything waits when no tag comes.
 FLUSH_SECONDS = 0.04
@@ -108,7 +113,7 @@ class RestreamLimits:
     stop_timeout: float = 3.0
     # "native": the ingest publishes itself (push_client.py); "ffmpeg": an ffmpeg -c copy per destination.
     engine: str = "native"
-    # Extra CA certificates for rtmps:// destinations (the system's are always trusted), native only.
+    # Extra CA certificates for rtmps:// destinations (the system's are always trusted).
     ca_file: str | None = None
 
     def __post_init__(self) -> None:
@@ -133,9 +138,16 @@ def retry_pause(failures: int, limits: RestreamLimits) -> float:
     return float(min(limits.retry_max, limits.retry_initial * 2 ** max(0, failures - 1)))
 
 
-def build_push_command(*, url: str, ffmpeg_binary: str = "ffmpeg", io_timeout: float = 10.0) -> list[str]:
-    """argv for ffmpeg reading FLV on stdin and publishing it unchanged to `url` (rtmp or rtmps)."""
+def build_push_command(
+    *, url: str, ffmpeg_binary: str = "ffmpeg", io_timeout: float = 10.0, ca_file: str | None = None
+) -> list[str]:
+    """argv for ffmpeg reading FLV on stdin and publishing it unchanged to `url` (rtmp or rtmps).
+    An rtmps destination's certificate and host name are verified, against `ca_file` if given
+    (`tls.trust_bundle`), else the system's CAs."""
     source = ffmpeg.input("pipe:0", f="flv", analyzeduration=ANALYZE_MICROSECONDS, probesize=PROBE_BYTES)
+    tls: dict[str, object] = {}
+    if urlsplit(url).scheme.lower() == "rtmps":
+        tls = {"tls_verify": 1, **({"ca_file": ca_file} if ca_file else {})}
     output = ffmpeg.output(
         source,
         url,
@@ -143,6 +155,7 @@ def build_push_command(*, url: str, ffmpeg_binary: str = "ffmpeg", io_timeout: f
         f="flv",
         flvflags="no_duration_filesize",  # nothing to seek back to on a live connection
         rw_timeout=int(io_timeout * 1_000_000),
+        **tls,
     )
     output = output.global_args(
         "-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:2", "-stats_period", "1"
@@ -365,7 +378,8 @@ class DestinationPush(_Push):
     def _on_exit(self, process_exit: ProcessExit) -> None:
         if process_exit.outcome is ExitOutcome.STOPPED:
             return
-        detail = self._tail[-1] if self._tail else ""
+        # ffmpeg says why first and what failed last (TLS, then the connection, then the URL).
+        detail = " / ".join(_FFMPEG_CONTEXT.sub("]", line) for line in list(self._tail)[-FAILURE_LINES:])
         code = process_exit.returncode
         reason = f"ffmpeg exited with {code}" if code is not None else "ffmpeg could not be started"
         self._end_run(f"{reason}: {detail}" if detail else reason)
@@ -373,8 +387,16 @@ class DestinationPush(_Push):
     async def _one_run(self) -> None:
         loop = asyncio.get_running_loop()
         self._tail.clear()
+        try:
+            ca_file = await asyncio.to_thread(trust_bundle, self._limits.ca_file)  # file I/O, off the loop
+        except OSError as error:
+            self._failure = f"the CA certificates could not be read: {error.strerror or error}"
+            return
         argv: list[str] = build_push_command(
-            url=self.target.url, ffmpeg_binary=self._ffmpeg, io_timeout=self._limits.io_timeout
+            url=self.target.url,
+            ffmpeg_binary=self._ffmpeg,
+            io_timeout=self._limits.io_timeout,
+            ca_file=ca_file,
         )
         process = SupervisedProcess(
             name=self._name,

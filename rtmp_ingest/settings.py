@@ -227,10 +227,17 @@ def _restream_limits(env: Env) -> RestreamLimits:
             retry_max=env.number("RESTREAM_RETRY_MAX_SECONDS", 60.0, minimum=0.1),
             io_timeout=env.number("RESTREAM_IO_TIMEOUT", 10.0, minimum=0.5),
             engine=env.choice("RESTREAM_ENGINE", "native", ("native", "ffmpeg")),
-            ca_file=env.text("RESTREAM_CA_FILE", "") or None,
+            ca_file=_ca_file(env.text("RESTREAM_CA_FILE", "")),
         )
     except ValueError as error:
         raise SettingsError(f"restream: {error}") from None
+
+
+def _ca_file(value: str) -> str | None:
+    path = _optional_path(value)
+    if path is not None and not path.is_file():
+        raise ValueError(f"RESTREAM_CA_FILE {path} is not a file")
+    return str(path) if path else None
 
 
 def _optional_path(value: str) -> Path | None:

@@ -1,17 +1,25 @@
-"""The RTMPS listener's TLS context, and its certificate reloaded in place (SIGHUP).
+"""The RTMPS listener's TLS context, and its certificate reloaded in place (SIGHUP); the trust of
+`rtmps://` restream destinations.
 
 A reload loads the new pair into a scratch context first, so a broken or half-written file leaves
 the running certificate as it was; then into the live context, which every later handshake uses
 (connections already open keep theirs).
+
+Destinations are verified against the system's CAs plus RESTREAM_CA_FILE's, host names included,
+by both engines: the native one through `client_context`, ffmpeg through `trust_bundle` (its
+`-ca_file` replaces the system's CAs, so it gets one file holding both).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import ssl
+import tempfile
 from pathlib import Path
 
-__all__ = ["CertificateStore"]
+__all__ = ["CertificateStore", "client_context", "trust_bundle"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,3 +52,40 @@ class CertificateStore:
         self.reloads += 1
         logger.info("RTMPS certificate reloaded from %s", self.cert_file)
         return True
+
+
+def client_context(extra_ca_file: str | None = None) -> ssl.SSLContext:
+    """A client context trusting the system's CAs and, if given, those in `extra_ca_file`."""
+    context = ssl.create_default_context()
+    if extra_ca_file:
+        context.load_verify_locations(cafile=extra_ca_file)
+    return context
+
+
+def _system_ca_file() -> Path | None:
+    paths = ssl.get_default_verify_paths()
+    for name in (os.environ.get(paths.openssl_cafile_env), paths.cafile, paths.openssl_cafile):
+        if name and Path(name).is_file():
+            return Path(name)
+    return None
+
+
+def trust_bundle(extra_ca_file: str | None, folder: Path | None = None) -> str | None:
+    """For ffmpeg's `-ca_file`: None without extra CAs (ffmpeg then trusts the system's), else a
+    file of the system's CAs followed by `extra_ca_file`'s, named by its content (written once,
+    atomically, in `folder`, the temporary folder by default)."""
+    if not extra_ca_file:
+        return None
+    system = _system_ca_file()
+    content = (system.read_bytes().rstrip(b"\n") + b"\n" if system else b"") + Path(
+        extra_ca_file
+    ).read_bytes()
+    folder = folder or Path(tempfile.gettempdir())
+    bundle = folder / f"tidecast-restream-ca-{hashlib.sha256(content).hexdigest()[:16]}.pem"
+    if not bundle.is_file():
+        descriptor, scratch = tempfile.mkstemp(dir=folder, prefix=".tidecast-ca-", suffix=".pem")
+        with os.fdopen(descriptor, "wb") as output:
+            output.write(content)
+        Path(scratch).chmod(0o644)  # public certificates
+        Path(scratch).replace(bundle)
+    return str(bundle)

@@ -574,6 +574,12 @@ def split_aggregate(message: RtmpMessage, *, max_parts: int = sys.maxsize) -> li
     return messages
 
 
+# A type 0 header after the basic header, packed at once: timestamp (3 bytes) and the length's first
+# byte, the length's other two, the type id and the stream id's first byte, then its other three
+# (the stream id is little-endian).
+_TYPE0_HEADER = struct.Struct(">IIBBB")
+
+
 def encode_message(
     *,
     chunk_stream_id: int,
@@ -594,19 +600,23 @@ def encode_message(
         basic = bytes([1, (chunk_stream_id - 64) & 0xFF, (chunk_stream_id - 64) >> 8])
     timestamp &= TIMESTAMP_MASK
     extended = timestamp >= EXTENDED_TIMESTAMP
-    field = EXTENDED_TIMESTAMP if extended else timestamp
     length = len(payload)
-    header = (
-        basic
-        + field.to_bytes(3, "big")
-        + length.to_bytes(3, "big")
-        + bytes([msg_type_id])
-        + msg_stream_id.to_bytes(4, "little")
+    # The 11-byte type 0 header after the basic header: timestamp (3), length (3), type (1), stream id
+    # (4, little-endian), in one pack: this runs for every tag a restream pushes on.
+    header = basic + _TYPE0_HEADER.pack(
+        ((EXTENDED_TIMESTAMP if extended else timestamp) << 8) | (length >> 16),
+        ((length & 0xFFFF) << 16) | (msg_type_id << 8) | (msg_stream_id & 0xFF),
+        msg_stream_id >> 8 & 0xFF,
+        msg_stream_id >> 16 & 0xFF,
+        msg_stream_id >> 24 & 0xFF,
     )
     ext = timestamp.to_bytes(4, "big") if extended else b""
+    if length <= chunk_size:  # one chunk: every audio tag, most small ones
+        return header + ext + payload
+    # The chunks with a type 3 header (and the extended timestamp) between each two, sliced without
+    # copying: the payload is copied once, into the result.
+    view = memoryview(payload)
     continuation = bytes([0xC0 | basic[0]]) + basic[1:] + ext
-    pieces = [header, ext, payload[:chunk_size]]
-    for offset in range(chunk_size, length, chunk_size):
-        pieces.append(continuation)
-        pieces.append(payload[offset : offset + chunk_size])
-    return b"".join(pieces)
+    pieces: list[bytes | memoryview] = [header + ext + view[:chunk_size]]
+    pieces += [view[offset : offset + chunk_size] for offset in range(chunk_size, length, chunk_size)]
+    return continuation.join(pieces)

@@ -635,6 +635,8 @@ class Restreamer:
         self._stopping: set[asyncio.Task[None]] = set()
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushed_at = 0.0
+        # The publish's loop, kept: asking for the running loop per tag costs a getpid() each time.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
         self._initial = tuple(targets)
 
@@ -690,20 +692,30 @@ class Restreamer:
         except flv.FlvError:
             return
         # Encoded once and shared: the FLV tag by every ffmpeg, the chunks by every connection on the
-        # same stream id (servers answer createStream with 1, as a rule).
+        # same stream id (servers answer createStream with 1, as a rule). This runs for every tag of
+        # every publish with a destination: the first destination's cost is mostly here.
         tag: bytes | None = None
-        chunked: dict[int, bytes] = {}
+        chunks = b""
+        chunks_id = 0  # the stream id `chunks` were made for
+        chunked: dict[int, bytes] | None = None  # any others, in the rare case they differ
         waiting = False
         for push in self._pushes.values():
             if isinstance(push, NativePush):
                 stream_id = push.stream_id
                 if not stream_id:
                     continue
-                data = chunked.get(stream_id)
-                if data is None:
-                    data = chunked[stream_id] = media_chunks(
-                        tag_type, timestamp_ms, payload, stream_id=stream_id
-                    )
+                if stream_id == chunks_id:
+                    data = chunks
+                elif not chunks_id:
+                    data = chunks = media_chunks(tag_type, timestamp_ms, payload, stream_id=stream_id)
+                    chunks_id = stream_id
+                else:
+                    chunked = chunked if chunked is not None else {}
+                    data = chunked.get(stream_id, b"")
+                    if not data:
+                        data = chunked[stream_id] = media_chunks(
+                            tag_type, timestamp_ms, payload, stream_id=stream_id
+                        )
                 waiting |= push.offer(data, keyframe=keyframe, timestamp_ms=timestamp_ms)
             else:
                 if tag is None:
@@ -713,7 +725,9 @@ class Restreamer:
             # Flushed by a tag that comes FLUSH_SECONDS after the last flush, on the event loop's
             # turn that brought it: a few sends a second per destination rather than one per tag,
             # and no wakeup of its own. The timer only bounds the wait when the publisher pauses.
-            loop = asyncio.get_running_loop()
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
             if loop.time() - self._flushed_at >= FLUSH_SECONDS:
                 self._flush()
             elif self._flush_timer is None:
@@ -724,7 +738,10 @@ class Restreamer:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        self._flushed_at = asyncio.get_running_loop().time()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        self._flushed_at = loop.time()
         for push in self._pushes.values():
             if isinstance(push, NativePush):
                 push.flush()

@@ -457,6 +457,37 @@ def test_encode_message_round_trips(timestamp: int, cs_id: int) -> None:
     assert decode(data) == [RtmpMessage(cs_id, 9, 7, timestamp, payload)]
 
 
+def spelled_out(
+    *, cs_id: int, type_id: int, stream_id: int, timestamp: int, payload: bytes, size: int
+) -> bytes:
+    """A message chunked field by field as the specification writes it (cs ids below 64)."""
+    extended = timestamp >= 0xFFFFFF
+    ext = struct.pack(">I", timestamp) if extended else b""
+    header = (
+        bytes([cs_id])
+        + (0xFFFFFF if extended else timestamp).to_bytes(3, "big")
+        + len(payload).to_bytes(3, "big")
+        + bytes([type_id])
+        + struct.pack("<I", stream_id)
+        + ext
+    )
+    chunks = [payload[offset : offset + size] for offset in range(0, max(len(payload), 1), size)]
+    return header + (bytes([0xC0 | cs_id]) + ext).join(chunks)
+
+
+@pytest.mark.parametrize("length", [0, 1, 4095, 4096, 4097, 8192, 25_001])
+@pytest.mark.parametrize("timestamp", [0, 0x123456, 0xFFFFFF, 0x89ABCDEF])
+@pytest.mark.parametrize("stream_id", [1, 0x01020304])
+def test_encode_message_is_the_specified_bytes(length: int, timestamp: int, stream_id: int) -> None:
+    """Byte for byte: the packed header, the one-chunk case and the continuation chunks."""
+    payload = bytes(i % 251 for i in range(length))
+    data = encode_message(chunk_stream_id=7, msg_type_id=9, msg_stream_id=stream_id, timestamp=timestamp,
+                          payload=payload, chunk_size=4096)  # fmt: skip
+    assert type(data) is bytes
+    assert data == spelled_out(cs_id=7, type_id=9, stream_id=stream_id, timestamp=timestamp,
+                               payload=payload, size=4096)  # fmt: skip
+
+
 # --- push / pull --------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """tus 1.0.0 over DRF: thin views around api.uploads.protocol (headers) and services (bytes).
 
-A PATCH body is never parsed by DRF: the view hands the request's stream to the service, which
-reads it in bounded pieces. While it reads, the connection's socket (gunicorn's, or the
+A PATCH body is never parsed by DRF: the view hands the service a `readinto` over the request's
+body (api.uploads.body: straight from the socket under gunicorn), which it reads into one bounded
+buffer. While it reads, the connection's socket (gunicorn's, or the
 development server's) times out after UPLOAD_READ_TIMEOUT_SECONDS of silence.
 """
 
@@ -24,6 +25,7 @@ from rest_framework.views import APIView
 from api.core.errors import DomainError
 from api.core.schema import error_response
 from api.uploads import protocol
+from api.uploads.body import body_readinto
 from api.uploads.selectors import NO_UPLOAD, upload_get_for_owner
 from api.uploads.services import (
     upload_append,
@@ -195,9 +197,10 @@ class UploadDetailApi(TusApiView):
         offset = protocol.parse_upload_offset(headers.get("Upload-Offset"))
         body_bytes = protocol.parse_content_length(headers.get("Content-Length"))
         with _read_timeout(request):
-            result = upload_append(
-                upload=upload, offset=offset, body_bytes=body_bytes, read=request._request.read
+            readinto = body_readinto(
+                meta=request._request.META, read=request._request.read, content_length=body_bytes
             )
+            result = upload_append(upload=upload, offset=offset, body_bytes=body_bytes, readinto=readinto)
         response = Response(status=status.HTTP_204_NO_CONTENT)
         response["Upload-Offset"] = str(result.offset)
         if not result.complete:

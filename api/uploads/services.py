@@ -2,7 +2,10 @@
 the expiry of unfinished uploads.
 
 The bytes go straight to the original's file in bounded reads; the file's size is the offset, so
-a PATCH cut short (a dropped connection, a read timeout, a killed process) keeps what arrived.
+a PATCH cut short (a dropped connection, a read timeout, a killed process) keeps what arrived. The
+file is synced to disk once, when its last byte has arrived, before it goes to processing; before
+that its bytes sit in the page cache like any written file's (only a crash of the whole machine
+can lose the newest of them, and HEAD, reporting the size on disk, then resumes from what is left).
 """
 
 from __future__ import annotations
@@ -135,53 +138,77 @@ def upload_check_open(*, upload: Upload, now: datetime | None = None) -> None:
 
 
 def upload_append(
-    *, upload: Upload, offset: int, body_bytes: int, read: Callable[[int], bytes]
+    *, upload: Upload, offset: int, body_bytes: int, readinto: Callable[[memoryview], int]
 ) -> AppendResult:
-    """Append a PATCH body at `offset`, reading at most UPLOAD_READ_BYTES at a time.
+    """Append a PATCH body at `offset` through one buffer of at most UPLOAD_READ_BYTES.
 
-    `read(n)` returns up to n bytes, b"" at the end, or raises OSError (a timeout, a reset).
-    Whatever was written stays; the upload completes when its last byte has arrived.
+    `readinto(view)` fills up to len(view) bytes and returns how many, 0 at the end, or raises
+    OSError (a timeout, a reset). Whatever arrived is written; the file is synced to disk when the
+    upload's last byte has arrived, before it goes to processing.
     """
     upload_check_open(upload=upload)
     path = original_path(upload.video.url)
     try:
-        handle = path.open("r+b")
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise NotFound("No upload has that id.") from None
-    interrupted = False
-    with handle:
+    try:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise Conflict("Another PATCH to this upload is in progress.", code="upload_locked") from None
-        stored = os.fstat(handle.fileno()).st_size
+        stored = os.fstat(fd).st_size
         check_patch_offset(claimed=offset, stored=stored, length=upload.length, body_bytes=body_bytes)
-        handle.seek(stored)
-        remaining = body_bytes
-        deadline = time.monotonic() + settings.UPLOAD_PATCH_MAX_SECONDS
-        try:
-            while remaining > 0:
-                chunk = read(min(settings.UPLOAD_READ_BYTES, remaining))
-                if not chunk:
-                    interrupted = True
-                    break
-                handle.write(chunk)
-                remaining -= len(chunk)
-                if remaining > 0 and time.monotonic() > deadline:
-                    interrupted = True
-                    break
-        except OSError as exc:
-            logger.info(
-                "upload %s: PATCH cut short after %s bytes: %s", upload.id, body_bytes - remaining, exc
-            )
-            interrupted = True
-        finally:
-            handle.flush()
-            os.fsync(handle.fileno())
-            received = handle.tell()
-    complete = received == upload.length
+        received, interrupted = _copy_body(
+            upload=upload, fd=fd, position=stored, body_bytes=body_bytes, readinto=readinto
+        )
+        complete = received == upload.length
+        if complete:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
     _record_offset(upload=upload, received=received, complete=complete)
     return AppendResult(offset=received, complete=complete, interrupted=interrupted)
+
+
+def _copy_body(
+    *, upload: Upload, fd: int, position: int, body_bytes: int, readinto: Callable[[memoryview], int]
+) -> tuple[int, bool]:
+    """Read the body into one reused buffer and write each buffer-full at `position` on.
+
+    Returns where the file now ends and whether the body was cut short. What was read before a
+    failure is written too, so the file's size is always what arrived.
+    """
+    view = memoryview(bytearray(max(1, min(settings.UPLOAD_READ_BYTES, body_bytes))))
+    remaining = body_bytes
+    deadline = time.monotonic() + settings.UPLOAD_PATCH_MAX_SECONDS
+    interrupted = False
+    while remaining > 0 and not interrupted:
+        want = min(len(view), remaining)
+        filled = 0
+        try:
+            while filled < want:
+                count = readinto(view[filled:want])
+                if count == 0:
+                    interrupted = True
+                    break
+                filled += count
+        except OSError as exc:
+            logger.info(
+                "upload %s: PATCH cut short after %s bytes: %s",
+                upload.id,
+                body_bytes - remaining + filled,
+                exc,
+            )
+            interrupted = True
+        written = 0
+        while written < filled:
+            written += os.pwrite(fd, view[written:filled], position + written)
+        position += filled
+        remaining -= filled
+        if remaining > 0 and time.monotonic() > deadline:
+            interrupted = True
+    return position, interrupted
 
 
 def _record_offset(*, upload: Upload, received: int, complete: bool) -> None:

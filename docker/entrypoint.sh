@@ -1,6 +1,6 @@
 #!/bin/sh
 # The image's entrypoint: the first argument names the role, the rest is passed on.
-#   api     migrate the database, then gunicorn (GUNICORN_WORKERS, default 3)
+#   api     migrate the database, then gunicorn (GUNICORN_WORKERS x GUNICORN_THREADS, default 3 x 4)
 #   ingest  the RTMP ingest and its transcoders
 #   hls     the HLS server, counting viewers behind nginx
 #   worker  the Celery worker (CELERY_CONCURRENCY, default 2)
@@ -22,6 +22,7 @@ case "$role" in
         exec gunicorn api.wsgi:application \
             --bind "0.0.0.0:${GUNICORN_PORT:-8000}" \
             --workers "${GUNICORN_WORKERS:-3}" \
+            --worker-class gthread --threads "${GUNICORN_THREADS:-4}" \
             --timeout "${GUNICORN_TIMEOUT:-30}" \
             --graceful-timeout 30 \
             --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \

@@ -229,7 +229,12 @@ def start_fake_api() -> FakeApi:
         def answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            request = {"method": self.command, "path": self.path, "body": body.decode("utf-8", "replace")}
+            request = {
+                "method": self.command,
+                "path": self.path,
+                "body": body[:4096].decode("utf-8", "replace"),
+            }
+            request["received-bytes"] = str(len(body))
             request.update({name.lower(): value for name, value in self.headers.items()})
             seen.append(request)
             body = json.dumps({"detail": "Not found.", "code": "not_found", "request": request}).encode()
@@ -240,7 +245,7 @@ def start_fake_api() -> FakeApi:
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        do_GET = do_HEAD = do_POST = do_PUT = do_OPTIONS = answer
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_OPTIONS = answer
 
         def log_message(self, format: str, *args: object) -> None:
             return

@@ -356,3 +356,14 @@ def test_both_workers_serve_task_metrics_on_the_compose_network_only(rendered: d
         assert "ports" not in services[name], name
     operations = (REPO / "docs" / "operations.md").read_text()
     assert '"uploads:9102"' in operations
+
+
+def test_the_api_runs_threaded_workers_for_uploads_streamed_through_nginx() -> None:
+    """nginx passes tus PATCH bodies on unbuffered: a sync worker would be killed by its timeout
+    in the middle of a long one."""
+    entrypoint = (DOCKER / "entrypoint.sh").read_text()
+    role = entrypoint[entrypoint.index("    api)") :].split(";;", 1)[0]
+    assert '--worker-class gthread --threads "${GUNICORN_THREADS:-4}"' in role
+    site = (DOCKER / "nginx" / "tidecast.conf").read_text()
+    uploads = site[site.index("location /api/uploads/ {") :].split("}", 1)[0]
+    assert "proxy_request_buffering off;" in uploads

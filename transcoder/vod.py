@@ -1,11 +1,11 @@
 """Uploaded files (VOD) as pure functions: the ffprobe answer read into a `Probe`, the refusals,
-the ffmpeg commands that cut the file into pieces and transcode one piece into one rendition, and
-the variant playlists assembled from the pieces done so far.
+the ffmpeg command that cuts the file into pieces, and the variant playlists assembled from the
+pieces done so far (the command transcoding a piece is `transcoder.vod_command`).
 
 The file is cut at keyframes (ffmpeg's segment muxer, streams copied, timestamps kept) into pieces
-of about `piece_seconds`; each piece x rendition is transcoded alone into HLS segments named after
-the piece, so any worker can do any of them, a redone piece rewrites the same names, and the
-rendition's playlist is the pieces' playlists joined in order. The timestamps of the original are
+of about `piece_seconds`; each piece is transcoded alone (into all its renditions in one ffmpeg)
+into HLS segments named after the piece, so any worker can do any of them, a redone piece rewrites
+the same names, and a rendition's playlist is the pieces' playlists joined in order. The timestamps of the original are
 kept throughout (`-copyts`), so the joined segments play as one continuous stream.
 """
 
@@ -25,7 +25,6 @@ from transcoder.ladder import Rendition, SourceInfo, build_ladder
 from transcoder.playlists import ENDLIST
 
 PIECE_NAME = "piece_{index:04d}"
-PIECE_SEGMENT = "seg_p{index:04d}_%05d.ts"
 AUDIO_CODEC_TAG = "mp4a.40.2"
 # Container names (ffprobe's format_name) that hold a still picture, not a video.
 _PICTURE_FORMATS = re.compile(r"(^|,)(image2|[a-z0-9]+_pipe|gif_pipe|apng)(,|$)")
@@ -314,61 +313,6 @@ def parse_piece_list(text: str, *, start_time: float = 0.0) -> list[Piece]:
     if pieces and pieces[0].start < start_time:
         pieces[0] = Piece(index=pieces[0].index, start=start_time, end=max(pieces[0].end, start_time))
     return pieces
-
-
-def _rotate_filter(rotation: int) -> list[str]:
-    return {90: ["transpose=clock"], 180: ["hflip", "vflip"], 270: ["transpose=cclock"]}.get(rotation, [])
-
-
-def piece_command(
-    *,
-    piece_file: Path,
-    index: int,
-    rendition: Rendition,
-    probe: Probe,
-    output_dir: Path,
-    segment_seconds: int,
-    preset: str,
-    threads: int,
-    ffmpeg: str = "ffmpeg",
-) -> list[str]:
-    """Transcode one piece into one rendition: HLS segments `seg_p<piece>_<n>.ts` and the piece's
-    own playlist `piece.m3u8` in `output_dir`."""
-    argv = [
-        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-threads", str(threads), "-noautorotate", "-copyts", "-i", str(piece_file),
-        "-map", "0:v:0", *(["-map", "0:a:0"] if probe.has_audio else []),
-    ]  # fmt: skip
-    if rendition.copy_video:
-        argv += ["-c:v", "copy"]
-    else:
-        filters = [
-            *_rotate_filter(probe.rotation),
-            f"scale={rendition.width}:{rendition.height}",
-            "format=yuv420p",
-        ]
-        argv += [
-            "-vf", ",".join(filters),
-            "-c:v", "libx264", "-preset", preset, "-threads", str(threads),
-            "-profile:v", rendition.profile, "-level:v", rendition.level,
-            "-b:v", f"{rendition.video_kbps}k", "-maxrate", f"{rendition.maxrate_kbps}k",
-            "-bufsize", f"{rendition.bufsize_kbps}k",
-            "-g", str(rendition.gop), "-keyint_min", str(rendition.gop), "-sc_threshold", "0",
-            "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
-        ]  # fmt: skip
-    if probe.has_audio:
-        if rendition.copy_video and probe.audio_codec == "aac":
-            argv += ["-c:a", "copy"]
-        else:
-            argv += ["-c:a", "aac", "-b:a", f"{rendition.audio_kbps}k", "-ac", "2"]
-    argv += [
-        "-fps_mode", "passthrough", "-muxdelay", "0", "-muxpreload", "0",
-        "-f", "hls", "-hls_time", str(segment_seconds), "-hls_list_size", "0",
-        "-hls_playlist_type", "vod", "-hls_segment_type", "mpegts",
-        "-hls_segment_filename", str(output_dir / PIECE_SEGMENT.format(index=index)),
-        str(output_dir / "piece.m3u8"),
-    ]  # fmt: skip
-    return argv
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ def uploads_process(*, video_id: int) -> str:
     time_limit=settings.UPLOAD_PIECE_TIMEOUT_SECONDS + 120,
 )
 def uploads_piece(self: Task[Any, Any], *, piece_id: int) -> str:
-    """Transcode one piece into one rendition; a failure is retried alone, then fails the video."""
+    """Transcode one piece into its renditions; a failure is retried alone, then fails the video."""
     try:
         return str(processing.upload_piece_run(piece_id=piece_id))
     except (processing.PieceFailed, OSError, DatabaseError) as exc:

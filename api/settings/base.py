@@ -1,5 +1,6 @@
 """Settings shared by every environment; every value comes from the environment here."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -296,7 +297,8 @@ FFPROBE = env.str("FFPROBE", default="ffprobe")
 # Processing (api.uploads.processing): its own queue, served by `celery worker -Q <queue>` with
 # UPLOAD_TRANSCODE_CONCURRENCY processes, its ffmpegs at `nice` UPLOAD_NICE (live ffmpegs: 0).
 UPLOAD_QUEUE = env.str("UPLOAD_QUEUE", default="uploads")
-UPLOAD_TRANSCODE_CONCURRENCY = env.int("UPLOAD_TRANSCODE_CONCURRENCY", default=1)
+# One process per core: each piece's ffmpeg uses UPLOAD_FFMPEG_THREADS (1) threads.
+UPLOAD_TRANSCODE_CONCURRENCY = env.int("UPLOAD_TRANSCODE_CONCURRENCY", default=os.cpu_count() or 1)
 UPLOAD_NICE = env.int("UPLOAD_NICE", default=10)
 UPLOAD_PIECE_SECONDS = env.float("UPLOAD_PIECE_SECONDS", default=60.0)
 UPLOAD_FIRST_PIECE_SECONDS = env.float("UPLOAD_FIRST_PIECE_SECONDS", default=10.0)

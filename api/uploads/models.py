@@ -47,28 +47,29 @@ class PieceStatus(models.TextChoices):
 
 
 class UploadPiece(models.Model):
-    """One piece of the original (`index`, cut at keyframes) transcoded into one rendition."""
+    """One piece of the original (`index`, cut at keyframes) transcoded into `renditions` by one
+    ffmpeg (the piece decoded once). Each piece has one such row for every rendition, except the
+    first: a `quick` row makes its lowest rendition alone, first in the queue, so the video plays
+    within seconds, and the other row makes the rest."""
 
     upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="pieces")
     index = models.PositiveIntegerField()
-    rendition = models.CharField(max_length=32)
-    # Lower first: the lowest rendition's pieces are queued (and so done) first.
+    quick = models.BooleanField(default=False)
+    # The names of the renditions this row produces.
+    renditions = models.JSONField(default=list)
+    # Lower first: the quick row, then the pieces in order.
     priority = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=8, choices=PieceStatus.choices, default=PieceStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     # Touched every few seconds while a worker transcodes it; a stale one is queued again.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)
-    # The piece's segments as its playlist lists them: [[seconds, file name], ...].
-    segments = models.JSONField(default=list, blank=True)
+    # Each rendition's segments as its playlist lists them: {rendition: [[seconds, file name], ...]}.
+    segments = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["upload", "rendition", "index"], name="one_row_per_piece_rendition"
-            )
-        ]
+        constraints = [models.UniqueConstraint(fields=["upload", "index", "quick"], name="one_row_per_piece")]
         indexes = [models.Index(fields=["status", "heartbeat_at"])]
 
     def __str__(self) -> str:
-        return f"piece {self.index} {self.rendition} ({self.status})"
+        return f"piece {self.index}{' (quick)' if self.quick else ''} {self.renditions} ({self.status})"

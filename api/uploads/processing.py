@@ -1,13 +1,15 @@
 """The processing of a finished upload, run by the workers on the uploads queue (UPLOAD_QUEUE).
 
 1. `upload_process`: probe the original (ffprobe), refuse what must not be processed with a plain
-   sentence, cut it at keyframes into pieces (streams copied), and queue one task per piece x
-   rendition, the lowest rendition's first.
-2. `upload_piece_run`: transcode one piece into one rendition (ffmpeg at a lower CPU priority),
-   move its segments into the HLS folder, and republish the playlists: each rendition's playlist
-   lists its pieces done so far in order; the master is written as soon as the lowest rendition's
-   first piece is done (the video is then `playable`) and lists a higher rendition once all its
-   pieces are done. When every piece is done the video is `ready`.
+   sentence, cut it at keyframes into pieces (streams copied), and queue one task per piece, each
+   making every rendition in one ffmpeg (the piece decoded once, `transcoder.vod_command`). First
+   in the queue, a quick task makes the first piece's lowest rendition alone (the first piece's
+   own task then makes the others), so the video plays within seconds whatever its length.
+2. `upload_piece_run`: transcode one piece (ffmpeg at a lower CPU priority), move its segments
+   into the HLS folder, and republish the playlists: each rendition's playlist lists its pieces
+   done so far in order; the master is written as soon as the lowest rendition's first piece is
+   done (the video is then `playable`) and lists a higher rendition once all its pieces are done.
+   When every piece is done the video is `ready`.
 
 Every step is idempotent: a redelivered task finds its piece done and only republishes; segment
 names are fixed per piece, files are written to a temporary folder and renamed into place, and
@@ -54,7 +56,7 @@ from api.webhooks.services import webhook_event_emit
 from tidecast_common.ladder import parse_variants
 from tidecast_common.layout import HlsLayout
 from tidecast_common.media_caps import FrameCaps
-from transcoder import vod
+from transcoder import vod, vod_command
 from transcoder.ladder import Rendition
 from transcoder.playlists import atomic_write_text, master_playlist
 
@@ -187,15 +189,7 @@ def upload_process(*, video_id: int) -> Outcome:
         locked.plan = plan
         locked.save(update_fields=["plan"])
         Video.objects.filter(pk=video_id).update(duration_seconds=round(duration, 3))
-        rows = UploadPiece.objects.bulk_create(
-            [
-                UploadPiece(
-                    upload=locked, index=piece.index, rendition=r.name, priority=rank * 100_000 + piece.index
-                )
-                for rank, r in enumerate(renditions)
-                for piece in pieces
-            ]
-        )
+        rows = UploadPiece.objects.bulk_create(_piece_rows(locked, pieces=pieces, renditions=renditions))
         for row in sorted(rows, key=lambda row: row.priority):
             _queue_piece(row.id)
     _thumbnail_from_frames(video_id=video_id, original=original, duration=duration)
@@ -203,6 +197,22 @@ def upload_process(*, video_id: int) -> Outcome:
         "video %s: %s pieces x %s renditions queued", video.url, len(pieces), [r.name for r in renditions]
     )
     return Outcome.PLANNED
+
+
+def _piece_rows(
+    upload: Upload, *, pieces: list[vod.Piece], renditions: tuple[Rendition, ...]
+) -> list[UploadPiece]:
+    """One row per piece making every rendition; the first piece's lowest rendition is a row of
+    its own, first in the queue (priority 0), and the first piece's row makes the others."""
+    names = [r.name for r in renditions]
+    rows = [UploadPiece(upload=upload, index=pieces[0].index, quick=True, renditions=names[:1], priority=0)]
+    for piece in pieces:
+        wanted = names[1:] if piece.index == pieces[0].index else names
+        if wanted:
+            rows.append(
+                UploadPiece(upload=upload, index=piece.index, renditions=wanted, priority=1 + piece.index)
+            )
+    return rows
 
 
 def _probe(original: Path) -> vod.Probe:
@@ -308,7 +318,7 @@ def _publish_lock(video_url: str) -> Iterator[None]:
 
 
 def upload_piece_run(*, piece_id: int) -> Outcome:
-    """Transcode one piece into one rendition, then republish. Raises PieceFailed on an ffmpeg error."""
+    """Transcode one piece into its renditions, then republish. Raises PieceFailed on an ffmpeg error."""
     piece = UploadPiece.objects.select_related("upload__video").filter(pk=piece_id).first()
     if piece is None or piece.upload.video.status != VideoStatus.PROCESSING:
         return Outcome.CANCELLED
@@ -320,38 +330,44 @@ def upload_piece_run(*, piece_id: int) -> Outcome:
         status=PieceStatus.RUNNING, attempts=piece.attempts + 1, heartbeat_at=timezone.now()
     )
     plan = upload.plan
-    rendition = next(r for r in _renditions(plan) if r.name == piece.rendition)
+    renditions = [r for r in _renditions(plan) if r.name in piece.renditions]
     probe = vod.Probe.from_mapping(plan["probe"])
-    scratch = work_folder(video.url) / "out" / f"{piece.rendition}-{piece.index:04d}.{uuid.uuid4().hex[:8]}"
-    scratch.mkdir(parents=True)
+    kind = "quick" if piece.quick else "all"
+    scratch = work_folder(video.url) / "out" / f"{piece.index:04d}-{kind}.{uuid.uuid4().hex[:8]}"
+    for rendition in renditions:
+        vod_command.rendition_folder(scratch, rendition.name).mkdir(parents=True)
+    made: dict[str, list[list[Any]]] = {}
     try:
-        argv = vod.piece_command(
+        argv = vod_command.piece_command(
             piece_file=work_folder(video.url) / "pieces" / f"piece_{piece.index:04d}.mkv",
             index=piece.index,
-            rendition=rendition,
-            probe=probe,
+            renditions=renditions,
+            rotation=probe.rotation,
+            has_audio=probe.has_audio,
+            copy_audio=probe.audio_codec == "aac",
             output_dir=scratch,
             segment_seconds=settings.HLS_SEGMENT_SECONDS,
             preset=settings.UPLOAD_X264_PRESET,
             threads=settings.UPLOAD_FFMPEG_THREADS,
-            ffmpeg=settings.FFMPEG,
+            ffmpeg_binary=settings.FFMPEG,
         )
         if not _transcode(argv, scratch=scratch, piece_id=piece_id, video_id=video.pk):
             return Outcome.CANCELLED
         pieces = [vod.Piece(**data) for data in plan["pieces"]]
         start, end = vod.piece_bounds(pieces, piece.index)
-        segments = vod.PieceSegments.parse((scratch / "piece.m3u8").read_text()).ending_at(
-            start=start, end=end
-        )
-        target = _layout().rendition_dir(video.url, piece.rendition)
-        target.mkdir(parents=True, exist_ok=True)
-        for _, name in segments.segments:
-            (scratch / name).replace(target / name)
+        for rendition in renditions:
+            folder = vod_command.rendition_folder(scratch, rendition.name)
+            segments = vod.PieceSegments.parse((folder / vod_command.PIECE_PLAYLIST).read_text()).ending_at(
+                start=start, end=end
+            )
+            target = _layout().rendition_dir(video.url, rendition.name)
+            target.mkdir(parents=True, exist_ok=True)
+            for _, name in segments.segments:
+                (folder / name).replace(target / name)
+            made[rendition.name] = [list(s) for s in segments.segments]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    UploadPiece.objects.filter(pk=piece_id).update(
-        status=PieceStatus.DONE, segments=[list(s) for s in segments.segments], error=""
-    )
+    UploadPiece.objects.filter(pk=piece_id).update(status=PieceStatus.DONE, segments=made, error="")
     if not _still_processing(video.pk):
         if not Video.objects.filter(pk=video.pk).exists():
             _remove_outputs(video.url)  # deleted while this piece was being moved in
@@ -418,11 +434,10 @@ def upload_publish(*, upload_id: uuid.UUID) -> None:
     layout = _layout()
     with _publish_lock(video.url):
         done: dict[str, list[vod.PieceSegments | None]] = {r.name: [None] * count for r in renditions}
-        for name, index, segments in upload.pieces.filter(status=PieceStatus.DONE).values_list(
-            "rendition", "index", "segments"
-        ):
-            if name in done and index < count:
-                done[name][index] = vod.PieceSegments(tuple((float(d), str(n)) for d, n in segments))
+        for index, made in upload.pieces.filter(status=PieceStatus.DONE).values_list("index", "segments"):
+            for name, segments in made.items():
+                if name in done and index < count:
+                    done[name][index] = vod.PieceSegments(tuple((float(d), str(n)) for d, n in segments))
         complete = {name: all(p is not None for p in pieces) for name, pieces in done.items()}
         for rendition in renditions:
             text = vod.variant_playlist(done[rendition.name], segment_seconds=settings.HLS_SEGMENT_SECONDS)

@@ -135,19 +135,7 @@ def test_cuts_a_short_first_piece_then_even_ones_on_the_files_clock():
     assert vod.piece_bounds(pieces, 2) == (70.2, 80.0)
 
 
-def test_commands_copy_or_encode_and_name_segments_after_the_piece():
-    probe = parse(probe_json())
-    renditions = vod.renditions_for(probe, variants=DEFAULT_VARIANTS, segment_seconds=2)
-    encode = vod.piece_command(piece_file=Path("/w/piece_0003.mkv"), index=3, rendition=renditions[0], probe=probe,
-                               output_dir=Path("/o"), segment_seconds=2, preset="veryfast", threads=1)  # fmt: skip
-    assert encode[encode.index("-vf") + 1] == "scale=640:360,format=yuv420p"
-    assert encode[encode.index("-hls_segment_filename") + 1] == "/o/seg_p0003_%05d.ts"
-    assert "-copyts" in encode
-    assert encode[encode.index("-c:a") + 1] == "aac"
-    copy = vod.piece_command(piece_file=Path("/w/p.mkv"), index=0, rendition=renditions[-1], probe=probe,
-                             output_dir=Path("/o"), segment_seconds=2, preset="veryfast", threads=1)  # fmt: skip
-    assert copy[copy.index("-c:v") + 1] == "copy"
-    assert copy[copy.index("-c:a") + 1] == "copy"
+def test_the_split_command_cuts_at_the_given_times_into_numbered_pieces():
     split = vod.split_command(original=Path("/u/original"), folder=Path("/w"), times=[10, 70], has_audio=True)
     assert split[split.index("-segment_times") + 1] == "10,70"
     assert split[-1] == "/w/piece_%04d.mkv"

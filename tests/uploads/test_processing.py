@@ -333,3 +333,54 @@ def test_deleting_during_processing_cancels_and_removes_every_file(vod, start_wo
     time.sleep(3)  # a cancelled piece must not bring files back
     assert nothing_left()
     assert not UploadPiece.objects.filter(upload__video_id=video.pk).exists()
+
+
+def test_redelivered_and_out_of_order_pieces_never_duplicate_segments(vod, creator, tmp_path, monkeypatch):
+    """The piece tasks run here, in any order and some twice (a redelivery, a worker that died
+    after moving its segments in), on real ffmpeg and PostgreSQL."""
+    for name, value in (("TRANSCODE_LADDER", LADDER), ("UPLOAD_PIECE_SECONDS", 3.0),
+                        ("UPLOAD_FIRST_PIECE_SECONDS", 1.0), ("UPLOAD_X264_PRESET", "ultrafast")):  # fmt: skip
+        monkeypatch.setattr(settings, name, value)
+    source = media.make(tmp_path / "again.mp4", seconds=8)
+    video = upload_file(vod, creator, source)  # no worker: nothing processes it but this test
+    queued: list[int] = []
+    monkeypatch.setattr(processing, "_queue_piece", queued.append)
+    assert processing.upload_process(video_id=video.pk) == processing.Outcome.PLANNED
+    rows = {row.id: row for row in UploadPiece.objects.filter(upload__video=video)}
+    quick, *others = (rows[piece_id] for piece_id in queued)
+    assert (quick.index, quick.quick, quick.renditions) == (0, True, ["144p"])
+    assert [(row.index, row.renditions) for row in others] == [
+        (0, ["source"]),
+        (1, ["144p", "source"]),
+        (2, ["144p", "source"]),
+    ]
+    layout = HlsLayout(Path(settings.HLS_ROOT))
+
+    assert processing.upload_piece_run(piece_id=quick.id) == processing.Outcome.DONE
+    assert Video.objects.get(pk=video.pk).playable
+    master = layout.master(video.url).read_text()
+    assert "144p/index.m3u8" in master
+    assert "source/index.m3u8" not in master
+    first = layout.variant_playlist(video.url, "144p").read_text()
+
+    last = others[-1]
+    assert processing.upload_piece_run(piece_id=last.id) == processing.Outcome.DONE
+    assert layout.variant_playlist(video.url, "144p").read_text() == first  # never past a missing piece
+    UploadPiece.objects.filter(pk=last.id).update(status=PieceStatus.PENDING)  # died before it was marked
+    assert processing.upload_piece_run(piece_id=last.id) == processing.Outcome.DONE
+    assert processing.upload_piece_run(piece_id=others[0].id) == processing.Outcome.DONE
+    assert processing.upload_piece_run(piece_id=others[0].id) == processing.Outcome.ALREADY_DONE
+    assert processing.upload_piece_run(piece_id=others[1].id) == processing.Outcome.DONE
+    assert processing.upload_piece_run(piece_id=others[1].id) == processing.Outcome.CANCELLED  # ready
+
+    sizes = check_ready(Video.objects.get(pk=video.pk), source)
+    assert set(sizes) == {"144p", "source"}
+    for rendition in sizes:
+        playlist = layout.variant_playlist(video.url, rendition).read_text()
+        listed = [line for line in playlist.splitlines() if line.endswith(".ts")]
+        on_disk = sorted(path.name for path in layout.rendition_dir(video.url, rendition).glob("*.ts"))
+        assert sorted(listed) == on_disk, rendition
+        assert {name.split("_")[1] for name in listed} == {"p0000", "p0001", "p0002"}
+    attempts = dict(UploadPiece.objects.filter(upload__video=video).values_list("id", "attempts"))
+    assert attempts == {quick.id: 1, others[0].id: 1, others[1].id: 1, last.id: 2}
+    assert not list((work_folder(video.url) / "out").glob("*"))  # no scratch folder left

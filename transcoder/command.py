@@ -52,7 +52,7 @@ def build_cmaf_command(
     if len(outputs) != len(renditions):
         raise ValueError("one output per rendition")
     source = ffmpeg.input("pipe:0", f="flv", analyzeduration=ANALYZE_MICROSECONDS, probesize=PROBE_BYTES)
-    scaled = _scaling_chain(source.video, [rendition for rendition in renditions if not rendition.copy_video])
+    scaled = scaling_chain(source.video, [rendition for rendition in renditions if not rendition.copy_video])
     source_keyframes = any(rendition.copy_video for rendition in renditions)
 
     results: list[Any] = []
@@ -82,7 +82,7 @@ def build_cmaf_command(
     return list(output.compile(cmd=ffmpeg_binary))
 
 
-def _scaling_chain(video: Any, encoded: Sequence[Rendition]) -> dict[str, Any]:
+def scaling_chain(video: Any, encoded: Sequence[Rendition]) -> dict[str, Any]:
     """Each rendition's picture, scaled from the next larger one instead of from the source.
 
     Only the largest rendition is scaled from the full-size decoded picture; the others from the

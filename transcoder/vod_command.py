@@ -21,6 +21,7 @@ from typing import Any
 
 import ffmpeg
 
+from transcoder.command import scaling_chain
 from transcoder.ladder import Rendition
 
 PIECE_PLAYLIST = "piece.m3u8"
@@ -92,23 +93,10 @@ def piece_command(
 
 
 def _scaling_chain(video: Any, encoded: Sequence[Rendition], *, rotation: int) -> dict[str, Any]:
-    """Each encoded rendition's picture: upright, then scaled from the next larger one."""
-    scaled: dict[str, Any] = {}
-    if not encoded:
-        return scaled
-    previous = video
+    """Each encoded rendition's picture: upright, then scaled down the live command's chain."""
     for name, argument in _ROTATE.get(rotation, ()):
-        previous = previous.filter(name, argument) if argument else previous.filter(name)
-    previous = previous.filter("format", "yuv420p")
-    ordered = sorted(encoded, key=lambda rendition: rendition.width * rendition.height, reverse=True)
-    for position, rendition in enumerate(ordered):
-        picture = previous.filter("scale", rendition.width, rendition.height)
-        if position == len(ordered) - 1:
-            scaled[rendition.name] = picture
-        else:
-            branches = picture.filter_multi_output("split", 2)
-            scaled[rendition.name], previous = branches.stream(0), branches.stream(1)
-    return scaled
+        video = video.filter(name, argument) if argument else video.filter(name)
+    return scaling_chain(video, encoded)
 
 
 def _video_options(

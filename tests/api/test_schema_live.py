@@ -9,7 +9,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.netutil import free_port, wait_listening
+from tests.gunicorn_api import gunicorn_api, post_json
 from tests.scratch_database import scratch_database
 
 pytestmark = pytest.mark.integration
@@ -53,30 +52,15 @@ class LiveApi:
             return json.loads(response.read() or b"null")
 
 
-def _post(url: str, body: dict[str, Any], token: str = "", headers: dict[str, str] | None = None) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - our own http URL
-        url,
-        method="POST",
-        data=json.dumps(body).encode(),
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {token}"} if token else {}),
-            **(headers or {}),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own http URL
-        return json.loads(response.read() or b"null")
-
-
 def _recorded_video(url: str, *, stream_key: str, ingest_secret: str) -> str:
     """A stream started and ended through the ingest's hooks: a public video with a recording."""
     hooks = {"X-Ingest-Secret": ingest_secret}
-    grant = _post(
+    grant = post_json(
         f"{url}/api/internal/publish/authorize",
         {"stream_key": stream_key, "client_ip": "127.0.0.1"},
         headers=hooks,
     )
-    _post(f"{url}/api/internal/publish/end", {"publish_id": grant["publish_id"]}, headers=hooks)
+    post_json(f"{url}/api/internal/publish/end", {"publish_id": grant["publish_id"]}, headers=hooks)
     return str(grant["video_url"])
 
 
@@ -100,41 +84,23 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
         "PYTHONUNBUFFERED": "1",
     }
     log = data_dir / "gunicorn.log"
-    port = free_port()
-    server: subprocess.Popen[bytes] | None = None
+    options = [
+        "--workers", "2", "--timeout", "30", "--graceful-timeout", "5",
+        # As nginx's 8 KiB header buffers in front of it in production (gunicorn: 4 KiB).
+        "--limit-request-line", "8190",
+    ]  # fmt: skip
     try:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=ROOT, env=env, check=True, timeout=300,
-        )  # fmt: skip
-        with log.open("ab") as sink:
-            server = subprocess.Popen(
-                [str(BIN / "gunicorn"), "api.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                 "--workers", "2", "--timeout", "30", "--graceful-timeout", "5",
-                 # As nginx's 8 KiB header buffers in front of it in production (gunicorn: 4 KiB).
-                 "--limit-request-line", "8190"],
-                cwd=ROOT, env=env, stdout=sink, stderr=sink,
-            )  # fmt: skip
-        wait_listening(port, server, log)
-        url = f"http://127.0.0.1:{port}"
-        _post(
-            f"{url}/api/auth/signup",
-            {"username": "tester", "email": "tester@example.com", "password": PASSWORD},
-        )
-        token = _post(f"{url}/api/auth/login", {"username": "tester", "password": PASSWORD})["access"]
-        channel = _post(f"{url}/api/user/channel", {"name": "tester", "title": "Test channel"}, token)
-        stream_key = channel["stream_key"]
-        video_url = _recorded_video(url, stream_key=stream_key, ingest_secret=env["INGEST_SHARED_SECRET"])
-        channel = channel["name"]
-        yield LiveApi(url=url, token=token, channel=channel, video_url=video_url, log=log)
+        with gunicorn_api(env, log=log, options=options) as url:
+            post_json(
+                f"{url}/api/auth/signup",
+                {"username": "tester", "email": "tester@example.com", "password": PASSWORD},
+            )
+            token = post_json(f"{url}/api/auth/login", {"username": "tester", "password": PASSWORD})["access"]
+            channel = post_json(f"{url}/api/user/channel", {"name": "tester", "title": "Test channel"}, token)
+            stream_key = channel["stream_key"]
+            video_url = _recorded_video(url, stream_key=stream_key, ingest_secret=env["INGEST_SHARED_SECRET"])
+            yield LiveApi(url=url, token=token, channel=channel["name"], video_url=video_url, log=log)
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
         drop_database()
 
 

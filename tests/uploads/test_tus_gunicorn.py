@@ -5,27 +5,21 @@ included, and a PATCH cut short by the read timeout keeps what arrived."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 from tusclient import client as tus_client
 
 from api.uploads.protocol import encode_metadata
-from tests.netutil import free_port, wait_listening
+from tests.gunicorn_api import gunicorn_api, post_json
 from tests.scratch_database import scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,20 +39,6 @@ class Api:
         return {"Authorization": f"Bearer {self.token}", "Tus-Resumable": "1.0.0"}
 
 
-def _post(url: str, body: dict[str, Any], token: str = "") -> Any:
-    request = urllib.request.Request(  # noqa: S310 - our own http URL
-        url,
-        method="POST",
-        data=json.dumps(body).encode(),
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {token}"} if token else {}),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own http URL
-        return json.loads(response.read() or b"null")
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     data_dir = tmp_path_factory.mktemp("tus-gunicorn")
@@ -74,36 +54,21 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         "UPLOAD_READ_BYTES": str(READ_BYTES),
         "PYTHONUNBUFFERED": "1",
     }
-    log = data_dir / "gunicorn.log"
-    port = free_port()
-    server: subprocess.Popen[bytes] | None = None
     try:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=ROOT, env=env, check=True, timeout=300,
-        )  # fmt: skip
-        with log.open("ab") as sink:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "api.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                 "--workers", "1", "--threads", "2", "--timeout", "30", "--graceful-timeout", "5"],
-                cwd=ROOT, env=env, stdout=sink, stderr=sink,
-            )  # fmt: skip
-        wait_listening(port, server, log)
-        url = f"http://127.0.0.1:{port}"
-        _post(
-            f"{url}/api/auth/signup", {"username": "uploader", "email": "u@example.com", "password": PASSWORD}
-        )
-        token = _post(f"{url}/api/auth/login", {"username": "uploader", "password": PASSWORD})["access"]
-        _post(f"{url}/api/user/channel", {"name": "uploader", "title": "Uploads"}, token)
-        yield Api(url=url, token=token, data_dir=data_dir)
+        with gunicorn_api(
+            env, log=data_dir / "gunicorn.log",
+            options=["--workers", "1", "--threads", "2", "--timeout", "30", "--graceful-timeout", "5"],
+        ) as url:  # fmt: skip
+            post_json(
+                f"{url}/api/auth/signup",
+                {"username": "uploader", "email": "u@example.com", "password": PASSWORD},
+            )
+            token = post_json(f"{url}/api/auth/login", {"username": "uploader", "password": PASSWORD})[
+                "access"
+            ]
+            post_json(f"{url}/api/user/channel", {"name": "uploader", "title": "Uploads"}, token)
+            yield Api(url=url, token=token, data_dir=data_dir)
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
         drop_database()
 
 

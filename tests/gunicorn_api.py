@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,6 +19,20 @@ from typing import Any
 from tests.netutil import free_port, wait_listening
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def api_environment(*, database_url: str, data_dir: Path, **settings: str) -> dict[str, str]:
+    """This process's environment (without its broker: no worker listens) for an API of its own."""
+    return {
+        **{name: value for name, value in os.environ.items() if name != "CELERY_BROKER_URL"},
+        "DJANGO_SETTINGS_MODULE": "api.settings.local",
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": database_url,
+        "TIDECAST_DATA_DIR": str(data_dir),
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    }
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.gunicorn_api import gunicorn_api, post_json
+from tests.gunicorn_api import api_environment, gunicorn_api, post_json
 from tests.scratch_database import scratch_database
 
 pytestmark = pytest.mark.integration
@@ -68,21 +67,16 @@ def _recorded_video(url: str, *, stream_key: str, ingest_secret: str) -> str:
 def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     data_dir = tmp_path_factory.mktemp("schema-live")
     database_url, drop_database = scratch_database("schemathesis", data_dir / "schema.sqlite3")
-    env = {
-        **{name: value for name, value in os.environ.items() if name != "CELERY_BROKER_URL"},
-        "DJANGO_SETTINGS_MODULE": "api.settings.local",
-        "DJANGO_DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "INGEST_SHARED_SECRET": secrets.token_urlsafe(32),
-        "DATABASE_URL": database_url,
-        "TIDECAST_DATA_DIR": str(data_dir),
+    env = api_environment(
+        database_url=database_url,
+        data_dir=data_dir,
+        INGEST_SHARED_SECRET=secrets.token_urlsafe(32),
         # Generated sign-ups and failed sign-ins by the thousand: the limits stay out of the way
         # (their 429 is documented and accepted, but would hide every other answer).
-        "THROTTLE_SIGNUP": "100000/hour",
-        "THROTTLE_LOGIN_FAILURES": "100000/5m",
-        "THROTTLE_LOGIN_FAILURES_IP": "100000/5m",
-        "PYTHONUNBUFFERED": "1",
-    }
+        THROTTLE_SIGNUP="100000/hour",
+        THROTTLE_LOGIN_FAILURES="100000/5m",
+        THROTTLE_LOGIN_FAILURES_IP="100000/5m",
+    )
     log = data_dir / "gunicorn.log"
     options = [
         "--workers", "2", "--timeout", "30", "--graceful-timeout", "5",

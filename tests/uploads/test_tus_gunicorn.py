@@ -6,7 +6,6 @@ included, and a PATCH cut short by the read timeout keeps what arrived."""
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import requests
 from tusclient import client as tus_client
 
 from api.uploads.protocol import encode_metadata
-from tests.gunicorn_api import gunicorn_api, post_json
+from tests.gunicorn_api import api_environment, gunicorn_api, post_json
 from tests.scratch_database import scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,17 +42,10 @@ class Api:
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     data_dir = tmp_path_factory.mktemp("tus-gunicorn")
     database_url, drop_database = scratch_database("tus_gunicorn", data_dir / "db.sqlite3")
-    env = {
-        **{name: value for name, value in os.environ.items() if name != "CELERY_BROKER_URL"},
-        "DJANGO_SETTINGS_MODULE": "api.settings.local",
-        "DJANGO_DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "DATABASE_URL": database_url,
-        "TIDECAST_DATA_DIR": str(data_dir),
-        "UPLOAD_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT),
-        "UPLOAD_READ_BYTES": str(READ_BYTES),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = api_environment(
+        database_url=database_url, data_dir=data_dir,
+        UPLOAD_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT), UPLOAD_READ_BYTES=str(READ_BYTES),
+    )  # fmt: skip
     try:
         with gunicorn_api(
             env, log=data_dir / "gunicorn.log",

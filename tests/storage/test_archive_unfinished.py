@@ -116,7 +116,7 @@ async def test_a_folder_a_dead_transcoder_left_open_is_closed_and_stored_as_a_re
         return {ENDED_URL: True, IDLE_URL: False}.get(video_url)
 
     async def stored(video_url: str) -> bool:
-        reported.setdefault(video_url, time.monotonic())
+        reported.setdefault(video_url, time.time())
         return True
 
     settings = replace(
@@ -125,14 +125,22 @@ async def test_a_folder_a_dead_transcoder_left_open_is_closed_and_stored_as_a_re
         unfinished_check_seconds=0.3,
     )
     archiver = LiveArchiver(settings=settings, hls_root=layout.root, on_stored=stored, is_ended=is_ended)
-    started = time.monotonic()
+    # Idle since what the archiver looks at last changed (the copy keeps the dead folder's times):
+    # the folder, the master, the folder's entries and the renditions' playlists.
+    folder = layout.video_dir(IDLE_URL)
+    watched = [folder, layout.master(IDLE_URL), *folder.iterdir(), *folder.glob("*/*.m3u8")]
+    for path in watched:  # touched now: left alone for IDLE_SECONDS from here, however slow the set-up
+        os.utime(path)
+    idle_since = max(path.stat().st_mtime for path in watched)
+    started = time.time()
     await archiver.start()
     try:
         assert await wait_for(lambda: set(reported) == {ENDED_URL, IDLE_URL}, within=30)
     finally:
         await archiver.close()
     assert reported[ENDED_URL] - started < IDLE_SECONDS  # on the API's word, not the idle time
-    assert reported[IDLE_URL] - started >= IDLE_SECONDS - 0.5  # left alone while the API said live
+    # Left alone while the API said live, until idle that long (mtimes: up to a tick early).
+    assert reported[IDLE_URL] - idle_since >= IDLE_SECONDS - 0.05
     assert IDLE_URL in asked
 
     store = seaweed.store()

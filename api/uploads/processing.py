@@ -121,10 +121,12 @@ def upload_fail(*, video_id: int, message: str) -> bool:
         UploadPiece.objects.filter(upload__video_id=video_id).exclude(status=PieceStatus.DONE).update(
             status=PieceStatus.FAILED
         )
-    url = Video.objects.filter(pk=video_id).values_list("url", flat=True).first()
+        url = Video.objects.filter(pk=video_id).values_list("url", flat=True).first()
+        if updated and url:
+            # Before the commit: nobody sees the video failed while its files are still there.
+            _remove_outputs(url)
+            shutil.rmtree(upload_folder(url), ignore_errors=True)
     if updated and url:
-        _remove_outputs(url)
-        shutil.rmtree(upload_folder(url), ignore_errors=True)
         logger.info("video %s failed: %s", url, message)
     return bool(updated)
 

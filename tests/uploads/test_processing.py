@@ -97,8 +97,9 @@ def start_workers(vod_env, tmp_path) -> Iterator[Callable[..., list[Worker]]]:
         return workers
 
     yield start
-    for worker in started:
-        worker.stop()
+    for worker in started:  # the test is over: what they were doing is of no use to the next one
+        if worker.running:
+            worker.kill()
 
 
 def upload_file(

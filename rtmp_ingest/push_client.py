@@ -133,7 +133,7 @@ class RtmpPublisher:
         target = self.target
         context: ssl.SSLContext | None = None
         if target.tls:
-            context = client_context(self._ca_file)
+            context = await asyncio.to_thread(client_context, self._ca_file)  # may read CA files
         reader, writer = self._reader, self._writer = await asyncio.open_connection(
             target.host, target.port, ssl=context, server_hostname=target.host if context else None,
             limit=READ_BYTES,

@@ -7,11 +7,14 @@ the running certificate as it was; then into the live context, which every later
 
 Destinations are verified against the system's CAs plus RESTREAM_CA_FILE's, host names included,
 by both engines: the native one through `client_context`, ffmpeg through `trust_bundle` (its
-`-ca_file` replaces the system's CAs, so it gets one file holding both).
+`-ca_file` replaces the system's CAs, so it gets one file holding both). Both read and parse the CA
+files once per version of them (their modification times), not once per connection: a destination
+retrying every few seconds costs a `stat`, not a parse of every system certificate.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -54,8 +57,24 @@ class CertificateStore:
         return True
 
 
+def _version(path: str | Path | None) -> int | None:
+    """What changes when a CA file does: its modification time (None: no such file)."""
+    try:
+        return Path(path).stat().st_mtime_ns if path else None
+    except OSError:
+        return None
+
+
 def client_context(extra_ca_file: str | None = None) -> ssl.SSLContext:
-    """A client context trusting the system's CAs and, if given, those in `extra_ca_file`."""
+    """A client context trusting the system's CAs and, if given, those in `extra_ca_file`; the same
+    context until one of those files changes. It reads files on a miss: call it off the event loop."""
+    return _client_context(extra_ca_file, _version(_system_ca_file()), _version(extra_ca_file))
+
+
+@functools.lru_cache(maxsize=8)
+def _client_context(
+    extra_ca_file: str | None, system_version: int | None, extra_version: int | None
+) -> ssl.SSLContext:
     context = ssl.create_default_context()
     if extra_ca_file:
         context.load_verify_locations(cafile=extra_ca_file)
@@ -73,14 +92,31 @@ def _system_ca_file() -> Path | None:
 def trust_bundle(extra_ca_file: str | None, folder: Path | None = None) -> str | None:
     """For ffmpeg's `-ca_file`: None without extra CAs (ffmpeg then trusts the system's), else a
     file of the system's CAs followed by `extra_ca_file`'s, named by its content (written once,
-    atomically, in `folder`, the temporary folder by default)."""
+    atomically, in `folder`, the temporary folder by default). Reads files: call it off the loop."""
     if not extra_ca_file:
         return None
     system = _system_ca_file()
+    folder = folder or Path(tempfile.gettempdir())
+    bundle = _bundle_path(system, _version(system), extra_ca_file, _version(extra_ca_file), folder)
+    if not bundle.is_file():  # removed since (a cleaned temporary folder): written again
+        _bundle_path.cache_clear()
+        bundle = _bundle_path(system, _version(system), extra_ca_file, _version(extra_ca_file), folder)
+    return str(bundle)
+
+
+@functools.lru_cache(maxsize=8)
+def _bundle_path(
+    system: Path | None,
+    system_version: int | None,
+    extra_ca_file: str,
+    extra_version: int | None,
+    folder: Path,
+) -> Path:
+    if extra_version is None:
+        raise FileNotFoundError(f"No CA file at {extra_ca_file}")
     content = (system.read_bytes().rstrip(b"\n") + b"\n" if system else b"") + Path(
         extra_ca_file
     ).read_bytes()
-    folder = folder or Path(tempfile.gettempdir())
     bundle = folder / f"tidecast-restream-ca-{hashlib.sha256(content).hexdigest()[:16]}.pem"
     if not bundle.is_file():
         descriptor, scratch = tempfile.mkstemp(dir=folder, prefix=".tidecast-ca-", suffix=".pem")
@@ -88,4 +124,4 @@ def trust_bundle(extra_ca_file: str | None, folder: Path | None = None) -> str |
             output.write(content)
         Path(scratch).chmod(0o644)  # public certificates
         Path(scratch).replace(bundle)
-    return str(bundle)
+    return bundle

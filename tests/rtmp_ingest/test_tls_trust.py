@@ -4,6 +4,7 @@ native engine (a real TLS handshake on loopback) and for ffmpeg (one bundle file
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from pathlib import Path
 
@@ -91,3 +92,27 @@ def test_ffmpeg_verifies_rtmps_destinations_and_only_those() -> None:
 def test_a_ca_file_that_is_not_there_is_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="RESTREAM_CA_FILE"):
         IngestSettings.from_env({"INGEST_SHARED_SECRET": "s", "RESTREAM_CA_FILE": str(tmp_path / "none.pem")})
+
+
+def test_the_ca_files_are_read_once_per_version_of_them(
+    certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    extra = tmp_path / "extra.pem"
+    extra.write_bytes(certificate[0].read_bytes())
+    context = client_context(str(extra))
+    bundle = trust_bundle(str(extra), tmp_path)
+    assert client_context(str(extra)) is context  # a retrying destination parses nothing again
+    assert trust_bundle(str(extra), tmp_path) == bundle
+    # The operator replaces the file: the next connection trusts what it now holds.
+    other_cert, other_key = tmp_path / "other.pem", tmp_path / "other.key"
+    write_self_signed_certificate(other_cert, other_key, hostnames=("127.0.0.1",))
+    extra.write_bytes(other_cert.read_bytes())
+    os.utime(extra, ns=(extra.stat().st_atime_ns, extra.stat().st_mtime_ns + 1_000_000_000))
+    renewed = client_context(str(extra))
+    assert renewed is not context
+    asyncio.run(handshake(renewed, (other_cert, other_key)))
+    assert trust_bundle(str(extra), tmp_path) != bundle
+    assert Path(trust_bundle(str(extra), tmp_path) or "").read_bytes().endswith(other_cert.read_bytes())
+    # A bundle removed under it (a cleaned temporary folder) is written again.
+    Path(trust_bundle(str(extra), tmp_path) or "").unlink()
+    assert Path(trust_bundle(str(extra), tmp_path) or "").is_file()

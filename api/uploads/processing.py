@@ -428,7 +428,12 @@ def upload_piece_released(*, piece_id: int, error: str) -> None:
 
 def upload_publish(*, upload_id: uuid.UUID) -> None:
     """Rewrite the playlists from the pieces done so far; the video is `playable` once the master
-    is written and `ready` once every piece is done."""
+    is written and `ready` once every piece is done.
+
+    The master lists every rendition whose first piece is done: a piece makes all its renditions
+    at once, so they grow together (only the lowest's first piece comes earlier, from the quick
+    job), and a viewer who starts while the video processes gets the whole ladder, not the lowest
+    rendition for good (players read the master once)."""
     upload = Upload.objects.select_related("video").get(pk=upload_id)
     video = upload.video
     renditions = _renditions(upload.plan)
@@ -446,7 +451,7 @@ def upload_publish(*, upload_id: uuid.UUID) -> None:
             if text is not None:
                 atomic_write_text(layout.variant_playlist(video.url, rendition.name), text)
         lowest = renditions[0]
-        listed = [r for r in renditions if complete[r.name] or (r is lowest and done[r.name][0] is not None)]
+        listed = [r for r in renditions if done[r.name][0] is not None]
         if not listed or not _still_processing(video.pk):
             return
         probe = vod.Probe.from_mapping(upload.plan["probe"])

@@ -153,7 +153,9 @@ def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed
     server = SeaweedServer(folder=Path(tmp_path_factory.mktemp("seaweed")))
     server.start()
     yield server
-    server.stop()
+    # A throwaway store: nothing to keep. weed takes over 15 s to leave on SIGTERM, and every module
+    # that imports this fixture has a server of its own, all torn down at the session's end.
+    server.stop(kill=True)
 
 
 @pytest.fixture

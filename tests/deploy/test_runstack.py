@@ -47,6 +47,14 @@ class Stack:
         return [int(pid) for component, pid in STARTED.findall(self.output()) if component == name]
 
 
+def component_names() -> list[str]:
+    """Every component runstack starts, from its own list: a new one is never left out (or running)."""
+    return [
+        component.name
+        for component in runstack.stack_components(api_bind="127.0.0.1:0", worker_concurrency=1)
+    ]
+
+
 def listening(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -116,7 +124,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-        for name in ("api", "ingest", "hls", "worker"):
+        for name in component_names():
             for pid in running.pids(name):
                 if alive(pid):
                     os.killpg(pid, signal.SIGKILL)
@@ -140,7 +148,10 @@ def test_ctrl_c_stops_everything_within_the_grace_and_restarts_nothing(stack: St
     assert output.count("restarting") == 1, output[-3000:]
     assert "[runstack] stopped" in output
     assert len(stack.pids("ingest")) == 2
-    for name in ("api", "ingest", "hls", "worker"):
+    names = component_names()
+    assert {"api", "ingest", "hls", "worker", "uploads"} <= set(names)
+    for name in names:
+        assert stack.pids(name), (name, output[-3000:])  # it was started, and is gone:
         for pid in stack.pids(name):
             assert wait_until(lambda pid=pid: not alive(pid), timeout=2), (name, pid)
     for name, port in stack.ports.items():
@@ -156,6 +167,9 @@ def test_sigterm_to_the_supervisor_alone_stops_everything(stack: Stack) -> None:
     print(f"SIGTERM to the last exit: {took:.1f} s")
     assert took < STOP_ALLOWANCE_SECONDS, (took, output[-3000:])
     assert "restarting" not in output, output[-3000:]
+    for name in component_names():
+        for pid in stack.pids(name):
+            assert wait_until(lambda pid=pid: not alive(pid), timeout=2), (name, pid)
     for name, port in stack.ports.items():
         assert not listening(port), name
 

@@ -281,8 +281,9 @@ STORAGE_QUOTA_BYTES = env.int("STORAGE_QUOTA_BYTES", default=10 * 1024**3)
 UPLOAD_EXPIRY_HOURS = env.float("UPLOAD_EXPIRY_HOURS", default=24.0)
 # A PATCH body is read into one buffer of this many bytes; a read waits at most this long for a byte.
 UPLOAD_READ_BYTES = env.int("UPLOAD_READ_BYTES", default=1024 * 1024)
-UPLOAD_WRITEBACK_BYTES = env.int("UPLOAD_WRITEBACK_BYTES", default=8 * 1024 * 1024)
 UPLOAD_READ_TIMEOUT_SECONDS = env.float("UPLOAD_READ_TIMEOUT_SECONDS", default=30.0)
+# Each stretch of this many bytes written to an upload's file is handed to the disk at once.
+UPLOAD_WRITEBACK_BYTES = env.int("UPLOAD_WRITEBACK_BYTES", default=8 * 1024 * 1024)
 # One PATCH is cut (what arrived is kept; the client resumes) after this long.
 # The upload page sends PATCHes of this size (a dropped one is resent from its start).
 UPLOAD_BROWSER_CHUNK_BYTES = env.int("UPLOAD_BROWSER_CHUNK_BYTES", default=8 * 1024 * 1024)

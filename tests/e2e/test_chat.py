@@ -73,10 +73,13 @@ def test_a_chat_message_reaches_another_viewer_within_3_s_and_stays_text(stack, 
         message = moderator.locator(".comment", has_text="**bold**")
         with moderator.expect_response(lambda response: response.request.method == "DELETE"):
             message.locator(".comment-delete").click()
+        # The page updates after it has read the response: wait for that, not for the response alone.
+        moderator.wait_for_selector('.comment:has-text("**bold**")', state="detached", timeout=5000)
         assert message.count() == 0
         assert stack.call("GET", f"/api/videos/{live['url']}/comments") == []
         with moderator.expect_response(lambda response: response.request.method == "PATCH"):
             moderator.uncheck("#comments-enabled")
+        moderator.wait_for_selector("#comments-off:not([hidden])", timeout=5000)
         assert moderator.is_visible("#comments-off")
         page.fill("#comment-text", "still there?")
         page.click("#comment-form button")

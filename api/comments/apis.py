@@ -20,7 +20,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from api.comments.models import COMMENT_MAX_LENGTH, Comment
-from api.comments.polling import nothing_new, remember_watchable
+from api.comments.polling import DELETIONS_HEADER, nothing_new, remember_watchable
 from api.comments.selectors import comment_list
 from api.comments.services import comment_create, comment_delete
 from api.comments.throttling import CommentPostRateThrottle
@@ -122,6 +122,14 @@ class VideoCommentsApi(_ReadOpenWriteSignedIn):
                 {"type": "integer", "minimum": 0, "maximum": 1000},
                 description="Only the newest this many (still oldest first), e.g. to open a chat.",
             ),
+            OpenApiParameter(
+                DELETIONS_HEADER,
+                int,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description="How many of the video's comments have been deleted so far: when it "
+                "changes, read the list again (`last`) to drop what went.",
+            ),
         ],
         responses={
             200: CommentOutputSerializer(many=True),
@@ -135,14 +143,18 @@ class VideoCommentsApi(_ReadOpenWriteSignedIn):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         after, last = query.validated_data["after"], query.validated_data["last"]
-        if after and not last and is_video_url(url) and nothing_new(url, after):
+        deletions = nothing_new(url, after) if after and not last and is_video_url(url) else None
+        if deletions is not None:
             # Nothing new on a video anyone may watch: the answer a crowd's polls mostly get.
-            return Response([], headers={"Cache-Control": public_cache_control()})
+            return Response(
+                [], headers={"Cache-Control": public_cache_control(), DELETIONS_HEADER: str(deletions)}
+            )
         video = watchable_video(request, url)
         comments = comment_list(video=video, after=after, last=last, limit=settings.COMMENTS_PAGE_SIZE)
         remember_watchable(video)
         data = CommentOutputSerializer(comments, many=True).data
-        return Response(data, headers={"Cache-Control": poll_cache_control(video)})
+        headers = {"Cache-Control": poll_cache_control(video), DELETIONS_HEADER: str(video.comments_deleted)}
+        return Response(data, headers=headers)
 
     @extend_schema(
         tags=["comments"],

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from django.db import transaction
+from django.db.models import F
+
 from api.comments.models import COMMENT_MAX_LENGTH, Comment
 from api.comments.polling import comments_changed
 from api.core.errors import DomainError, NotFound, PermissionDenied
@@ -36,6 +39,14 @@ def comment_delete(*, video: Video, comment_id: int, user: User) -> None:
         raise NotFound("No comment has that id under this video.")
     if comment.author_id != user.pk and video.channel.owner_id != user.pk:
         raise PermissionDenied("Only the author or the video's owner can delete this comment.")
-    comment.delete()
-    comments_changed(video)
+    with transaction.atomic():
+        comment.delete()
+        comments_deleted(video, 1)
     logger.info("comment %s on video %s deleted", comment_id, video.url)
+
+
+def comments_deleted(video: Video, count: int) -> None:
+    """`count` comments of `video` are gone (by the API or the admin): the chats see it at their
+    next poll."""
+    Video.objects.filter(pk=video.pk).update(comments_deleted=F("comments_deleted") + count)
+    comments_changed(video)

@@ -41,6 +41,9 @@ class Video(models.Model):
     # True once the playback url answers with at least one rendition that has segments.
     playable = models.BooleanField(default=False)
     comments_enabled = models.BooleanField(default=True)
+    # Comments deleted so far: every list answer carries it, so a chat that sees it change drops
+    # what went at once rather than re-reading the whole list on every poll.
+    comments_deleted = models.PositiveIntegerField(default=0)
     # Why a failed upload failed: a plain sentence shown to its owner.
     error = models.CharField(max_length=300, blank=True)
     # Media duration in seconds once known (an upload's probe, a recording's end).

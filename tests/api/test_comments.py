@@ -231,3 +231,51 @@ def test_a_video_made_private_is_checked_again_at_once_despite_the_cache(
     video.visibility = VideoVisibility.UNLISTED
     video.save()
     assert APIClient().get(comments(video.url), {"after": latest["id"]}).json() == []
+
+
+def test_every_list_answer_counts_the_deletions_so_a_chat_notices_them_at_its_next_poll(
+    video, owner, viewer, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    client = client_for(viewer)
+    first = post_committed(client, video.url, "first", django_capture_on_commit_callbacks)
+    second = post_committed(client, video.url, "second", django_capture_on_commit_callbacks)
+    assert APIClient().get(comments(video.url))["Comments-Deleted"] == "0"
+    with django_assert_num_queries(0):
+        assert APIClient().get(comments(video.url), {"after": second["id"]})["Comments-Deleted"] == "0"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.delete(f"{comments(video.url)}/{first['id']}").status_code == 204
+    # The poll a chat keeps sending, answered from the cache, says so: it reads the list again.
+    with django_assert_num_queries(0):
+        empty = APIClient().get(comments(video.url), {"after": second["id"]})
+    assert empty.json() == []
+    assert empty["Comments-Deleted"] == "1"
+    again = APIClient().get(comments(video.url), {"last": 100})
+    assert again.json() == [second]
+    assert again["Comments-Deleted"] == "1"
+    # A refused or unknown deletion counts nothing.
+    assert client_for(UserFactory()).delete(f"{comments(video.url)}/{second['id']}").status_code == 403
+    assert client.delete(f"{comments(video.url)}/{first['id']}").status_code == 404
+    assert APIClient().get(comments(video.url))["Comments-Deleted"] == "1"
+
+
+def test_comments_deleted_in_the_admin_are_counted_too(
+    video, owner, viewer, django_capture_on_commit_callbacks
+):
+    from django.contrib.admin.sites import site
+    from django.test import RequestFactory
+
+    other = VideoFactory(channel=video.channel, status=VideoStatus.ENDED)
+    made = Comment.objects.bulk_create(
+        [
+            Comment(video=v, author=viewer, text=t)
+            for v, t in [(video, "a"), (video, "b"), (other, "c"), (video, "d")]
+        ]
+    )
+    admin = site._registry[Comment]
+    request = RequestFactory().post("/admin/")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.delete_model(request, made[3])
+        admin.delete_queryset(request, Comment.objects.filter(pk__in=[made[0].pk, made[1].pk, made[2].pk]))
+    assert APIClient().get(comments(video.url))["Comments-Deleted"] == "3"
+    assert APIClient().get(comments(other.url))["Comments-Deleted"] == "1"
+    assert Comment.objects.count() == 0

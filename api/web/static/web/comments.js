@@ -1,6 +1,8 @@
 // Comments under a recording or upload, and the chat beside a live stream: the newest ones on
-// opening (?last=), then new ones every pollMs (?after=<the highest id seen>). Every message is
-// put on the page with textContent, never as HTML. The author deletes their own messages, the
+// opening (?last=), then new ones every pollMs (?after=<the highest id seen>). Every answer says how
+// many comments of the video were deleted so far (Comments-Deleted): when that changes, the next
+// poll reads the newest ones again (?last=) and drops what went. Every message is put on the page
+// with textContent, never as HTML. The author deletes their own messages, the
 // video's owner any, and turns comments on or off.
 "use strict";
 
@@ -19,12 +21,12 @@
 
   const OPENING_COUNT = 100;
   const SHOWN_MAX = 500; // the oldest go once a chat holds this many
-  const RESYNC_EVERY = 10; // polls: deletions by others are noticed this often
   const POLL_MIN_MS = 500;
   const BACKOFF_MAX_MS = 30000;
   let lastId = 0;
   let enabled = Boolean(config.enabled);
-  let polls = 0;
+  let deletionsSeen = null; // the Comments-Deleted figure the list on the page reflects
+  let resyncing = false;
   let pollTimer = null;
   let failures = 0;
 
@@ -101,18 +103,23 @@
   }
 
   async function poll() {
-    polls += 1;
-    const resyncing = polls % RESYNC_EVERY === 0;
-    const query = resyncing || lastId === 0 ? `last=${OPENING_COUNT}` : `after=${lastId}`;
-    const result = await Tidecast.api("GET", `${config.api}?${query}`);
+    const full = resyncing || lastId === 0;
+    const result = await Tidecast.api("GET", `${config.api}?${full ? `last=${OPENING_COUNT}` : `after=${lastId}`}`);
     if (result.ok && Array.isArray(result.data)) {
       failures = 0;
-      if (resyncing) resync(result.data);
+      const deletions = result.headers.get("Comments-Deleted");
+      if (full) {
+        if (resyncing) resync(result.data);
+        resyncing = false;
+        deletionsSeen = deletions;
+      } else if (deletions !== deletionsSeen) {
+        resyncing = true; // something was deleted since the list on the page was read
+      }
       add(result.data);
     } else {
       failures += 1;
     }
-    const delay = Math.max(POLL_MIN_MS, config.pollMs || 2000) * Math.min(2 ** failures, BACKOFF_MAX_MS / 1000);
+    const delay = resyncing ? POLL_MIN_MS : Math.max(POLL_MIN_MS, config.pollMs || 2000) * Math.min(2 ** failures, BACKOFF_MAX_MS / 1000);
     pollTimer = setTimeout(poll, Math.min(delay, BACKOFF_MAX_MS));
   }
 

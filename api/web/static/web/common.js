@@ -21,7 +21,7 @@ const Tidecast = (() => {
     try {
       response = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
     } catch (error) {
-      return { ok: false, status: 0, data: { detail: "The server cannot be reached. Check your connection." } };
+      return { ok: false, status: 0, headers: new Headers(), data: { detail: "The server cannot be reached. Check your connection." } };
     }
     let data = null;
     const type = response.headers.get("Content-Type") || "";
@@ -29,7 +29,7 @@ const Tidecast = (() => {
       try { data = await response.json(); } catch (error) { data = null; }
     }
     if (!response.ok && !data) data = { detail: `The server answered ${response.status}.` };
-    return { ok: response.ok, status: response.status, data };
+    return { ok: response.ok, status: response.status, headers: response.headers, data };
   }
 
   let refreshing = null;

@@ -96,11 +96,17 @@ def trust_bundle(extra_ca_file: str | None, folder: Path | None = None) -> str |
     if not extra_ca_file:
         return None
     system = _system_ca_file()
-    folder = folder or Path(tempfile.gettempdir())
-    bundle = _bundle_path(system, _version(system), extra_ca_file, _version(extra_ca_file), folder)
+    sources = (
+        system,
+        _version(system),
+        extra_ca_file,
+        _version(extra_ca_file),
+        folder or Path(tempfile.gettempdir()),
+    )
+    bundle = _bundle_path(*sources)
     if not bundle.is_file():  # removed since (a cleaned temporary folder): written again
         _bundle_path.cache_clear()
-        bundle = _bundle_path(system, _version(system), extra_ca_file, _version(extra_ca_file), folder)
+        bundle = _bundle_path(*sources)
     return str(bundle)
 
 

@@ -20,7 +20,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from api.comments.models import COMMENT_MAX_LENGTH, Comment
-from api.comments.polling import DELETIONS_HEADER, nothing_new, remember_watchable
+from api.comments.polling import DELETIONS_HEADER, deletions_if_nothing_new, remember_watchable
 from api.comments.selectors import comment_list
 from api.comments.services import comment_create, comment_delete
 from api.comments.throttling import CommentPostRateThrottle
@@ -143,7 +143,7 @@ class VideoCommentsApi(_ReadOpenWriteSignedIn):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         after, last = query.validated_data["after"], query.validated_data["last"]
-        deletions = nothing_new(url, after) if after and not last and is_video_url(url) else None
+        deletions = deletions_if_nothing_new(url, after) if after and not last and is_video_url(url) else None
         if deletions is not None:
             # Nothing new on a video anyone may watch: the answer a crowd's polls mostly get.
             return Response(

@@ -48,7 +48,7 @@ def state_in_database(video_id: int) -> tuple[int, int]:
     return (row[0] or 0, row[1]) if row is not None else (0, 0)
 
 
-def nothing_new(url: str, after: int) -> int | None:
+def deletions_if_nothing_new(url: str, after: int) -> int | None:
     """The video's deletions count when the cache alone says a poll `?after=after` on `url` is an
     empty list for anyone; None when the database must answer."""
     entries = cache.get_many([_latest_key(url), _watchable_key(url)])

@@ -29,7 +29,7 @@ WATCHABLE_SECONDS = 2
 WRITE_ATTEMPTS = 3
 
 
-def _latest_key(url: str) -> str:
+def _state_key(url: str) -> str:
     return f"comments:state:{url}"
 
 
@@ -51,8 +51,8 @@ def state_in_database(video_id: int) -> tuple[int, int]:
 def deletions_if_nothing_new(url: str, after: int) -> int | None:
     """The video's deletions count when the cache alone says a poll `?after=after` on `url` is an
     empty list for anyone; None when the database must answer."""
-    entries = cache.get_many([_latest_key(url), _watchable_key(url)])
-    state = entries.get(_latest_key(url))
+    entries = cache.get_many([_state_key(url), _watchable_key(url)])
+    state = entries.get(_state_key(url))
     if not entries.get(_watchable_key(url)) or not isinstance(state, tuple):
         return None
     latest, deletions = state
@@ -61,10 +61,10 @@ def deletions_if_nothing_new(url: str, after: int) -> int | None:
 
 def remember_watchable(video: Video) -> None:
     """After the full path let someone read `video`: if anyone may, say so briefly, and fill the
-    latest id if the cache has none."""
+    latest id and deletions count if the cache has none."""
     if video.visibility == VideoVisibility.PRIVATE:
         return
-    cache.add(_latest_key(video.url), state_in_database(video.pk), LATEST_SECONDS)
+    cache.add(_state_key(video.url), state_in_database(video.pk), LATEST_SECONDS)
     cache.set(_watchable_key(video.url), True, WATCHABLE_SECONDS)
 
 
@@ -76,14 +76,14 @@ def comments_changed(video: Video) -> None:
     def write() -> None:
         # Read again after writing: a writer whose figure went stale while another comment
         # committed sees it and writes the newer one, so the last word is always the database's.
-        latest = state_in_database(video_id)
+        state = state_in_database(video_id)
         for _ in range(WRITE_ATTEMPTS):
-            cache.set(_latest_key(url), latest, LATEST_SECONDS)
+            cache.set(_state_key(url), state, LATEST_SECONDS)
             now = state_in_database(video_id)
-            if now == latest:
+            if now == state:
                 return
-            latest = now
-        cache.delete(_latest_key(url))  # still moving: the full path answers until it settles
+            state = now
+        cache.delete(_state_key(url))  # still moving: the full path answers until it settles
 
     transaction.on_commit(write)
 

@@ -38,6 +38,7 @@ __all__ = [
     "ProtocolError",
     "RtmpMessage",
     "encode_message",
+    "message_pieces",
 ]
 
 DEFAULT_CHUNK_SIZE = 128
@@ -590,6 +591,14 @@ def encode_message(
     chunk_size: int,
 ) -> bytes:
     """Chunk one message: a type 0 header, then type 3 continuation chunks (extended timestamp repeated)."""
+    message = RtmpMessage(chunk_stream_id, msg_type_id, msg_stream_id, timestamp, payload)
+    return b"".join(message_pieces(message, chunk_size=chunk_size))
+
+
+def message_pieces(message: RtmpMessage, *, chunk_size: int) -> list[bytes | memoryview]:
+    """`encode_message`'s bytes as pieces to join, with other messages' too: the headers, and the
+    payload sliced without copying (one join copies it once, into the result)."""
+    chunk_stream_id, msg_type_id, msg_stream_id, timestamp, payload = message
     if not 2 <= chunk_stream_id <= 65599:
         raise ValueError("chunk stream id must be in 2..65599")
     if chunk_stream_id < 64:
@@ -611,12 +620,15 @@ def encode_message(
         msg_stream_id >> 24 & 0xFF,
     )
     ext = timestamp.to_bytes(4, "big") if extended else b""
+    header += ext
     if length <= chunk_size:  # one chunk: every audio tag, most small ones
-        return header + ext + payload
-    # The chunks with a type 3 header (and the extended timestamp) between each two, sliced without
-    # copying: the payload is copied once, into the result.
+        return [header, payload]
+    # header, chunk, continuation, chunk, ...: a type 3 header (and the extended timestamp) between each
+    # two chunks, laid out by slice assignment rather than a loop.
     view = memoryview(payload)
+    chunks = [view[offset : offset + chunk_size] for offset in range(0, length, chunk_size)]
     continuation = bytes([0xC0 | basic[0]]) + basic[1:] + ext
-    pieces: list[bytes | memoryview] = [header + ext + view[:chunk_size]]
-    pieces += [view[offset : offset + chunk_size] for offset in range(chunk_size, length, chunk_size)]
-    return continuation.join(pieces)
+    pieces: list[bytes | memoryview] = [continuation] * (2 * len(chunks))
+    pieces[0] = header
+    pieces[1::2] = chunks
+    return pieces

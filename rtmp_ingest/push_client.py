@@ -3,7 +3,7 @@
 `RtmpPublisher.open()` connects (TCP, or TLS for `rtmps://`, verified against the system's CAs or
 `ca_file`), does the handshake and `connect` / `releaseStream` / `FCPublish` / `createStream` /
 `publish` the way OBS does, and returns once the destination answers `NetStream.Publish.Start`.
-Then `write()` puts already chunked bytes on the transport: it never waits, and
+Then `write()` puts already chunked bytes (`media_chunks`, `media_pieces`) on the transport: it never waits, and
 `buffered` says how much the destination has not taken yet (the caller's bound). A reader task
 answers pings and acknowledgements and notices the end: the destination closing, or an error status.
 
@@ -33,12 +33,13 @@ from rtmp_ingest.chunks import (
     ProtocolError,
     RtmpMessage,
     encode_message,
+    message_pieces,
 )
 from rtmp_ingest.messages import MSG_AMF0_COMMAND, MSG_AMF0_DATA, Command, command_payload, parse_message
 from rtmp_ingest.tls import client_context
 from tidecast_common.amf0 import encode_ecma_array, encode_values
 
-__all__ = ["PushError", "PushUrl", "RtmpPublisher", "media_chunks", "parse_push_url"]
+__all__ = ["PushError", "PushUrl", "RtmpPublisher", "media_chunks", "media_pieces", "parse_push_url"]
 
 CHUNK_SIZE = 4096  # what OBS and ffmpeg send with: every server takes it
 HANDSHAKE_BYTES = 1536
@@ -95,14 +96,17 @@ def parse_push_url(url: str) -> PushUrl:
 
 def media_chunks(tag_type: int, timestamp_ms: int, payload: bytes, *, stream_id: int) -> bytes:
     """One audio (8) or video (9) message, chunked as every publisher of this module sends it."""
-    return encode_message(
-        chunk_stream_id=VIDEO_CSID if tag_type == 9 else AUDIO_CSID,
-        msg_type_id=tag_type,
-        msg_stream_id=stream_id,
-        timestamp=timestamp_ms,
-        payload=payload,
-        chunk_size=CHUNK_SIZE,
+    return b"".join(media_pieces(tag_type, timestamp_ms, payload, stream_id=stream_id))
+
+
+def media_pieces(
+    tag_type: int, timestamp_ms: int, payload: bytes, *, stream_id: int
+) -> list[bytes | memoryview]:
+    """`media_chunks` as pieces for one join with other messages' (`message_pieces`)."""
+    message = RtmpMessage(
+        VIDEO_CSID if tag_type == 9 else AUDIO_CSID, tag_type, stream_id, timestamp_ms, payload
     )
+    return message_pieces(message, chunk_size=CHUNK_SIZE)
 
 
 class RtmpPublisher:

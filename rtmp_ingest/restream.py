@@ -3,19 +3,22 @@
 Each destination (YouTube, Twitch, another server: an `rtmp://` or `rtmps://` URL with the
 platform's key) is pushed without re-encoding by one of two engines (`RestreamLimits.engine`):
 
-- `NativePush` (the default): the ingest's own RTMP publisher (push_client.py) on the event loop; the
-  tag is chunked once and the same bytes go onto every connection, gathered for `FLUSH_SECONDS` and
-  written in one send (one send per tag and destination was much of a destination's cost). It costs about what
-  nginx-rtmp's `push` does (bench/bench_restream.py).
+- `NativePush` (the default): the ingest's own RTMP publisher (push_client.py) on the event loop. The
+  restreamer gathers tags for `FLUSH_SECONDS`, then chunks them together in one copy
+  (`chunk_batch`) and writes the same bytes onto every connection in one send each: per tag, only
+  an append, and nothing per tag and destination. bench/bench_restream.py measures it beside
+  nginx-rtmp's `push`.
 - `DestinationPush`: an ffmpeg `-c copy` per destination under a `SupervisedProcess`, fed from a
   bounded queue of FLV tags (a process and some 60 MB per destination).
 
 Both keep the same rules:
 
 - `Restreamer.offer()` never waits: the tag is encoded once and every destination takes a reference.
-  A destination that would fall more than `queue_bytes` behind (gathered and unsent bytes together:
-  it reads slower than the publisher sends, or not at all) is dropped at once and its buffer freed: the transcoder and the other
-  destinations never wait on it, and its memory stays within the bound.
+  A destination that would fall more than `queue_bytes` behind (its unsent bytes and what it is
+  handed: it reads slower than the publisher sends, or not at all) is dropped at once and its buffer
+  freed: the transcoder and the other destinations never wait on it, and its memory stays within
+  the bound. What the native engine gathers between two flushes is shared by all and bounded by
+  `FLUSH_BYTES`.
 - A dropped or dead destination (refused, unreachable, closed, ffmpeg exited) is `failed` with a
   `last_error` and tried again after a pause that doubles from `retry_initial` up to `retry_max`;
   one that stayed live `stable_after` seconds starts again from the shortest pause.
@@ -47,7 +50,7 @@ from urllib.parse import urlsplit
 import ffmpeg
 
 from rtmp_ingest.chunks import ProtocolError
-from rtmp_ingest.push_client import PushError, RtmpPublisher, media_chunks
+from rtmp_ingest.push_client import PushError, RtmpPublisher, media_chunks, media_pieces
 from rtmp_ingest.sinks import MediaSink, ReportsFailure
 from rtmp_ingest.tls import trust_bundle
 from tidecast_common import flv
@@ -56,6 +59,7 @@ from transcoder.progress import PROGRESS_KEYS
 from transcoder.supervisor import ExitOutcome, ProcessExit, ProcessLimits, SupervisedProcess
 
 __all__ = [
+    "ChunkedBatch",
     "DestinationPush",
     "NativePush",
     "PushStatus",
@@ -65,6 +69,7 @@ __all__ = [
     "RestreamingSink",
     "StreamHeaders",
     "build_push_command",
+    "chunk_batch",
     "redact",
     "retry_pause",
 ]
@@ -77,10 +82,12 @@ TAIL_LINES = 20
 # The last lines of ffmpeg's output that say why a run failed, without their "@ 0x55..." addresses.
 FAILURE_LINES = 3
 _FFMPEG_CONTEXT = re.compile(r" @ 0x[0-9a-f]+\]")
-# How long the native engine gathers a destination's chunks before one write puts them on the wire
-# (the next tag after that flushes), and the longest anything waits when no tag comes.
+# How long the native engine gathers tags before they are chunked and written, one write per
+# destination (the next tag after that flushes), the longest anything waits when no tag comes, and
+# the bytes of payload after which it flushes at once.
 FLUSH_SECONDS = 0.04
 FLUSH_LATEST_SECONDS = 0.25
+FLUSH_BYTES = 512 * 1024
 # How long ffmpeg probes its input: the sequence headers come first, so little is needed.
 ANALYZE_MICROSECONDS = 500_000
 PROBE_BYTES = 1_000_000
@@ -458,12 +465,38 @@ class DestinationPush(_Push):
                     await self._wakeup.wait()
 
 
+GatheredTag = tuple[int, int, bytes, bool]  # type, timestamp, payload, whether a run may start on it
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkedBatch:
+    """The tags gathered since the last flush, chunked for one stream id: `data` goes to every
+    connection on that stream id; a run that starts in this batch takes it from `keyframe_piece` on."""
+
+    data: bytes
+    pieces: list[bytes | memoryview] = field(repr=False)  # what `data` was joined from
+    keyframe_piece: int  # where the first keyframe's chunks begin in `pieces`; -1 when there is none
+    keyframe_timestamp: int
+
+
+def chunk_batch(tags: Sequence[GatheredTag], stream_id: int) -> ChunkedBatch:
+    """Chunk the tags as one run of messages, copied once."""
+    pieces: list[bytes | memoryview] = []
+    keyframe_piece = -1
+    keyframe_timestamp = 0
+    for tag_type, timestamp_ms, payload, keyframe in tags:
+        if keyframe and keyframe_piece < 0:
+            keyframe_piece = len(pieces)
+            keyframe_timestamp = timestamp_ms
+        pieces += media_pieces(tag_type, timestamp_ms, payload, stream_id=stream_id)
+    return ChunkedBatch(b"".join(pieces), pieces, keyframe_piece, keyframe_timestamp)
+
+
 class NativePush(_Push):
     """One destination pushed by the ingest itself (`RtmpPublisher`, the default engine): one RTMP
-    connection after another until `stop()`. Offered chunks wait in a list until `flush()` (the
-    restreamer calls it for every destination at once, every `FLUSH_SECONDS` or so), which puts
-    them on the connection's transport in one write; what the destination has not taken yet,
-    written or not, is bounded by `queue_bytes` (more, and it is dropped), and a transport that
+    connection after another until `stop()`. The restreamer hands it a batch every `FLUSH_SECONDS`
+    or so (`send`), which goes onto the connection's transport in one write; what the destination
+    has not taken yet is bounded by `queue_bytes` (more, and it is dropped), and a transport that
     takes nothing for `io_timeout` is dropped too."""
 
     def __init__(
@@ -474,51 +507,46 @@ class NativePush(_Push):
         self._ca_file = ca_file
         self.stream_id = 0  # of the open connection; 0 while there is none
         self._publisher: RtmpPublisher | None = None
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
         self._ended = asyncio.Event()
         self._opening = False
 
-    def offer(self, data: bytes, *, keyframe: bool, timestamp_ms: int) -> bool:
-        """Chunked media for this connection's stream id, kept for the next `flush()`; never waits.
-        True when something waits to be flushed."""
+    @property
+    def ready(self) -> bool:
+        """A run is up and takes media (on `stream_id`)."""
+        return self._accepting and self._publisher is not None
+
+    def send(self, batch: ChunkedBatch) -> None:
+        """The batch (chunked for this `stream_id`) onto the connection in one write; never waits. A
+        new run gets the metadata and sequence headers first, then the batch from its first keyframe
+        on (none: it waits for the next batch)."""
         publisher = self._publisher
         if not self._accepting or publisher is None:
-            return False
+            return
+        data = batch.data
         if not self._primed:
-            if not keyframe:
-                return False
+            if batch.keyframe_piece < 0:
+                return
             self._primed = True
-            self._pending.append(publisher.metadata_chunks(self._headers.metadata))
-            for tag_type, header in self._headers.sequence_headers():
-                self._pending.append(media_chunks(tag_type, timestamp_ms, header, stream_id=self.stream_id))
-        behind = publisher.buffered + self._pending_bytes
+            priming = [publisher.metadata_chunks(self._headers.metadata)]
+            priming += [
+                media_chunks(tag_type, batch.keyframe_timestamp, header, stream_id=self.stream_id)
+                for tag_type, header in self._headers.sequence_headers()
+            ]
+            data = b"".join([*priming, *batch.pieces[batch.keyframe_piece :]])
+        behind = publisher.buffered
         if behind + len(data) > self._limits.queue_bytes:
             self.drops += 1
             self._end_run(f"dropped: the destination fell {behind // 1024} KiB behind")
-            return False
-        self._pending.append(data)
-        self._pending_bytes += len(data)
-        return True
-
-    def flush(self) -> None:
-        """What was offered since the last flush onto the connection, in one write."""
-        pending = self._pending
-        if not pending:
             return
-        self._pending = []
-        self._pending_bytes = 0
-        publisher = self._publisher
-        if publisher is not None and self._failure is None:
-            publisher.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        publisher.write(data)
 
     @property
     def queued_bytes(self) -> int:
         publisher = self._publisher
-        return self._pending_bytes + (publisher.buffered if publisher is not None else 0)
+        return publisher.buffered if publisher is not None else 0
 
     async def stop(self) -> None:
-        self.flush()  # the stream's last moments, then an orderly unpublish
+        """End the push: an orderly unpublish (the restreamer has sent the stream's last moments)."""
         self._stopped = True
         self._accepting = False
         self._stop_requested.set()
@@ -535,8 +563,6 @@ class NativePush(_Push):
                 self.status = PushStatus.FAILED
                 self.last_error = self._failure[:ERROR_CHARACTERS]
         self._accepting = False
-        self._pending = []
-        self._pending_bytes = 0
         self._ended.set()
 
     async def _one_run(self) -> None:
@@ -633,6 +659,9 @@ class Restreamer:
         self.headers = StreamHeaders()
         self._pushes: dict[str, DestinationPush | NativePush] = {}
         self._stopping: set[asyncio.Task[None]] = set()
+        self._native = limits.engine == "native"
+        self._gathered: list[GatheredTag] = []  # for the native pushes, since the last flush
+        self._gathered_bytes = 0
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushed_at = 0.0
         # The publish's loop, kept: asking for the running loop per tag costs a getpid() each time.
@@ -691,50 +720,33 @@ class Restreamer:
             keyframe = self.headers.observe(tag_type, payload)
         except flv.FlvError:
             return
-        # Encoded once and shared: the FLV tag by every ffmpeg, the chunks by every connection on the
-        # same stream id (servers answer createStream with 1, as a rule). This runs for every tag of
-        # every publish with a destination: the first destination's cost is mostly here.
-        tag: bytes | None = None
-        chunks = b""
-        chunks_id = 0  # the stream id `chunks` were made for
-        chunked: dict[int, bytes] | None = None  # any others, in the rare case they differ
-        waiting = False
-        for push in self._pushes.values():
-            if isinstance(push, NativePush):
-                stream_id = push.stream_id
-                if not stream_id:
-                    continue
-                if stream_id == chunks_id:
-                    data = chunks
-                elif not chunks_id:
-                    data = chunks = media_chunks(tag_type, timestamp_ms, payload, stream_id=stream_id)
-                    chunks_id = stream_id
-                else:
-                    chunked = chunked if chunked is not None else {}
-                    data = chunked.get(stream_id, b"")
-                    if not data:
-                        data = chunked[stream_id] = media_chunks(
-                            tag_type, timestamp_ms, payload, stream_id=stream_id
-                        )
-                waiting |= push.offer(data, keyframe=keyframe, timestamp_ms=timestamp_ms)
-            else:
-                if tag is None:
-                    tag = flv.tag(tag_type, timestamp_ms, payload)
-                push.offer(tag, keyframe=keyframe, timestamp_ms=timestamp_ms)
-        if waiting:
-            # Flushed by a tag that comes FLUSH_SECONDS after the last flush, on the event loop's
-            # turn that brought it: a few sends a second per destination rather than one per tag,
-            # and no wakeup of its own. The timer only bounds the wait when the publisher pauses.
-            loop = self._loop
-            if loop is None:
-                loop = self._loop = asyncio.get_running_loop()
-            if loop.time() - self._flushed_at >= FLUSH_SECONDS:
-                self._flush()
-            elif self._flush_timer is None:
-                self._flush_timer = loop.call_later(FLUSH_LATEST_SECONDS, self._flush)
+        if not self._native:  # one FLV tag, shared by every ffmpeg
+            tag = flv.tag(tag_type, timestamp_ms, payload)
+            for push in self._pushes.values():
+                if isinstance(push, DestinationPush):
+                    push.offer(tag, keyframe=keyframe, timestamp_ms=timestamp_ms)
+            return
+        # Flushed by a tag that comes FLUSH_SECONDS after the last flush, on the event loop's turn that
+        # brought it: a few sends a second per destination rather than one per tag, and no wakeup of
+        # its own. The timer only bounds the wait when the publisher pauses.
+        self._gathered.append((tag_type, timestamp_ms, payload, keyframe))
+        self._gathered_bytes += len(payload)
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        if self._gathered_bytes >= FLUSH_BYTES or loop.time() - self._flushed_at >= FLUSH_SECONDS:
+            self._flush()
+        elif self._flush_timer is None:
+            self._flush_timer = loop.call_later(FLUSH_LATEST_SECONDS, self._flush)
+
+    @property
+    def gathered_bytes(self) -> int:
+        """Payload bytes waiting for the next flush."""
+        return self._gathered_bytes
 
     def _flush(self) -> None:
-        """Every native connection's waiting chunks in one write each."""
+        """The gathered tags, chunked once per stream id (servers answer createStream with 1, as a
+        rule), onto every native connection that takes media, in one write each."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
@@ -742,9 +754,17 @@ class Restreamer:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         self._flushed_at = loop.time()
+        tags, self._gathered = self._gathered, []
+        self._gathered_bytes = 0
+        if not tags:
+            return
+        batches: dict[int, ChunkedBatch] = {}
         for push in self._pushes.values():
-            if isinstance(push, NativePush):
-                push.flush()
+            if isinstance(push, NativePush) and push.ready:
+                batch = batches.get(push.stream_id)
+                if batch is None:
+                    batch = batches[push.stream_id] = chunk_batch(tags, push.stream_id)
+                push.send(batch)
 
     def observe_only(self, tag_type: int, payload: bytes) -> None:
         """Keep the headers while no destination is pushed to, so one added later can start."""
@@ -763,10 +783,8 @@ class Restreamer:
         }
 
     async def stop(self) -> None:
+        self._flush()  # the stream's last moments, then each push's orderly end
         self._stopped = True
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
         pushes, self._pushes = list(self._pushes.values()), {}
         await asyncio.gather(*(push.stop() for push in pushes), *self._stopping, return_exceptions=True)
 

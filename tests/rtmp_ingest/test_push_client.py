@@ -18,6 +18,7 @@ from rtmp_ingest.restream import (
     RestreamLimits,
     RestreamTarget,
     StreamHeaders,
+    chunk_batch,
 )
 from tests.rtmp_ingest.test_controller import GOOD_KEY, SpySink, StartHarness
 from tests.rtmp_ingest.test_controller import start_harness as start_harness  # the fixture
@@ -98,10 +99,9 @@ async def test_a_destination_that_stops_reading_is_dropped_within_the_bound(
     deadline = time.monotonic() + 20
     index = 0
     while push.status is PushStatus.LIVE and time.monotonic() < deadline:
-        data = media_chunks(flv.TAG_VIDEO, index * 33, KEYFRAME, stream_id=push.stream_id)
+        batch = chunk_batch([(flv.TAG_VIDEO, index * 33, KEYFRAME, True)], push.stream_id)
         started = time.perf_counter()
-        push.offer(data, keyframe=True, timestamp_ms=index * 33)
-        push.flush()  # the restreamer's timer: onto the connection, where TCP pushes back
+        push.send(batch)  # the restreamer's flush: onto the connection, where TCP pushes back
         longest = max(longest, time.perf_counter() - started)
         assert push.queued_bytes <= limits.queue_bytes
         index += 1
@@ -127,9 +127,9 @@ async def test_offered_tags_go_out_together_and_the_last_ones_on_stop(start_harn
     frames = [KEYFRAME if index % 10 == 0 else INTERFRAME for index in range(20)]
     for index, frame in enumerate(frames):
         restreamer.offer(flv.TAG_VIDEO, 1000 + index * 33, frame)
-    # The first went out at once (nothing flushed for a while), the others wait for one write together
-    # (a tag after FLUSH_SECONDS, the timer, or here the stop).
-    assert push.queued_bytes >= sum(len(frame) for frame in frames[1:])
+    # They wait to be chunked together and written at once (by a tag after FLUSH_SECONDS, the timer,
+    # or here the stop); the first may have gone out alone, had nothing been flushed for a while.
+    assert restreamer.gathered_bytes >= sum(len(frame) for frame in frames[1:])
     await restreamer.stop()
     async with asyncio.timeout(5):
         while not harness.sinks or not harness.sinks[0].stopped:  # noqa: ASYNC110 - polling a spy

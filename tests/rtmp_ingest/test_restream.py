@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from rtmp_ingest.api_client import ApiResponseError, parse_targets
+from rtmp_ingest.push_client import CHUNK_SIZE, media_chunks
 from rtmp_ingest.restream import (
+    FLUSH_BYTES,
     DestinationPush,
     PushStatus,
     Restreamer,
@@ -19,6 +21,7 @@ from rtmp_ingest.restream import (
     RestreamTarget,
     StreamHeaders,
     build_push_command,
+    chunk_batch,
     redact,
     retry_pause,
 )
@@ -69,6 +72,42 @@ def test_a_run_starts_with_the_headers_at_a_keyframe() -> None:
     assert priming.startswith(flv.file_header(has_audio=True, has_video=True))
     assert priming.index(AVC_HEADER) < priming.index(AAC_HEADER)
     assert flv.metadata_tag({"width": 640.0}) in priming
+
+
+def test_a_batch_is_every_tag_chunked_and_a_run_may_start_at_its_first_keyframe() -> None:
+    big_keyframe = KEYFRAME + b"k" * (3 * CHUNK_SIZE)  # four chunks: continuation headers between
+    tags = [
+        (flv.TAG_AUDIO, 90, AAC_FRAME, False),
+        (flv.TAG_VIDEO, 100, INTERFRAME, False),
+        (flv.TAG_VIDEO, 133, big_keyframe, True),
+        (flv.TAG_AUDIO, 140, AAC_FRAME, False),
+        (flv.TAG_VIDEO, 166, KEYFRAME, True),
+    ]
+    chunked = [media_chunks(tag_type, ts, payload, stream_id=1) for tag_type, ts, payload, _ in tags]
+    batch = chunk_batch(tags, 1)
+    assert batch.data == b"".join(chunked)
+    assert batch.keyframe_timestamp == 133
+    assert b"".join(batch.pieces[batch.keyframe_piece :]) == b"".join(chunked[2:])
+    assert chunk_batch(tags[:2], 1).keyframe_piece == -1
+    assert chunk_batch(tags, 5).data == b"".join(
+        media_chunks(tag_type, ts, payload, stream_id=5) for tag_type, ts, payload, _ in tags
+    )
+
+
+async def test_what_the_native_engine_gathers_stays_under_its_bound() -> None:
+    restreamer = Restreamer(
+        [RestreamTarget(id="d", url="rtmp://127.0.0.1:9/app/key")], limits=RestreamLimits()
+    )
+    restreamer.start()  # (nothing listens there: the push only tries to connect)
+    frame = INTERFRAME + b"i" * (FLUSH_BYTES // 4)
+    gathered = []
+    for index in range(12):  # within one FLUSH_SECONDS, unless the machine stalls
+        restreamer.offer(flv.TAG_VIDEO, index, frame)
+        gathered.append(restreamer.gathered_bytes)
+    assert max(gathered) < FLUSH_BYTES
+    assert max(gathered) >= 2 * len(frame)  # gathered across tags, not flushed one by one
+    await restreamer.stop()
+    assert restreamer.gathered_bytes == 0
 
 
 def test_a_keyframe_before_the_sequence_header_is_no_start() -> None:

@@ -20,7 +20,8 @@ CPU: the scheduler's run time of every thread of the server's process tree
 stream are counted up to their last sample, per media second. Memory: the peak of the tree's summed
 RSS during the publish. Per destination: (figure with N - figure with 0) / N, from the medians of the
 rounds, and the slope of a least-squares line through every publish's (N, CPU): the figure that
-uses all rounds at once, so one noisy 0-destination publish moves it least (the target's figure).
+uses all rounds at once, so one noisy 0-destination publish moves it least (the target's figure); and
+how far the rounds' own per-destination figures spread (a shared machine's noise).
 The servers take turns round after round so a slow spell of the shared machine hits both; one
 publish each with the most destinations comes first, unmeasured (imports, first connections).
 """
@@ -257,6 +258,10 @@ class Figures:
     def rss(self, count: int) -> float:
         return statistics.median(r.rss_mb for r in self.rounds[count])
 
+    def per_destination_by_round(self, count: int) -> list[float]:
+        """Each round's (CPU with `count` - CPU with 0) / count: how far one round is from the next."""
+        return [(r.cpu - z.cpu) / count for r, z in zip(self.rounds[count], self.rounds[0], strict=True)]
+
     def slope(self) -> float:
         """CPU per destination: least squares through every publish's (destinations, CPU)."""
         points = [(count, r.cpu) for count, rounds in self.rounds.items() for r in rounds]
@@ -351,6 +356,12 @@ def main() -> None:
             )
     for name, fig in results.items():
         print(f"{name}: CPU per destination, fit through every publish: {fig.slope():.4f}")
+        for count in counts:
+            if count:
+                spread = sorted(fig.per_destination_by_round(count))
+                print(
+                    f"{name}: per destination with {count}, round by round: {spread[0]:.4f} to {spread[-1]:.4f}"
+                )
     if len(results) == 2:
         tidecast, nginx = results["tidecast"], results["nginx-rtmp"]
         ours, theirs = tidecast.slope(), nginx.slope()

@@ -3,9 +3,10 @@
 `RtmpPublisher.open()` connects (TCP, or TLS for `rtmps://`, verified against the system's CAs or
 `ca_file`), does the handshake and `connect` / `releaseStream` / `FCPublish` / `createStream` /
 `publish` the way OBS does, and returns once the destination answers `NetStream.Publish.Start`.
-Then `write()` puts already chunked bytes (`media_chunks`, `media_pieces`) on the transport: it never waits, and
-`buffered` says how much the destination has not taken yet (the caller's bound). A reader task
-answers pings and acknowledgements and notices the end: the destination closing, or an error status.
+Then `write()` puts already chunked bytes (`media_chunks`, or `media_pieces` joined with other
+messages') on the transport: it never waits, and `buffered` says how much the destination has not
+taken yet (the caller's bound). A reader task answers pings and acknowledgements and notices the
+end: the destination closing, or an error status.
 
 The chunking itself is `encode_message` (chunks.py), the commands `command_payload` (messages.py),
 the replies are parsed by the ingest's own `ChunkStreamDecoder` and `parse_message`.

@@ -471,16 +471,22 @@ GatheredTag = tuple[int, int, bytes, bool]  # type, timestamp, payload, whether 
 @dataclass(frozen=True, slots=True)
 class ChunkedBatch:
     """The tags gathered since the last flush, chunked for one stream id: `data` goes to every
-    connection on that stream id; a run that starts in this batch takes it from `keyframe_piece` on."""
+    connection on that stream id; a run that starts in this batch takes `sequence_headers`, then the
+    batch from `keyframe_piece` on."""
 
     data: bytes
     pieces: list[bytes | memoryview] = field(repr=False)  # what `data` was joined from
     keyframe_piece: int  # where the first keyframe's chunks begin in `pieces`; -1 when there is none
     keyframe_timestamp: int
+    # The sequence headers in force at that keyframe: a later one in the batch is for later frames.
+    sequence_headers: Sequence[tuple[int, bytes]] = ()
 
 
-def chunk_batch(tags: Sequence[GatheredTag], stream_id: int) -> ChunkedBatch:
-    """Chunk the tags as one run of messages, copied once."""
+def chunk_batch(
+    tags: Sequence[GatheredTag], stream_id: int, sequence_headers: Sequence[tuple[int, bytes]] = ()
+) -> ChunkedBatch:
+    """Chunk the tags as one run of messages, copied once; `sequence_headers` are those in force at
+    the first keyframe among them."""
     pieces: list[bytes | memoryview] = []
     keyframe_piece = -1
     keyframe_timestamp = 0
@@ -489,7 +495,7 @@ def chunk_batch(tags: Sequence[GatheredTag], stream_id: int) -> ChunkedBatch:
             keyframe_piece = len(pieces)
             keyframe_timestamp = timestamp_ms
         pieces += media_pieces(tag_type, timestamp_ms, payload, stream_id=stream_id)
-    return ChunkedBatch(b"".join(pieces), pieces, keyframe_piece, keyframe_timestamp)
+    return ChunkedBatch(b"".join(pieces), pieces, keyframe_piece, keyframe_timestamp, sequence_headers)
 
 
 class NativePush(_Push):
@@ -517,8 +523,8 @@ class NativePush(_Push):
 
     def send(self, batch: ChunkedBatch) -> None:
         """The batch (chunked for this `stream_id`) onto the connection in one write; never waits. A
-        new run gets the metadata and sequence headers first, then the batch from its first keyframe
-        on (none: it waits for the next batch)."""
+        new run gets the metadata and the batch's sequence headers first, then the batch from its
+        first keyframe on (none: it waits for the next batch)."""
         publisher = self._publisher
         if not self._accepting or publisher is None:
             return
@@ -530,7 +536,7 @@ class NativePush(_Push):
             priming = [publisher.metadata_chunks(self._headers.metadata)]
             priming += [
                 media_chunks(tag_type, batch.keyframe_timestamp, header, stream_id=self.stream_id)
-                for tag_type, header in self._headers.sequence_headers()
+                for tag_type, header in batch.sequence_headers
             ]
             data = b"".join([*priming, *batch.pieces[batch.keyframe_piece :]])
         behind = publisher.buffered
@@ -662,6 +668,8 @@ class Restreamer:
         self._native = limits.engine == "native"
         self._gathered: list[GatheredTag] = []  # for the native pushes, since the last flush
         self._gathered_bytes = 0
+        # The sequence headers as they were at the first keyframe gathered since the last flush.
+        self._start_headers: list[tuple[int, bytes]] | None = None
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushed_at = 0.0
         # The publish's loop, kept: asking for the running loop per tag costs a getpid() each time.
@@ -731,6 +739,8 @@ class Restreamer:
         # its own. The timer only bounds the wait when the publisher pauses.
         self._gathered.append((tag_type, timestamp_ms, payload, keyframe))
         self._gathered_bytes += len(payload)
+        if keyframe and self._start_headers is None:
+            self._start_headers = self.headers.sequence_headers()
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
@@ -755,6 +765,7 @@ class Restreamer:
             loop = self._loop = asyncio.get_running_loop()
         self._flushed_at = loop.time()
         tags, self._gathered = self._gathered, []
+        start_headers, self._start_headers = self._start_headers or [], None
         self._gathered_bytes = 0
         if not tags:
             return
@@ -763,7 +774,7 @@ class Restreamer:
             if isinstance(push, NativePush) and push.ready:
                 batch = batches.get(push.stream_id)
                 if batch is None:
-                    batch = batches[push.stream_id] = chunk_batch(tags, push.stream_id)
+                    batch = batches[push.stream_id] = chunk_batch(tags, push.stream_id, start_headers)
                 push.send(batch)
 
     def observe_only(self, tag_type: int, payload: bytes) -> None:

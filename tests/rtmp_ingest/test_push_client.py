@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -28,6 +28,17 @@ from tidecast_common import flv
 AVC_HEADER = avc_sequence_header(baseline_sps_nal(640, 360, fps=30.0))
 KEYFRAME = bytes([0x17, 0x01, 0, 0, 0]) + b"k" * 20_000
 INTERFRAME = bytes([0x27, 0x01, 0, 0, 0]) + b"i" * 3_000
+
+
+@dataclass
+class PayloadSink(SpySink):
+    """A spy that keeps what each tag held too."""
+
+    payloads: list[bytes] = field(default_factory=list)
+
+    async def feed(self, tag_type: int, timestamp_ms: int, payload: bytes) -> None:
+        await super().feed(tag_type, timestamp_ms, payload)
+        self.payloads.append(bytes(payload))
 
 
 @dataclass
@@ -99,7 +110,9 @@ async def test_a_destination_that_stops_reading_is_dropped_within_the_bound(
     deadline = time.monotonic() + 20
     index = 0
     while push.status is PushStatus.LIVE and time.monotonic() < deadline:
-        batch = chunk_batch([(flv.TAG_VIDEO, index * 33, KEYFRAME, True)], push.stream_id)
+        batch = chunk_batch(
+            [(flv.TAG_VIDEO, index * 33, KEYFRAME, True)], push.stream_id, headers.sequence_headers()
+        )
         started = time.perf_counter()
         push.send(batch)  # the restreamer's flush: onto the connection, where TCP pushes back
         longest = max(longest, time.perf_counter() - started)
@@ -138,3 +151,31 @@ async def test_offered_tags_go_out_together_and_the_last_ones_on_stop(start_harn
     assert sink.metadata == {"width": 640.0}
     # The sequence header first, at the first keyframe's time, then every frame.
     assert sink.fed == [(flv.TAG_VIDEO, 1000)] + [(flv.TAG_VIDEO, 1000 + i * 33) for i in range(20)]
+
+
+async def test_a_run_starts_with_the_headers_of_its_keyframe_though_a_new_one_follows_it(
+    start_harness: StartHarness,
+) -> None:
+    harness = await start_harness(sink=PayloadSink)
+    url = f"rtmp://127.0.0.1:{harness.port}/streaming/{GOOD_KEY}"
+    restreamer = Restreamer([RestreamTarget(id="d", url=url)], limits=RestreamLimits())
+    restreamer.start()
+    restreamer.offer(flv.TAG_VIDEO, 0, AVC_HEADER)
+    (push,) = restreamer.pushes
+    async with asyncio.timeout(5):
+        while push.status is not PushStatus.LIVE:  # noqa: ASYNC110 - polling a status
+            await asyncio.sleep(0.02)
+    # The encoder changes its configuration right after a keyframe, within one gathering.
+    wider_header = avc_sequence_header(baseline_sps_nal(1280, 720, fps=30.0))
+    tags = [(1000, KEYFRAME), (1033, INTERFRAME), (1066, wider_header), (1066, KEYFRAME), (1100, INTERFRAME)]
+    for timestamp, payload in tags:
+        restreamer.offer(flv.TAG_VIDEO, timestamp, payload)
+    await restreamer.stop()
+    async with asyncio.timeout(5):
+        while not harness.sinks or not harness.sinks[0].stopped:  # noqa: ASYNC110 - polling a spy
+            await asyncio.sleep(0.02)
+    sink = harness.sinks[0]
+    assert isinstance(sink, PayloadSink)
+    # The header the first keyframe was encoded with, then the stream as it came, the new header in place.
+    assert sink.payloads == [AVC_HEADER] + [payload for _, payload in tags]
+    assert sink.fed[0] == (flv.TAG_VIDEO, 1000)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar, overload
 
@@ -35,10 +35,11 @@ __all__ = [
     "BufferBudget",
     "ChunkLimits",
     "ChunkStreamDecoder",
+    "OutgoingMessage",
     "ProtocolError",
     "RtmpMessage",
+    "chunk_messages",
     "encode_message",
-    "message_pieces",
 ]
 
 DEFAULT_CHUNK_SIZE = 128
@@ -579,6 +580,26 @@ def split_aggregate(message: RtmpMessage, *, max_parts: int = sys.maxsize) -> li
 # byte, the length's other two, the type id and the stream id's first byte, then its other three
 # (the stream id is little-endian).
 _TYPE0_HEADER = struct.Struct(">IIBBB")
+# A message to chunk: chunk stream id, type id, timestamp, payload (on the caller's message stream).
+OutgoingMessage = tuple[int, int, int, bytes]
+
+
+def _basic_headers(chunk_stream_id: int) -> tuple[bytes, bytes]:
+    """The basic header of a type 0 chunk and of a type 3 (continuation) chunk on this chunk stream."""
+    if not 2 <= chunk_stream_id <= 65599:
+        raise ValueError("chunk stream id must be in 2..65599")
+    if chunk_stream_id < 64:
+        basic = bytes([chunk_stream_id])
+    elif chunk_stream_id < 320:
+        basic = bytes([0, chunk_stream_id - 64])
+    else:
+        basic = bytes([1, (chunk_stream_id - 64) & 0xFF, (chunk_stream_id - 64) >> 8])
+    return basic, bytes([0xC0 | basic[0]]) + basic[1:]
+
+
+_ONE_BYTE_BASIC_HEADERS = {
+    chunk_stream_id: _basic_headers(chunk_stream_id) for chunk_stream_id in range(2, 64)
+}
 
 
 def encode_message(
@@ -591,44 +612,48 @@ def encode_message(
     chunk_size: int,
 ) -> bytes:
     """Chunk one message: a type 0 header, then type 3 continuation chunks (extended timestamp repeated)."""
-    message = RtmpMessage(chunk_stream_id, msg_type_id, msg_stream_id, timestamp, payload)
-    return b"".join(message_pieces(message, chunk_size=chunk_size))
+    message = (chunk_stream_id, msg_type_id, timestamp, payload)
+    return b"".join(chunk_messages([message], msg_stream_id=msg_stream_id, chunk_size=chunk_size))
 
 
-def message_pieces(message: RtmpMessage, *, chunk_size: int) -> list[bytes | memoryview]:
-    """`encode_message`'s bytes as pieces to join, with other messages' too: the headers, and the
-    payload sliced without copying (one join copies it once, into the result)."""
-    chunk_stream_id, msg_type_id, msg_stream_id, timestamp, payload = message
-    if not 2 <= chunk_stream_id <= 65599:
-        raise ValueError("chunk stream id must be in 2..65599")
-    if chunk_stream_id < 64:
-        basic = bytes([chunk_stream_id])
-    elif chunk_stream_id < 320:
-        basic = bytes([0, chunk_stream_id - 64])
-    else:
-        basic = bytes([1, (chunk_stream_id - 64) & 0xFF, (chunk_stream_id - 64) >> 8])
-    timestamp &= TIMESTAMP_MASK
-    extended = timestamp >= EXTENDED_TIMESTAMP
-    length = len(payload)
-    # The 11-byte type 0 header after the basic header: timestamp (3), length (3), type (1), stream id
-    # (4, little-endian), in one pack: this runs for every tag a restream pushes on.
-    header = basic + _TYPE0_HEADER.pack(
-        ((EXTENDED_TIMESTAMP if extended else timestamp) << 8) | (length >> 16),
-        ((length & 0xFFFF) << 16) | (msg_type_id << 8) | (msg_stream_id & 0xFF),
+def chunk_messages(
+    messages: Iterable[OutgoingMessage], *, msg_stream_id: int, chunk_size: int
+) -> list[bytes | memoryview]:
+    """`encode_message`'s bytes for each message in turn, as pieces for one join: the headers, and
+    the payloads sliced without copying (the join copies them once, into the result). A restream
+    runs this for every tag it pushes on, so the loop is written out."""
+    stream_low = msg_stream_id & 0xFF
+    stream_1, stream_2, stream_3 = (
         msg_stream_id >> 8 & 0xFF,
         msg_stream_id >> 16 & 0xFF,
         msg_stream_id >> 24 & 0xFF,
     )
-    ext = timestamp.to_bytes(4, "big") if extended else b""
-    header += ext
-    if length <= chunk_size:  # one chunk: every audio tag, most small ones
-        return [header, payload]
-    # header, chunk, continuation, chunk, ...: a type 3 header (and the extended timestamp) between each
-    # two chunks, laid out by slice assignment rather than a loop.
-    view = memoryview(payload)
-    chunks = [view[offset : offset + chunk_size] for offset in range(0, length, chunk_size)]
-    continuation = bytes([0xC0 | basic[0]]) + basic[1:] + ext
-    pieces: list[bytes | memoryview] = [continuation] * (2 * len(chunks))
-    pieces[0] = header
-    pieces[1::2] = chunks
+    pack = _TYPE0_HEADER.pack
+    basic_headers = _ONE_BYTE_BASIC_HEADERS
+    pieces: list[bytes | memoryview] = []
+    append = pieces.append
+    for chunk_stream_id, msg_type_id, timestamp, payload in messages:
+        basic, continuation = basic_headers.get(chunk_stream_id) or _basic_headers(chunk_stream_id)
+        timestamp &= TIMESTAMP_MASK
+        length = len(payload)
+        length_type_stream = ((length & 0xFFFF) << 16) | (msg_type_id << 8) | stream_low
+        if timestamp < EXTENDED_TIMESTAMP:
+            append(
+                basic + pack(timestamp << 8 | length >> 16, length_type_stream, stream_1, stream_2, stream_3)
+            )
+        else:  # the 3-byte field says "extended", the timestamp follows every chunk's header
+            extended = timestamp.to_bytes(4, "big")
+            continuation += extended
+            header = pack(
+                EXTENDED_TIMESTAMP << 8 | length >> 16, length_type_stream, stream_1, stream_2, stream_3
+            )
+            append(basic + header + extended)
+        if length <= chunk_size:  # one chunk: every audio tag, most small ones
+            append(payload)
+            continue
+        view = memoryview(payload)
+        append(view[:chunk_size])
+        for offset in range(chunk_size, length, chunk_size):
+            append(continuation)
+            append(view[offset : offset + chunk_size])
     return pieces

@@ -3,12 +3,12 @@
 `RtmpPublisher.open()` connects (TCP, or TLS for `rtmps://`, verified against the system's CAs or
 `ca_file`), does the handshake and `connect` / `releaseStream` / `FCPublish` / `createStream` /
 `publish` the way OBS does, and returns once the destination answers `NetStream.Publish.Start`.
-Then `write()` puts already chunked bytes (`media_chunks`, or `media_pieces` joined with other
-messages') on the transport: it never waits, and `buffered` says how much the destination has not
+Then `write()` puts already chunked bytes (`media_chunks`, or `chunk_messages` of several
+`media_message`s joined) on the transport: it never waits, and `buffered` says how much the destination has not
 taken yet (the caller's bound). A reader task answers pings and acknowledgements and notices the
 end: the destination closing, or an error status.
 
-The chunking itself is `encode_message` (chunks.py), the commands `command_payload` (messages.py),
+The chunking itself is `encode_message` and `chunk_messages` (chunks.py), the commands `command_payload` (messages.py),
 the replies are parsed by the ingest's own `ChunkStreamDecoder` and `parse_message`.
 """
 
@@ -31,16 +31,17 @@ from rtmp_ingest.chunks import (
     MSG_WINDOW_ACK_SIZE,
     ChunkLimits,
     ChunkStreamDecoder,
+    OutgoingMessage,
     ProtocolError,
     RtmpMessage,
+    chunk_messages,
     encode_message,
-    message_pieces,
 )
 from rtmp_ingest.messages import MSG_AMF0_COMMAND, MSG_AMF0_DATA, Command, command_payload, parse_message
 from rtmp_ingest.tls import client_context
 from tidecast_common.amf0 import encode_ecma_array, encode_values
 
-__all__ = ["PushError", "PushUrl", "RtmpPublisher", "media_chunks", "media_pieces", "parse_push_url"]
+__all__ = ["PushError", "PushUrl", "RtmpPublisher", "media_chunks", "media_message", "parse_push_url"]
 
 CHUNK_SIZE = 4096  # what OBS and ffmpeg send with: every server takes it
 HANDSHAKE_BYTES = 1536
@@ -95,19 +96,16 @@ def parse_push_url(url: str) -> PushUrl:
     return PushUrl(tls=tls, host=host, port=port, app=app, tc_url=tc_url, stream_name=name)
 
 
+def media_message(tag_type: int, timestamp_ms: int, payload: bytes) -> OutgoingMessage:
+    """One audio (8) or video (9) tag as every publisher of this module sends it, for `chunk_messages`
+    with `CHUNK_SIZE` and the connection's stream id."""
+    return (VIDEO_CSID if tag_type == 9 else AUDIO_CSID), tag_type, timestamp_ms, payload
+
+
 def media_chunks(tag_type: int, timestamp_ms: int, payload: bytes, *, stream_id: int) -> bytes:
-    """One audio (8) or video (9) message, chunked as every publisher of this module sends it."""
-    return b"".join(media_pieces(tag_type, timestamp_ms, payload, stream_id=stream_id))
-
-
-def media_pieces(
-    tag_type: int, timestamp_ms: int, payload: bytes, *, stream_id: int
-) -> list[bytes | memoryview]:
-    """`media_chunks` as pieces for one join with other messages' (`message_pieces`)."""
-    message = RtmpMessage(
-        VIDEO_CSID if tag_type == 9 else AUDIO_CSID, tag_type, stream_id, timestamp_ms, payload
-    )
-    return message_pieces(message, chunk_size=CHUNK_SIZE)
+    """One `media_message`, chunked."""
+    message = media_message(tag_type, timestamp_ms, payload)
+    return b"".join(chunk_messages([message], msg_stream_id=stream_id, chunk_size=CHUNK_SIZE))
 
 
 class RtmpPublisher:

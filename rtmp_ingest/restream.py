@@ -49,8 +49,8 @@ from urllib.parse import urlsplit
 
 import ffmpeg
 
-from rtmp_ingest.chunks import ProtocolError
-from rtmp_ingest.push_client import PushError, RtmpPublisher, media_chunks, media_pieces
+from rtmp_ingest.chunks import OutgoingMessage, ProtocolError, chunk_messages
+from rtmp_ingest.push_client import CHUNK_SIZE, PushError, RtmpPublisher, media_chunks, media_message
 from rtmp_ingest.sinks import MediaSink, ReportsFailure
 from rtmp_ingest.tls import trust_bundle
 from tidecast_common import flv
@@ -61,6 +61,7 @@ from transcoder.supervisor import ExitOutcome, ProcessExit, ProcessLimits, Super
 __all__ = [
     "ChunkedBatch",
     "DestinationPush",
+    "GatheredTags",
     "NativePush",
     "PushStatus",
     "RestreamLimits",
@@ -465,7 +466,29 @@ class DestinationPush(_Push):
                     await self._wakeup.wait()
 
 
-GatheredTag = tuple[int, int, bytes, bool]  # type, timestamp, payload, whether a run may start on it
+class GatheredTags:
+    """What the native engine gathers between two flushes: the tags as messages to chunk, their
+    payload bytes, and where a new run may start (the first keyframe, and the sequence headers in
+    force at it: a later one among the tags is for later frames)."""
+
+    __slots__ = ("keyframe_index", "keyframe_timestamp", "messages", "payload_bytes", "sequence_headers")
+
+    def __init__(self) -> None:
+        self.messages: list[OutgoingMessage] = []
+        self.payload_bytes = 0
+        self.keyframe_index = -1
+        self.keyframe_timestamp = 0
+        self.sequence_headers: list[tuple[int, bytes]] = []
+
+    def add(
+        self, tag_type: int, timestamp_ms: int, payload: bytes, keyframe: bool, headers: StreamHeaders
+    ) -> None:
+        if keyframe and self.keyframe_index < 0:
+            self.keyframe_index = len(self.messages)
+            self.keyframe_timestamp = timestamp_ms
+            self.sequence_headers = headers.sequence_headers()
+        self.messages.append(media_message(tag_type, timestamp_ms, payload))
+        self.payload_bytes += len(payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,24 +501,21 @@ class ChunkedBatch:
     pieces: list[bytes | memoryview] = field(repr=False)  # what `data` was joined from
     keyframe_piece: int  # where the first keyframe's chunks begin in `pieces`; -1 when there is none
     keyframe_timestamp: int
-    # The sequence headers in force at that keyframe: a later one in the batch is for later frames.
     sequence_headers: Sequence[tuple[int, bytes]] = ()
 
 
-def chunk_batch(
-    tags: Sequence[GatheredTag], stream_id: int, sequence_headers: Sequence[tuple[int, bytes]] = ()
-) -> ChunkedBatch:
-    """Chunk the tags as one run of messages, copied once; `sequence_headers` are those in force at
-    the first keyframe among them."""
-    pieces: list[bytes | memoryview] = []
-    keyframe_piece = -1
-    keyframe_timestamp = 0
-    for tag_type, timestamp_ms, payload, keyframe in tags:
-        if keyframe and keyframe_piece < 0:
-            keyframe_piece = len(pieces)
-            keyframe_timestamp = timestamp_ms
-        pieces += media_pieces(tag_type, timestamp_ms, payload, stream_id=stream_id)
-    return ChunkedBatch(b"".join(pieces), pieces, keyframe_piece, keyframe_timestamp, sequence_headers)
+def chunk_batch(gathered: GatheredTags, stream_id: int) -> ChunkedBatch:
+    """Chunk the gathered tags as one run of messages, copied once."""
+    messages, first_keyframe = gathered.messages, gathered.keyframe_index
+    if first_keyframe < 0:
+        pieces = chunk_messages(messages, msg_stream_id=stream_id, chunk_size=CHUNK_SIZE)
+        return ChunkedBatch(b"".join(pieces), pieces, -1, 0)
+    pieces = chunk_messages(messages[:first_keyframe], msg_stream_id=stream_id, chunk_size=CHUNK_SIZE)
+    keyframe_piece = len(pieces)
+    pieces += chunk_messages(messages[first_keyframe:], msg_stream_id=stream_id, chunk_size=CHUNK_SIZE)
+    return ChunkedBatch(
+        b"".join(pieces), pieces, keyframe_piece, gathered.keyframe_timestamp, gathered.sequence_headers
+    )
 
 
 class NativePush(_Push):
@@ -666,10 +686,7 @@ class Restreamer:
         self._pushes: dict[str, DestinationPush | NativePush] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self._native = limits.engine == "native"
-        self._gathered: list[GatheredTag] = []  # for the native pushes, since the last flush
-        self._gathered_bytes = 0
-        # The sequence headers as they were at the first keyframe gathered since the last flush.
-        self._start_headers: list[tuple[int, bytes]] | None = None
+        self._gathered = GatheredTags()  # for the native pushes, since the last flush
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushed_at = 0.0
         # The publish's loop, kept: asking for the running loop per tag costs a getpid() each time.
@@ -737,14 +754,12 @@ class Restreamer:
         # Flushed by a tag that comes FLUSH_SECONDS after the last flush, on the event loop's turn that
         # brought it: a few sends a second per destination rather than one per tag, and no wakeup of
         # its own. The timer only bounds the wait when the publisher pauses.
-        self._gathered.append((tag_type, timestamp_ms, payload, keyframe))
-        self._gathered_bytes += len(payload)
-        if keyframe and self._start_headers is None:
-            self._start_headers = self.headers.sequence_headers()
+        gathered = self._gathered
+        gathered.add(tag_type, timestamp_ms, payload, keyframe, self.headers)
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        if self._gathered_bytes >= FLUSH_BYTES or loop.time() - self._flushed_at >= FLUSH_SECONDS:
+        if gathered.payload_bytes >= FLUSH_BYTES or loop.time() - self._flushed_at >= FLUSH_SECONDS:
             self._flush()
         elif self._flush_timer is None:
             self._flush_timer = loop.call_later(FLUSH_LATEST_SECONDS, self._flush)
@@ -752,7 +767,7 @@ class Restreamer:
     @property
     def gathered_bytes(self) -> int:
         """Payload bytes waiting for the next flush."""
-        return self._gathered_bytes
+        return self._gathered.payload_bytes
 
     def _flush(self) -> None:
         """The gathered tags, chunked once per stream id (servers answer createStream with 1, as a
@@ -764,17 +779,15 @@ class Restreamer:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         self._flushed_at = loop.time()
-        tags, self._gathered = self._gathered, []
-        start_headers, self._start_headers = self._start_headers or [], None
-        self._gathered_bytes = 0
-        if not tags:
+        gathered, self._gathered = self._gathered, GatheredTags()
+        if not gathered.messages:
             return
         batches: dict[int, ChunkedBatch] = {}
         for push in self._pushes.values():
             if isinstance(push, NativePush) and push.ready:
                 batch = batches.get(push.stream_id)
                 if batch is None:
-                    batch = batches[push.stream_id] = chunk_batch(tags, push.stream_id, start_headers)
+                    batch = batches[push.stream_id] = chunk_batch(gathered, push.stream_id)
                 push.send(batch)
 
     def observe_only(self, tag_type: int, payload: bytes) -> None:

@@ -13,6 +13,7 @@ from rtmp_ingest.chunks import (
     ChunkStreamDecoder,
     ProtocolError,
     RtmpMessage,
+    chunk_messages,
     encode_message,
 )
 from tests.rtmp_ingest.rtmp_bytes import EXT, chunk, set_chunk_size
@@ -486,6 +487,24 @@ def test_encode_message_is_the_specified_bytes(length: int, timestamp: int, stre
     assert type(data) is bytes
     assert data == spelled_out(cs_id=7, type_id=9, stream_id=stream_id, timestamp=timestamp,
                                payload=payload, size=4096)  # fmt: skip
+
+
+def test_several_messages_chunk_as_each_one_alone() -> None:
+    messages = [
+        (7, 9, 0xFFFFFF, bytes(range(256)) * 40),  # extended timestamp, continuation chunks
+        (6, 8, 1000, b"\xaf\x01" + bytes(300)),  # one chunk, right after
+        (400, 9, 2000, bytes(9000)),  # a three-byte basic header
+        (7, 9, 3000, b""),
+    ]
+    pieces = chunk_messages(messages, msg_stream_id=3, chunk_size=128)
+    assert b"".join(pieces) == b"".join(
+        encode_message(chunk_stream_id=cs_id, msg_type_id=type_id, msg_stream_id=3, timestamp=timestamp,
+                       payload=payload, chunk_size=128)
+        for cs_id, type_id, timestamp, payload in messages
+    )  # fmt: skip
+    assert decode(b"".join(pieces)) == [RtmpMessage(c, t, 3, ts, p) for c, t, ts, p in messages]
+    with pytest.raises(ValueError, match="chunk stream id"):
+        chunk_messages([(1, 9, 0, b"x")], msg_stream_id=1, chunk_size=128)
 
 
 # --- push / pull --------------------------------------------------------------------------------

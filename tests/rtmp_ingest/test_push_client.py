@@ -12,6 +12,7 @@ import pytest
 
 from rtmp_ingest.push_client import PushError, RtmpPublisher, media_chunks, parse_push_url
 from rtmp_ingest.restream import (
+    GatheredTags,
     NativePush,
     PushStatus,
     Restreamer,
@@ -110,9 +111,9 @@ async def test_a_destination_that_stops_reading_is_dropped_within_the_bound(
     deadline = time.monotonic() + 20
     index = 0
     while push.status is PushStatus.LIVE and time.monotonic() < deadline:
-        batch = chunk_batch(
-            [(flv.TAG_VIDEO, index * 33, KEYFRAME, True)], push.stream_id, headers.sequence_headers()
-        )
+        gathered = GatheredTags()
+        gathered.add(flv.TAG_VIDEO, index * 33, KEYFRAME, True, headers)
+        batch = chunk_batch(gathered, push.stream_id)
         started = time.perf_counter()
         push.send(batch)  # the restreamer's flush: onto the connection, where TCP pushes back
         longest = max(longest, time.perf_counter() - started)

@@ -15,6 +15,7 @@ from rtmp_ingest.push_client import CHUNK_SIZE, media_chunks
 from rtmp_ingest.restream import (
     FLUSH_BYTES,
     DestinationPush,
+    GatheredTags,
     PushStatus,
     Restreamer,
     RestreamLimits,
@@ -74,6 +75,13 @@ def test_a_run_starts_with_the_headers_at_a_keyframe() -> None:
     assert flv.metadata_tag({"width": 640.0}) in priming
 
 
+def gather(tags: list[tuple[int, int, bytes, bool]], headers: StreamHeaders | None = None) -> GatheredTags:
+    gathered = GatheredTags()
+    for tag_type, timestamp, payload, keyframe in tags:
+        gathered.add(tag_type, timestamp, payload, keyframe, headers or StreamHeaders())
+    return gathered
+
+
 def test_a_batch_is_every_tag_chunked_and_a_run_may_start_at_its_first_keyframe() -> None:
     big_keyframe = KEYFRAME + b"k" * (3 * CHUNK_SIZE)  # four chunks: continuation headers between
     tags = [
@@ -84,14 +92,28 @@ def test_a_batch_is_every_tag_chunked_and_a_run_may_start_at_its_first_keyframe(
         (flv.TAG_VIDEO, 166, KEYFRAME, True),
     ]
     chunked = [media_chunks(tag_type, ts, payload, stream_id=1) for tag_type, ts, payload, _ in tags]
-    batch = chunk_batch(tags, 1)
+    batch = chunk_batch(gather(tags), 1)
     assert batch.data == b"".join(chunked)
     assert batch.keyframe_timestamp == 133
     assert b"".join(batch.pieces[batch.keyframe_piece :]) == b"".join(chunked[2:])
-    assert chunk_batch(tags[:2], 1).keyframe_piece == -1
-    assert chunk_batch(tags, 5).data == b"".join(
+    assert chunk_batch(gather(tags[:2]), 1).keyframe_piece == -1
+    assert chunk_batch(gather(tags[:2]), 1).data == b"".join(chunked[:2])
+    assert chunk_batch(gather(tags), 5).data == b"".join(
         media_chunks(tag_type, ts, payload, stream_id=5) for tag_type, ts, payload, _ in tags
     )
+
+
+def test_a_batch_keeps_the_sequence_headers_of_its_first_keyframe() -> None:
+    headers = StreamHeaders()
+    headers.observe(flv.TAG_VIDEO, AVC_HEADER)
+    gathered = gather([(flv.TAG_VIDEO, 0, INTERFRAME, False)], headers)
+    headers.observe(flv.TAG_AUDIO, AAC_HEADER)
+    gathered.add(flv.TAG_VIDEO, 33, KEYFRAME, True, headers)
+    headers.observe(flv.TAG_VIDEO, AVC_HEADER + b"2")  # a new configuration after the keyframe
+    gathered.add(flv.TAG_VIDEO, 66, KEYFRAME, True, headers)
+    batch = chunk_batch(gathered, 1)
+    assert list(batch.sequence_headers) == [(flv.TAG_VIDEO, AVC_HEADER), (flv.TAG_AUDIO, AAC_HEADER)]
+    assert batch.keyframe_timestamp == 33
 
 
 async def test_what_the_native_engine_gathers_stays_under_its_bound() -> None:

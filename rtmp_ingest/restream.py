@@ -84,8 +84,8 @@ TAIL_LINES = 20
 FAILURE_LINES = 3
 _FFMPEG_CONTEXT = re.compile(r" @ 0x[0-9a-f]+\]")
 # How long the native engine gathers tags before they are chunked and written, one write per
-# destination (the next tag after that flushes), the longest anything waits when no tag comes, and
-# the bytes of payload after which it flushes at once.
+# destination (the event loop's turn that brings the next tag after that flushes), the longest
+# anything waits when no tag comes, and the bytes of payload after which it flushes at once.
 FLUSH_SECONDS = 0.04
 FLUSH_LATEST_SECONDS = 0.25
 FLUSH_BYTES = 512 * 1024
@@ -688,6 +688,7 @@ class Restreamer:
         self._native = limits.engine == "native"
         self._gathered = GatheredTags()  # for the native pushes, since the last flush
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._flush_soon: asyncio.Handle | None = None
         self._flushed_at = 0.0
         # The publish's loop, kept: asking for the running loop per tag costs a getpid() each time.
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -751,16 +752,20 @@ class Restreamer:
                 if isinstance(push, DestinationPush):
                     push.offer(tag, keyframe=keyframe, timestamp_ms=timestamp_ms)
             return
-        # Flushed by a tag that comes FLUSH_SECONDS after the last flush, on the event loop's turn that
-        # brought it: a few sends a second per destination rather than one per tag, and no wakeup of
-        # its own. The timer only bounds the wait when the publisher pauses.
+        # Flushed at the end of the event loop's turn that brings a tag FLUSH_SECONDS after the last
+        # flush, once that turn's tags are gathered too (they are still in the CPU's caches then): a
+        # few sends a second per destination rather than one per tag, and no wakeup of its own. The
+        # timer only bounds the wait when the publisher pauses.
         gathered = self._gathered
         gathered.add(tag_type, timestamp_ms, payload, keyframe, self.headers)
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        if gathered.payload_bytes >= FLUSH_BYTES or loop.time() - self._flushed_at >= FLUSH_SECONDS:
+        if gathered.payload_bytes >= FLUSH_BYTES:
             self._flush()
+        elif loop.time() - self._flushed_at >= FLUSH_SECONDS:
+            if self._flush_soon is None:
+                self._flush_soon = loop.call_soon(self._flush)
         elif self._flush_timer is None:
             self._flush_timer = loop.call_later(FLUSH_LATEST_SECONDS, self._flush)
 
@@ -775,6 +780,9 @@ class Restreamer:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()

@@ -14,6 +14,7 @@ from rtmp_ingest.api_client import ApiResponseError, parse_targets
 from rtmp_ingest.push_client import CHUNK_SIZE, media_chunks
 from rtmp_ingest.restream import (
     FLUSH_BYTES,
+    FLUSH_SECONDS,
     DestinationPush,
     GatheredTags,
     PushStatus,
@@ -130,6 +131,20 @@ async def test_what_the_native_engine_gathers_stays_under_its_bound() -> None:
     assert max(gathered) >= 2 * len(frame)  # gathered across tags, not flushed one by one
     await restreamer.stop()
     assert restreamer.gathered_bytes == 0
+
+
+async def test_the_native_engine_flushes_at_the_end_of_the_turn_that_brought_the_tags() -> None:
+    restreamer = Restreamer(
+        [RestreamTarget(id="d", url="rtmp://127.0.0.1:9/app/key")], limits=RestreamLimits()
+    )
+    restreamer.start()  # (nothing listens there: the push only tries to connect)
+    await asyncio.sleep(FLUSH_SECONDS)  # long after the last flush (none)
+    for index in range(3):  # what one read of the publisher's connection brings
+        restreamer.offer(flv.TAG_VIDEO, index * 33, INTERFRAME)
+    assert restreamer.gathered_bytes == 3 * len(INTERFRAME)  # all three wait for the end of the turn
+    await asyncio.sleep(0)
+    assert restreamer.gathered_bytes == 0
+    await restreamer.stop()
 
 
 def test_a_keyframe_before_the_sequence_header_is_no_start() -> None:

@@ -4,12 +4,13 @@
 `ca_file`), does the handshake and `connect` / `releaseStream` / `FCPublish` / `createStream` /
 `publish` the way OBS does, and returns once the destination answers `NetStream.Publish.Start`.
 Then `write()` puts already chunked bytes (`media_chunks`, or `chunk_messages` of several
-`media_message`s joined) on the transport: it never waits, and `buffered` says how much the destination has not
-taken yet (the caller's bound). A reader task answers pings and acknowledgements and notices the
-end: the destination closing, or an error status.
+`media_message`s joined) on the transport: it never waits, and `buffered` says how much the
+destination has not taken yet (the caller's bound). A reader task answers pings and
+acknowledgements and notices the end: the destination closing, or an error status.
 
-The chunking itself is `encode_message` and `chunk_messages` (chunks.py), the commands `command_payload` (messages.py),
-the replies are parsed by the ingest's own `ChunkStreamDecoder` and `parse_message`.
+The chunking itself is `encode_message` and `chunk_messages` (chunks.py), the commands
+`command_payload` (messages.py); the replies are parsed by the ingest's own `ChunkStreamDecoder` and
+`parse_message`.
 """
 
 from __future__ import annotations

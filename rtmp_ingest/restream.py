@@ -507,12 +507,10 @@ class ChunkedBatch:
 def chunk_batch(gathered: GatheredTags, stream_id: int) -> ChunkedBatch:
     """Chunk the gathered tags as one run of messages, copied once."""
     messages, first_keyframe = gathered.messages, gathered.keyframe_index
-    if first_keyframe < 0:
-        pieces = chunk_messages(messages, msg_stream_id=stream_id, chunk_size=CHUNK_SIZE)
-        return ChunkedBatch(b"".join(pieces), pieces, -1, 0)
-    pieces = chunk_messages(messages[:first_keyframe], msg_stream_id=stream_id, chunk_size=CHUNK_SIZE)
-    keyframe_piece = len(pieces)
-    pieces += chunk_messages(messages[first_keyframe:], msg_stream_id=stream_id, chunk_size=CHUNK_SIZE)
+    split = first_keyframe if first_keyframe >= 0 else len(messages)
+    pieces = chunk_messages(messages[:split], msg_stream_id=stream_id, chunk_size=CHUNK_SIZE)
+    keyframe_piece = len(pieces) if first_keyframe >= 0 else -1
+    pieces += chunk_messages(messages[split:], msg_stream_id=stream_id, chunk_size=CHUNK_SIZE)
     return ChunkedBatch(
         b"".join(pieces), pieces, keyframe_piece, gathered.keyframe_timestamp, gathered.sequence_headers
     )

@@ -86,7 +86,9 @@ _FFMPEG_CONTEXT = re.compile(r" @ 0x[0-9a-f]+\]")
 # How long the native engine gathers tags before they are chunked and written, one write per
 # destination (the event loop's turn that brings the next tag after that flushes), the longest
 # anything waits when no tag comes, and the bytes of payload after which it flushes at once.
-FLUSH_SECONDS = 0.04
+# A tenth of a second is far under any platform's own latency, and a flush's fixed cost (the
+# chunking's setup on cold caches, a send and the receiver's wakeup) is paid ten times a second.
+FLUSH_SECONDS = 0.1
 FLUSH_LATEST_SECONDS = 0.25
 FLUSH_BYTES = 512 * 1024
 # How long ffmpeg probes its input: the sequence headers come first, so little is needed.
